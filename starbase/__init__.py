@@ -1,0 +1,1 @@
+"""Starbase: one query language (StarQL) compiled to where your logs already live."""

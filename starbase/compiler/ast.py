@@ -1,0 +1,260 @@
+"""The StarQL syntax tree: frozen dataclasses, each node carrying its source span.
+
+Requires: nothing but `errors.Span`. Guarantees: nodes are immutable and hashable; equality
+ignores spans (`span` is excluded from comparison), so two parses of equivalent text compare
+equal; the tree mirrors the surface syntax (no desugaring — that is the normalize pass's job).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starbase.compiler.errors import Span
+
+NO_SPAN = Span(0, 0, 1, 1)
+
+
+def _span() -> Span:
+    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True, slots=True)
+class StringLit:
+    value: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class NumberLit:
+    value: int | float
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class BoolLit:
+    value: bool
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class NullLit:
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class DurationLit:
+    """A duration such as `5m`; `nanos` is exact, `text` is how it was written."""
+
+    nanos: int
+    text: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class RegexLit:
+    pattern: str
+    flags: str = ""
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """A query parameter `$name`, bound when the compiled query runs."""
+
+    name: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class FieldRef:
+    """A field path as written: `attributes.http.status_code` is three segments."""
+
+    segments: tuple[str, ...]
+    span: Span = _span()
+
+    @property
+    def dotted(self) -> str:
+        return ".".join(self.segments)
+
+
+@dataclass(frozen=True, slots=True)
+class Unary:
+    op: str  # "-" or "not"
+    operand: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Binary:
+    """Arithmetic, boolean, comparison and string-test operators; `op` as written."""
+
+    op: str
+    left: Expr
+    right: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class InList:
+    operand: Expr
+    items: tuple[Expr, ...]
+    negated: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    name: str
+    args: tuple[Expr, ...]
+    span: Span = _span()
+    name_span: Span = _span()
+
+
+Literal = StringLit | NumberLit | BoolLit | NullLit | DurationLit | RegexLit
+Expr = Literal | Param | FieldRef | Unary | Binary | InList | Call
+
+COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
+MATCHES = ("~", "!~")
+STRING_TESTS = ("contains", "startswith", "endswith")
+ARITHMETIC = ("+", "-", "*", "/", "%")
+BOOLEAN = ("and", "or")
+
+
+# ---------------------------------------------------------------- stage parts
+
+
+@dataclass(frozen=True, slots=True)
+class Name:
+    """An output name after `as`, a `parse` capture or an `extend` target."""
+
+    value: str
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """`EXPR [as NAME]` in `fields`, `stats` and `by`."""
+
+    expr: Expr
+    alias: Name | None = None
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """`NAME = EXPR` in `extend`."""
+
+    name: Name
+    expr: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    expr: Expr
+    descending: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    name: str
+    span: Span = _span()
+
+
+# ---------------------------------------------------------------- stages
+
+
+@dataclass(frozen=True, slots=True)
+class From:
+    """`from a, b` or `from *` (then `sources` is empty and `star` is true)."""
+
+    sources: tuple[SourceRef, ...]
+    star: bool = False
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Where:
+    condition: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    duration: DurationLit | Param
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Between:
+    start: Expr
+    end: Expr
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ParseGlob:
+    field: FieldRef
+    pattern: StringLit
+    names: tuple[Name, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class ParseRegex:
+    field: FieldRef
+    regex: RegexLit
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    assignments: tuple[Assignment, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Fields:
+    items: tuple[Item, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Stats:
+    aggregates: tuple[Item, ...]
+    by: tuple[Item, ...] = ()
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    keys: tuple[SortKey, ...]
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    count: NumberLit | Param
+    span: Span = _span()
+
+
+@dataclass(frozen=True, slots=True)
+class Dedup:
+    fields: tuple[FieldRef, ...]
+    span: Span = _span()
+
+
+Stage = Where | Since | Between | ParseGlob | ParseRegex | Extend | Fields | Stats | Sort | Limit | Dedup
+
+
+@dataclass(frozen=True, slots=True)
+class Query:
+    """A whole pipeline: the `from` stage, then the rest in written order."""
+
+    source: From
+    stages: tuple[Stage, ...] = ()
+    span: Span = _span()

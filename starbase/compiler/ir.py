@@ -1,0 +1,438 @@
+"""The backend-neutral intermediate representation: typed expressions and plan nodes.
+
+Requires: `types.Type`. Guarantees: every node is a frozen, hashable dataclass; every
+expression knows its result type; column references name columns of the node's input (universal
+names above a source's projection, physical names below it). Backends lower exactly these
+classes, so adding a backend never touches the passes. `render_expr`/`render_plan` give the
+stable text used by `explain` and the golden files.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from starbase.compiler.errors import Span
+from starbase.compiler.types import Type
+
+# ---------------------------------------------------------------- expressions
+
+
+@dataclass(frozen=True, slots=True)
+class Lit:
+    """A constant. TIMESTAMP and DURATION values are integer nanoseconds."""
+
+    value: str | int | float | bool | None
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Regex:
+    """A regex in the portable subset; `flags` ⊆ {i, m, s}."""
+
+    pattern: str
+    flags: str = ""
+    type: Type = Type.REGEX
+
+
+@dataclass(frozen=True, slots=True)
+class Param:
+    """`$name`, bound when the query runs; `type` is what the context expects."""
+
+    name: str
+    type: Type
+    span: Span | None = field(default=None, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Now:
+    """The query's start time, bound once per run (the same value for every source)."""
+
+    type: Type = Type.TIMESTAMP
+
+
+@dataclass(frozen=True, slots=True)
+class Col:
+    name: str
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class MapGet:
+    """`map[key]` on a map<string,string> column; null when the key is absent."""
+
+    map: Expr
+    key: str
+    type: Type = Type.STRING
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """A scalar function from `functions.SCALARS` (or an internal one, see there)."""
+
+    name: str
+    args: tuple[Expr, ...]
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Cast:
+    """Conversion to `type`; a string that is not a number becomes null (never an error)."""
+
+    expr: Expr
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Arith:
+    op: str  # + - * / %
+    left: Expr
+    right: Expr
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Neg:
+    expr: Expr
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Compare:
+    op: str  # == != < <= > >=
+    left: Expr
+    right: Expr
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Match:
+    """Unanchored regex search; `negated` is `!~`."""
+
+    expr: Expr
+    regex: Regex | Param
+    negated: bool = False
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class StrTest:
+    """Case-sensitive `contains`, `startswith`, `endswith`."""
+
+    op: str
+    expr: Expr
+    needle: Expr
+    negated: bool = False
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class InList:
+    expr: Expr
+    items: tuple[Expr, ...]
+    negated: bool = False
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class IsNull:
+    expr: Expr
+    negated: bool = False
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class And:
+    items: tuple[Expr, ...]
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Or:
+    items: tuple[Expr, ...]
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Not:
+    expr: Expr
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Agg:
+    """An aggregate from `functions.AGGREGATES`. `earliest`/`latest` carry the time column as
+    their last argument; `pct` carries its percentile as a literal second argument."""
+
+    name: str
+    args: tuple[Expr, ...]
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class Since:
+    """Sugar kept by resolve, removed by normalize: `timestamp >= now() - duration`."""
+
+    duration: Expr
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Between:
+    """Sugar kept by resolve, removed by normalize: `start <= timestamp < end`."""
+
+    start: Expr
+    end: Expr
+    type: Type = Type.BOOL
+
+
+@dataclass(frozen=True, slots=True)
+class Search:
+    """Sugar kept by resolve, removed by normalize: a bare string or regex searching `message`."""
+
+    needle: Lit | Regex | Param
+    type: Type = Type.BOOL
+
+
+Expr = (
+    Lit
+    | Regex
+    | Param
+    | Now
+    | Col
+    | MapGet
+    | Call
+    | Cast
+    | Arith
+    | Neg
+    | Compare
+    | Match
+    | StrTest
+    | InList
+    | IsNull
+    | And
+    | Or
+    | Not
+    | Agg
+    | Since
+    | Between
+    | Search
+)
+
+TRUE = Lit(True, Type.BOOL)
+FALSE = Lit(False, Type.BOOL)
+
+
+def children(expr: Expr) -> tuple[Expr, ...]:
+    """The direct sub-expressions of `expr`."""
+    match expr:
+        case MapGet(m):
+            return (m,)
+        case Call(_, args) | Agg(_, args):
+            return args
+        case Cast(e) | Neg(e) | Not(e) | IsNull(e):
+            return (e,)
+        case Arith(_, left, right) | Compare(_, left, right):
+            return (left, right)
+        case Match(e, rx):
+            return (e, rx)
+        case StrTest(_, e, needle):
+            return (e, needle)
+        case InList(e, items):
+            return (e, *items)
+        case And(items) | Or(items):
+            return items
+        case Since(d):
+            return (d,)
+        case Between(start, end):
+            return (start, end)
+        case Search(needle):
+            return (needle,)
+    return ()
+
+
+def walk(expr: Expr) -> list[Expr]:
+    """`expr` and all its descendants, pre-order."""
+    out: list[Expr] = []
+    stack = [expr]
+    while stack:
+        node = stack.pop()
+        out.append(node)
+        stack.extend(reversed(children(node)))
+    return out
+
+
+def columns(expr: Expr) -> frozenset[str]:
+    """Names of the columns `expr` reads."""
+    return frozenset(e.name for e in walk(expr) if isinstance(e, Col))
+
+
+def has_aggregate(expr: Expr) -> bool:
+    return any(isinstance(e, Agg) for e in walk(expr))
+
+
+# ---------------------------------------------------------------- time ranges
+
+
+@dataclass(frozen=True, slots=True)
+class TimeBound:
+    """An instant: `base` (absolute ns, or None for the run's `now()`) plus `offset` ns; or a
+    parameter (bound at run time)."""
+
+    base: int | None = None
+    offset: int = 0
+    param: str | None = None
+    inclusive: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class TimeRange:
+    """The time window a query can touch; None on a side means unbounded."""
+
+    lower: TimeBound | None = None
+    upper: TimeBound | None = None
+
+
+# ---------------------------------------------------------------- plan nodes
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: Type
+
+
+@dataclass(frozen=True, slots=True)
+class NamedExpr:
+    name: str
+    expr: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class SortKey:
+    expr: Expr
+    descending: bool = False  # nulls always last (contract §2)
+
+
+@dataclass(frozen=True, slots=True)
+class PartitionFilter:
+    """A partition column pruned by the time range or by a predicate on a universal field."""
+
+    column: str
+    transform: str  # identity | hour | day
+    predicate: Expr | None = None  # over Col(column) for identity partitions
+    time_range: TimeRange | None = None  # for time transforms
+
+
+@dataclass(frozen=True, slots=True)
+class SourceRef:
+    name: str
+    format: str
+
+
+@dataclass(frozen=True, slots=True)
+class Sources:
+    """The unified rows of the query's sources, in meta-model columns (before map fields)."""
+
+    sources: tuple[SourceRef, ...]
+    schema: tuple[Column, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Scan:
+    """Read one configured source through its format's physical schema.
+
+    `filter` is a predicate over physical columns that the backend must apply (pushed down);
+    `time_range` and `partitions` are hints it may use to skip files or narrow a native query.
+    """
+
+    source: str
+    format: str
+    backend: str
+    schema: tuple[Column, ...]
+    filter: Expr | None = None
+    time_range: TimeRange | None = None
+    partitions: tuple[PartitionFilter, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Project:
+    """Exactly these columns, in this order."""
+
+    input: Plan
+    items: tuple[NamedExpr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Filter:
+    input: Plan
+    predicate: Expr
+
+
+@dataclass(frozen=True, slots=True)
+class Extend:
+    """All input columns, with `items` added (or replacing same-named columns in place)."""
+
+    input: Plan
+    items: tuple[NamedExpr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Parse:
+    """Captures of `pattern` over `expr` become string columns `names` (null when no match).
+
+    `kind` is "glob" (each `*` captures, whole value must match) or "regex" (named groups,
+    unanchored). `regex` is the equivalent portable regex for both kinds."""
+
+    input: Plan
+    expr: Expr
+    kind: str
+    pattern: str
+    regex: Regex
+    names: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Aggregate:
+    """Group by `keys`; output columns are the keys then the aggregates, in order."""
+
+    input: Plan
+    keys: tuple[NamedExpr, ...]
+    aggregates: tuple[NamedExpr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Sort:
+    input: Plan
+    keys: tuple[SortKey, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Limit:
+    input: Plan
+    count: int | Param
+
+
+@dataclass(frozen=True, slots=True)
+class Dedup:
+    """The first row (in input order) of each distinct `keys` tuple."""
+
+    input: Plan
+    keys: tuple[Expr, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Union:
+    """Rows of every input (each with the same columns, in the same order)."""
+
+    inputs: tuple[Plan, ...]
+
+
+Plan = Sources | Scan | Project | Filter | Extend | Parse | Aggregate | Sort | Limit | Dedup | Union
+
+
+def plan_inputs(plan: Plan) -> tuple[Plan, ...]:
+    if isinstance(plan, Scan | Sources):
+        return ()
+    if isinstance(plan, Union):
+        return plan.inputs
+    return (plan.input,)

@@ -1,0 +1,798 @@
+"""resolve: AST → typed plan over the query's sources, in meta-model names.
+
+Requires: a parsed `ast.Query` and the `Config` naming the sources. Guarantees: every source
+exists; every field reference names a field in scope at that point of the pipeline (universal
+fields, then what `parse`/`extend`/`fields`/`stats` define; after `stats` only its outputs);
+every expression is typed, with the implicit casts of contract §3 made explicit (`Cast`);
+level names and ISO timestamps are checked and turned into numbers; aggregates appear only in
+`stats`, and `stats` items contain at least one; output names follow contract §5. Sugar is
+kept for normalize: `since`/`between` become `Since`/`Between` filters and bare searches
+`Search`. Errors are `CompileError`s positioned on the offending text.
+
+    from otel | where severity >= "warn" | stats count() as n by service
+    → Aggregate(keys=[service], aggregates=[n := count()])
+        Filter(severity >= 13)
+          Sources(otel)
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from starbase.compiler import ast, ir
+from starbase.compiler.errors import Code, CompileError, Span, did_you_mean, error
+from starbase.compiler.format import format_expr
+from starbase.compiler.functions import AGGREGATES, SCALARS, common_type
+from starbase.compiler.timestamps import parse_iso
+from starbase.compiler.types import Type
+from starbase.config import Config
+from starbase.mappings import LEVELS, UNIVERSAL_FIELDS
+
+UNIVERSAL_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in UNIVERSAL_FIELDS)
+_MAP_FIELDS = frozenset(c.name for c in UNIVERSAL_SCHEMA if c.type is Type.MAP)
+_FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
+_LEVEL_HINT = 'levels: "trace", "debug", "info", "warn", "error", "fatal" or a number 1–24'
+
+
+@dataclass
+class _Scope:
+    """The columns available at one point of the pipeline, in order."""
+
+    columns: dict[str, Type]
+    ever: set[str] = field(default_factory=set)  # every name defined so far, for better errors
+    after: str = ""  # the stage that last replaced the scope ("stats", "fields")
+
+    def replace(self, columns: dict[str, Type], after: str) -> None:
+        self.ever.update(self.columns)
+        self.columns, self.after = columns, after
+
+
+def resolve(query: ast.Query, config: Config) -> ir.Plan:
+    """Bind `query` to the sources of `config` and type it (see the module docstring)."""
+    sources = _sources(query.source, config)
+    scope = _Scope({c.name: c.type for c in UNIVERSAL_SCHEMA})
+    plan: ir.Plan = ir.Sources(sources, UNIVERSAL_SCHEMA)
+    for stage in query.stages:
+        plan = _STAGES[type(stage)](stage, plan, scope)
+    return plan
+
+
+def output_schema(plan: ir.Plan) -> tuple[ir.Column, ...]:
+    """The columns a plan produces, in order."""
+    match plan:
+        case ir.Sources(_, schema) | ir.Scan(_, _, _, schema):
+            return schema
+        case ir.Project(_, items):
+            return tuple(ir.Column(i.name, i.expr.type) for i in items)
+        case ir.Extend(inp, items):
+            columns = {c.name: c.type for c in output_schema(inp)}
+            columns.update({i.name: i.expr.type for i in items})
+            return tuple(ir.Column(n, t) for n, t in columns.items())
+        case ir.Parse(inp, _, _, _, _, names):
+            columns = {c.name: c.type for c in output_schema(inp)}
+            columns.update(dict.fromkeys(names, Type.STRING))
+            return tuple(ir.Column(n, t) for n, t in columns.items())
+        case ir.Aggregate(_, keys, aggregates):
+            return tuple(ir.Column(i.name, i.expr.type) for i in (*keys, *aggregates))
+        case ir.Union(inputs):
+            return output_schema(inputs[0])
+        case ir.Filter(inp) | ir.Sort(inp) | ir.Limit(inp) | ir.Dedup(inp):
+            return output_schema(inp)
+    raise TypeError(f"not a plan: {plan!r}")
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _sources(stage: ast.From, config: Config) -> tuple[ir.SourceRef, ...]:
+    if stage.star:
+        if not config.sources:
+            raise error(Code.NO_SOURCES, "no sources are configured", stage.span)
+        return tuple(ir.SourceRef(s.name, s.format) for s in config.sources)
+    refs: list[ir.SourceRef] = []
+    for ref in stage.sources:
+        found = config.source(ref.name)
+        if found is None:
+            known = ", ".join(config.names) or "none"
+            raise error(
+                Code.UNKNOWN_SOURCE,
+                f"unknown source '{ref.name}'",
+                ref.span,
+                did_you_mean(ref.name, config.names),
+                f"configured sources: {known}",
+            )
+        if all(r.name != ref.name for r in refs):
+            refs.append(ir.SourceRef(found.name, found.format))
+    return tuple(refs)
+
+
+# ---------------------------------------------------------------- stages
+
+
+def _where(stage: ast.Where, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    return ir.Filter(plan, _condition(stage.condition, scope))
+
+
+def _since(stage: ast.Since, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    _require_timestamp(scope, stage.span, "since")
+    duration: ir.Expr
+    if isinstance(stage.duration, ast.Param):
+        duration = ir.Param(stage.duration.name, Type.DURATION, stage.duration.span)
+    else:
+        if stage.duration.nanos <= 0:
+            raise error(Code.INVALID_DURATION, "'since' needs a positive duration", stage.span)
+        duration = ir.Lit(stage.duration.nanos, Type.DURATION)
+    return ir.Filter(plan, ir.Since(duration))
+
+
+def _between(stage: ast.Between, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    _require_timestamp(scope, stage.span, "between")
+    start, end = _instant(stage.start), _instant(stage.end)
+    if isinstance(start, ir.Lit) and isinstance(end, ir.Lit) and start.value >= end.value:  # type: ignore[operator]
+        raise error(
+            Code.INVALID_TIMESTAMP,
+            "the time range is empty: the start is not before the end",
+            stage.span,
+            "write the earlier instant first: between START and END",
+        )
+    return ir.Filter(plan, ir.Between(start, end))
+
+
+def _parse_glob(stage: ast.ParseGlob, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    source = _text(_field(stage.field, scope))
+    stars = stage.pattern.value.count("*")
+    names = _new_names(stage.names)
+    if stars != len(names):
+        raise error(
+            Code.WRONG_ARGUMENTS,
+            f"the pattern captures {stars} value{'s' if stars != 1 else ''} "
+            f"but {len(names)} name{'s are' if len(names) != 1 else ' is'} given",
+            stage.pattern.span,
+            "each * in the pattern captures into the next name after 'as'",
+        )
+    parts = [re.escape(p) for p in stage.pattern.value.split("*")]
+    regex = ir.Regex("^" + "(.*?)".join(parts) + "$", "s")
+    scope.columns.update(dict.fromkeys(names, Type.STRING))
+    return ir.Parse(plan, source, "glob", stage.pattern.value, regex, names)
+
+
+def _parse_regex(stage: ast.ParseRegex, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    from starbase.compiler.regex import group_names
+
+    source = _text(_field(stage.field, scope))
+    names = group_names(stage.regex.pattern)
+    if not names:
+        raise error(
+            Code.WRONG_ARGUMENTS,
+            "this regex has no named groups to capture",
+            stage.regex.span,
+            "name what to capture: /user=(?<user>\\w+)/",
+        )
+    if len(set(names)) != len(names):
+        raise error(Code.DUPLICATE_NAME, "a group name is used twice", stage.regex.span)
+    scope.columns.update(dict.fromkeys(names, Type.STRING))
+    regex = ir.Regex(stage.regex.pattern, stage.regex.flags)
+    return ir.Parse(plan, source, "regex", stage.regex.pattern, regex, names)
+
+
+def _extend(stage: ast.Extend, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    batch: list[ir.NamedExpr] = []
+    for assignment in stage.assignments:
+        expr = _scalar(assignment.expr, scope)
+        if ir.columns(expr) & {i.name for i in batch}:  # uses a name defined just before
+            plan, batch = ir.Extend(plan, tuple(batch)), []
+        batch = [i for i in batch if i.name != assignment.name.value]
+        batch.append(ir.NamedExpr(assignment.name.value, expr))
+        scope.columns[assignment.name.value] = expr.type
+    return ir.Extend(plan, tuple(batch))
+
+
+def _fields(stage: ast.Fields, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    items = tuple(ir.NamedExpr(_item_name(i), _scalar(i.expr, scope)) for i in stage.items)
+    _unique(items, stage.items)
+    scope.replace({i.name: i.expr.type for i in items}, "fields")
+    return ir.Project(plan, items)
+
+
+def _stats(stage: ast.Stats, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    keys = tuple(ir.NamedExpr(_item_name(i), _scalar(i.expr, scope)) for i in stage.by)
+    aggregates = tuple(
+        ir.NamedExpr(_item_name(i), _aggregate_item(i.expr, scope)) for i in stage.aggregates
+    )
+    _unique((*keys, *aggregates), (*stage.by, *stage.aggregates))
+    scope.replace({i.name: i.expr.type for i in (*keys, *aggregates)}, "stats")
+    return ir.Aggregate(plan, keys, aggregates)
+
+
+def _sort(stage: ast.Sort, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    keys = tuple(ir.SortKey(_scalar(k.expr, scope), k.descending) for k in stage.keys)
+    return ir.Sort(plan, keys)
+
+
+def _limit(stage: ast.Limit, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    if isinstance(stage.count, ast.Param):
+        return ir.Limit(plan, ir.Param(stage.count.name, Type.INT, stage.count.span))
+    return ir.Limit(plan, int(stage.count.value))
+
+
+def _dedup(stage: ast.Dedup, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    return ir.Dedup(plan, tuple(_field(f, scope) for f in stage.fields))
+
+
+_STAGES: dict[type, Callable[[ast.Stage, ir.Plan, _Scope], ir.Plan]] = {  # type: ignore[dict-item]
+    ast.Where: _where,
+    ast.Since: _since,
+    ast.Between: _between,
+    ast.ParseGlob: _parse_glob,
+    ast.ParseRegex: _parse_regex,
+    ast.Extend: _extend,
+    ast.Fields: _fields,
+    ast.Stats: _stats,
+    ast.Sort: _sort,
+    ast.Limit: _limit,
+    ast.Dedup: _dedup,
+}
+
+
+def _item_name(item: ast.Item) -> str:
+    if item.alias is not None:
+        return item.alias.value
+    if isinstance(item.expr, ast.FieldRef):
+        return item.expr.dotted
+    return format_expr(item.expr)
+
+
+def _new_names(names: tuple[ast.Name, ...]) -> tuple[str, ...]:
+    values = tuple(n.value for n in names)
+    for i, n in enumerate(names):
+        if n.value in values[:i]:
+            raise error(Code.DUPLICATE_NAME, f"'{n.value}' is named twice", n.span)
+    return values
+
+
+def _unique(items: tuple[ir.NamedExpr, ...], written: tuple[ast.Item, ...]) -> None:
+    seen: set[str] = set()
+    for item, source in zip(items, written, strict=True):
+        if item.name in seen:
+            raise error(
+                Code.DUPLICATE_NAME,
+                f"two output columns are named '{item.name}'",
+                source.span,
+                "give one of them another name with 'as'",
+            )
+        seen.add(item.name)
+
+
+def _require_timestamp(scope: _Scope, span: Span, what: str) -> None:
+    if "timestamp" not in scope.columns:
+        raise error(
+            Code.FIELD_NOT_IN_SCOPE,
+            f"'{what}' needs the field 'timestamp', which is not available after '{scope.after}'",
+            span,
+            f"put '{what}' before '{scope.after}'",
+        )
+
+
+def _instant(expr: ast.Expr) -> ir.Expr:
+    if isinstance(expr, ast.Param):
+        return ir.Param(expr.name, Type.TIMESTAMP, expr.span)
+    assert isinstance(expr, ast.StringLit)
+    return _timestamp_literal(expr)
+
+
+def _timestamp_literal(expr: ast.StringLit) -> ir.Lit:
+    try:
+        return ir.Lit(parse_iso(expr.value), Type.TIMESTAMP)
+    except ValueError as exc:
+        raise error(
+            Code.INVALID_TIMESTAMP,
+            f"invalid timestamp \"{expr.value}\": {exc}",
+            expr.span,
+            'write an ISO-8601 instant such as "2026-11-27T05:00:00Z"',
+        ) from None
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
+    """An expression used as a condition: bare strings and regexes search `message`."""
+    match expr:
+        case ast.StringLit(value):
+            return ir.Search(ir.Lit(value, Type.STRING))
+        case ast.RegexLit(pattern, flags):
+            return ir.Search(ir.Regex(pattern, flags))
+        case ast.Binary("and" | "or" as op, left, right):
+            items = (_condition(left, scope), _condition(right, scope))
+            return ir.And(items) if op == "and" else ir.Or(items)
+        case ast.Unary("not", operand):
+            return ir.Not(_condition(operand, scope))
+    result = _scalar(expr, scope)
+    if result.type not in (Type.BOOL, Type.NULL):
+        raise error(
+            Code.TYPE_MISMATCH,
+            f"a condition must be true or false, but this is a {result.type}",
+            expr.span,
+            "compare it with something, e.g. == or contains",
+        )
+    return result
+
+
+def _scalar(expr: ast.Expr, scope: _Scope) -> ir.Expr:
+    return _Typer(scope, aggregates=False).expr(expr)
+
+
+def _aggregate_item(expr: ast.Expr, scope: _Scope) -> ir.Expr:
+    result = _Typer(scope, aggregates=True).expr(expr)
+    if not ir.has_aggregate(result):
+        raise error(
+            Code.MISSING_AGGREGATE,
+            f"'{format_expr(expr)}' is not an aggregate",
+            expr.span,
+            "use an aggregate such as count() or avg(x), or move it after 'by'",
+        )
+    loose = _columns_outside_aggregates(result)
+    if loose:
+        raise error(
+            Code.MISSING_AGGREGATE,
+            f"'{sorted(loose)[0]}' must be inside an aggregate",
+            expr.span,
+            "group by it with 'by', or aggregate it, e.g. max(x)",
+        )
+    return result
+
+
+def _columns_outside_aggregates(expr: ir.Expr) -> set[str]:
+    if isinstance(expr, ir.Agg):
+        return set()
+    if isinstance(expr, ir.Col):
+        return {expr.name}
+    return set().union(*(_columns_outside_aggregates(c) for c in ir.children(expr)))
+
+
+def _field(ref: ast.FieldRef, scope: _Scope) -> ir.Expr:
+    head, rest = ref.segments[0], ref.segments[1:]
+    if ref.dotted in scope.columns and rest:
+        return ir.Col(ref.dotted, scope.columns[ref.dotted])
+    if head in scope.columns:
+        kind = scope.columns[head]
+        if not rest:
+            return ir.Col(head, kind)
+        if kind is Type.MAP:
+            return ir.MapGet(ir.Col(head, kind), ".".join(rest))
+        raise error(
+            Code.UNKNOWN_FIELD,
+            f"'{head}' is a {kind} and has no field '{'.'.join(rest)}'",
+            ref.span,
+        )
+    if head in scope.ever or ref.dotted in scope.ever or (scope.after and head in _MAP_FIELDS):
+        outputs = ", ".join(scope.columns) or "nothing"
+        raise error(
+            Code.FIELD_NOT_IN_SCOPE,
+            f"'{ref.dotted}' is not available after '{scope.after}', which outputs: {outputs}",
+            ref.span,
+            f"use '{ref.dotted}' before '{scope.after}', or keep it there",
+        )
+    known = [*scope.columns, *(f"{m}.KEY" for m in scope.columns if scope.columns[m] is Type.MAP)]
+    raise error(
+        Code.UNKNOWN_FIELD,
+        f"unknown field '{ref.dotted}'",
+        ref.span,
+        did_you_mean(ref.dotted, known),
+        "record attributes are under attributes.KEY, resource attributes under resource.KEY",
+    )
+
+
+def _text(expr: ir.Expr) -> ir.Expr:
+    """`expr` as a string (non-strings are converted with tostring)."""
+    if expr.type in (Type.STRING, Type.NULL):
+        return expr
+    return ir.Call("tostring", (expr,), Type.STRING)
+
+
+def _number(expr: ir.Expr) -> ir.Expr:
+    """`expr` as a number (strings are cast; non-numbers become null)."""
+    if expr.type.numeric or expr.type is Type.NULL:
+        return expr
+    if isinstance(expr, ir.Param):
+        return ir.Param(expr.name, Type.FLOAT, expr.span)
+    return ir.Cast(expr, Type.FLOAT)
+
+
+@dataclass
+class _Typer:
+    scope: _Scope
+    aggregates: bool  # aggregate calls allowed here (inside a stats item, outside any aggregate)
+
+    def expr(self, expr: ast.Expr) -> ir.Expr:
+        match expr:
+            case ast.StringLit(value):
+                return ir.Lit(value, Type.STRING)
+            case ast.NumberLit(value):
+                return ir.Lit(value, Type.INT if isinstance(value, int) else Type.FLOAT)
+            case ast.BoolLit(value):
+                return ir.Lit(value, Type.BOOL)
+            case ast.NullLit():
+                return ir.Lit(None, Type.NULL)
+            case ast.DurationLit(nanos):
+                return ir.Lit(nanos, Type.DURATION)
+            case ast.RegexLit():
+                raise error(
+                    Code.TYPE_MISMATCH,
+                    "a regex can only stand after ~ or !~, after parse, or alone as a condition",
+                    expr.span,
+                )
+            case ast.Param(name):
+                return ir.Param(name, Type.NULL, expr.span)
+            case ast.FieldRef():
+                return _field(expr, self.scope)
+            case ast.Unary("not", operand):
+                return ir.Not(self.boolean(operand))
+            case ast.Unary(_, operand):
+                return self.negate(operand, expr.span)
+            case ast.Binary("and" | "or" as op, left, right):
+                items = (self.boolean(left), self.boolean(right))
+                return ir.And(items) if op == "and" else ir.Or(items)
+            case ast.Binary(op, left, right) if op in ast.COMPARISONS:
+                return self.compare(op, left, right, expr.span)
+            case ast.Binary(op, left, right) if op in ast.MATCHES:
+                return self.match(op, left, right)
+            case ast.Binary(op, left, right) if op in ast.STRING_TESTS:
+                return ir.StrTest(op, _text(self.expr(left)), _text(self.expr(right)))
+            case ast.Binary(op, left, right):
+                return self.arithmetic(op, left, right, expr.span)
+            case ast.InList(operand, items, negated):
+                return self.in_list(operand, items, negated)
+            case ast.Call():
+                return self.call(expr)
+        raise TypeError(f"not an expression: {expr!r}")
+
+    def boolean(self, expr: ast.Expr) -> ir.Expr:
+        result = self.expr(expr)
+        if result.type not in (Type.BOOL, Type.NULL):
+            raise error(
+                Code.TYPE_MISMATCH,
+                f"expected a condition (true or false), but this is a {result.type}",
+                expr.span,
+            )
+        return result
+
+    def negate(self, operand: ast.Expr, span: Span) -> ir.Expr:
+        inner = self.expr(operand)
+        if inner.type is Type.DURATION:
+            return ir.Neg(inner, Type.DURATION)
+        if inner.type in (Type.TIMESTAMP, Type.BOOL, Type.MAP):
+            raise error(Code.TYPE_MISMATCH, f"cannot negate a {inner.type}", span)
+        inner = _number(inner)
+        return ir.Neg(inner, inner.type if inner.type.numeric else Type.FLOAT)
+
+    def arithmetic(self, op: str, left: ast.Expr, right: ast.Expr, span: Span) -> ir.Expr:
+        lhs, rhs = self.expr(left), self.expr(right)
+        kinds = (lhs.type, rhs.type)
+        if Type.TIMESTAMP in kinds or Type.DURATION in kinds:
+            return self.time_arithmetic(op, lhs, rhs, span)
+        for side, node in ((lhs, left), (rhs, right)):
+            if side.type in (Type.BOOL, Type.MAP, Type.REGEX):
+                raise error(Code.TYPE_MISMATCH, f"cannot use a {side.type} in '{op}'", node.span)
+        lhs, rhs = _number(lhs), _number(rhs)
+        both_int = lhs.type is Type.INT and rhs.type is Type.INT
+        result = Type.INT if both_int and op in "+-*%" else Type.FLOAT
+        return ir.Arith(op, lhs, rhs, result)
+
+    def time_arithmetic(self, op: str, lhs: ir.Expr, rhs: ir.Expr, span: Span) -> ir.Expr:
+        kinds = (lhs.type, rhs.type)
+        rules = {
+            ("+", Type.TIMESTAMP, Type.DURATION): Type.TIMESTAMP,
+            ("-", Type.TIMESTAMP, Type.DURATION): Type.TIMESTAMP,
+            ("+", Type.DURATION, Type.TIMESTAMP): Type.TIMESTAMP,
+            ("-", Type.TIMESTAMP, Type.TIMESTAMP): Type.DURATION,
+            ("+", Type.DURATION, Type.DURATION): Type.DURATION,
+            ("-", Type.DURATION, Type.DURATION): Type.DURATION,
+        }
+        if isinstance(rhs, ir.Param):
+            rhs = ir.Param(rhs.name, Type.DURATION, rhs.span)
+            kinds = (lhs.type, Type.DURATION)
+        result = rules.get((op, *kinds))
+        if result is None:
+            raise error(
+                Code.TYPE_MISMATCH, f"cannot compute {kinds[0]} {op} {kinds[1]}", span
+            )
+        return ir.Arith(op, lhs, rhs, result)
+
+    def compare(self, op: str, left: ast.Expr, right: ast.Expr, span: Span) -> ir.Expr:
+        lhs, rhs = self.expr(left), self.expr(right)
+        if _is_severity(lhs) or _is_severity(rhs):
+            if not _is_severity(lhs):
+                op, lhs, rhs, left, right = _FLIP[op], rhs, lhs, right, left
+            return _severity_compare(op, lhs, rhs, right)
+        lhs, rhs = self.coerce_pair(lhs, rhs, left, right)
+        return ir.Compare(op, lhs, rhs)
+
+    def coerce_pair(
+        self, lhs: ir.Expr, rhs: ir.Expr, left: ast.Expr, right: ast.Expr
+    ) -> tuple[ir.Expr, ir.Expr]:
+        """Make two compared values comparable (contract §3 casting rules)."""
+        if isinstance(lhs, ir.Param) and not isinstance(rhs, ir.Param):
+            return ir.Param(lhs.name, rhs.type, lhs.span), rhs
+        if isinstance(rhs, ir.Param):
+            return lhs, ir.Param(rhs.name, lhs.type, rhs.span)
+        kinds = {lhs.type, rhs.type}
+        if Type.NULL in kinds or lhs.type == rhs.type or kinds == {Type.INT, Type.FLOAT}:
+            return lhs, rhs
+        if Type.TIMESTAMP in kinds:
+            other, node = (rhs, right) if lhs.type is Type.TIMESTAMP else (lhs, left)
+            if isinstance(node, ast.StringLit):
+                stamp = _timestamp_literal(node)
+                return (lhs, stamp) if other is rhs else (stamp, rhs)
+            raise error(
+                Code.TYPE_MISMATCH,
+                f"cannot compare a timestamp with a {other.type}",
+                node.span,
+                'write the instant as an ISO-8601 string: "2026-11-27T05:00:00Z"',
+            )
+        if Type.STRING in kinds and (lhs.type.numeric or rhs.type.numeric):
+            text_side, node = (lhs, left) if lhs.type is Type.STRING else (rhs, right)
+            if isinstance(text_side, ir.Lit):  # a quoted number next to a numeric field
+                try:
+                    number = float(str(text_side.value))
+                except ValueError:
+                    raise error(
+                        Code.TYPE_MISMATCH,
+                        f"cannot compare a number with the text \"{text_side.value}\"",
+                        node.span,
+                    ) from None
+                literal = ir.Lit(int(number) if number.is_integer() else number, Type.FLOAT)
+                return (literal, rhs) if text_side is lhs else (lhs, literal)
+            return (ir.Cast(lhs, Type.FLOAT), rhs) if text_side is lhs else (lhs, ir.Cast(rhs, Type.FLOAT))
+        if Type.STRING in kinds and Type.BOOL not in kinds and Type.MAP not in kinds:
+            return _text(lhs), _text(rhs)
+        raise error(
+            Code.TYPE_MISMATCH,
+            f"cannot compare a {lhs.type} with a {rhs.type}",
+            left.span.cover(right.span),
+        )
+
+    def match(self, op: str, left: ast.Expr, right: ast.Expr) -> ir.Expr:
+        subject = _text(self.expr(left))
+        pattern: ir.Regex | ir.Param
+        if isinstance(right, ast.RegexLit):
+            pattern = ir.Regex(right.pattern, right.flags)
+        elif isinstance(right, ast.Param):
+            pattern = ir.Param(right.name, Type.REGEX, right.span)
+        elif isinstance(right, ast.StringLit):
+            pattern = _regex_from_string(right)
+        else:
+            raise error(
+                Code.TYPE_MISMATCH,
+                f"'{op}' needs a regex on its right, such as /timeout/i",
+                right.span,
+            )
+        return ir.Match(subject, pattern, op == "!~")
+
+    def in_list(self, operand: ast.Expr, items: tuple[ast.Expr, ...], negated: bool) -> ir.Expr:
+        subject = self.expr(operand)
+        if _is_severity(subject):
+            tests = tuple(_severity_compare("==", subject, self.expr(i), i) for i in items)
+            either = tests[0] if len(tests) == 1 else ir.Or(tests)
+            return ir.Not(either) if negated else either
+        values = []
+        for item in items:
+            lhs, rhs = self.coerce_pair(subject, self.expr(item), operand, item)
+            subject = lhs
+            values.append(rhs)
+        return ir.InList(subject, tuple(values), negated)
+
+    def call(self, call: ast.Call) -> ir.Expr:
+        if call.name in AGGREGATES:
+            return self.aggregate(call)
+        signature = SCALARS.get(call.name)
+        if signature is None:
+            raise error(
+                Code.UNKNOWN_FUNCTION,
+                f"unknown function '{call.name}'",
+                call.name_span,
+                did_you_mean(call.name, [*SCALARS, *AGGREGATES]),
+            )
+        self.check_arity(call, signature.min_args, signature.max_args, signature.arity)
+        if call.name == "exists":
+            return self.exists(call)
+        if call.name == "now":
+            return ir.Now()
+        if call.name == "bin":
+            return self.bin(call)
+        if call.name == "if":
+            args = (self.boolean(call.args[0]), *(self.expr(a) for a in call.args[1:]))
+        else:
+            args = tuple(self.expr(a) for a in call.args)
+        args = _SCALAR_ARGUMENTS.get(call.name, _keep)(args)
+        result = signature.result(tuple(a.type for a in args))
+        return ir.Call(call.name, args, result)
+
+    def exists(self, call: ast.Call) -> ir.Expr:
+        arg = call.args[0]
+        if not isinstance(arg, ast.FieldRef):
+            raise error(Code.WRONG_ARGUMENTS, "exists() takes a field", arg.span)
+        return ir.Call("exists", (_field(arg, self.scope),), Type.BOOL)
+
+    def bin(self, call: ast.Call) -> ir.Expr:
+        stamp = self.expr(call.args[0])
+        if stamp.type is not Type.TIMESTAMP:
+            raise error(
+                Code.TYPE_MISMATCH,
+                f"bin() buckets a timestamp, but this is a {stamp.type}",
+                call.args[0].span,
+                "use bin(timestamp, 5m)",
+            )
+        width = call.args[1]
+        size: ir.Expr
+        if isinstance(width, ast.DurationLit) and width.nanos > 0:
+            size = ir.Lit(width.nanos, Type.DURATION)
+        elif isinstance(width, ast.Param):
+            size = ir.Param(width.name, Type.DURATION, width.span)
+        else:
+            raise error(
+                Code.INVALID_DURATION,
+                "bin() needs a positive duration such as 5m",
+                width.span,
+            )
+        return ir.Call("bin", (stamp, size), Type.TIMESTAMP)
+
+    def aggregate(self, call: ast.Call) -> ir.Expr:
+        if not self.aggregates:
+            raise error(
+                Code.AGGREGATE_OUTSIDE_STATS,
+                f"the aggregate '{call.name}' can only be used in 'stats'",
+                call.span,
+                f"e.g. | stats {format_expr(call)} by service",
+            )
+        signature = AGGREGATES[call.name]
+        self.check_arity(call, signature.min_args, signature.max_args, signature.arity)
+        inner = _Typer(self.scope, aggregates=False)
+        try:
+            args = tuple(inner.expr(a) for a in call.args[: 1 if call.name == "pct" else None])
+        except CompileError as exc:
+            if exc.first.code is Code.AGGREGATE_OUTSIDE_STATS:
+                raise error(
+                    Code.NESTED_AGGREGATE,
+                    "aggregates cannot be nested",
+                    exc.first.span,
+                    "compute the inner aggregate in one 'stats', then aggregate again in another",
+                ) from None
+            raise
+        if call.name in ("sum", "avg", "pct", "stddev"):
+            args = (_number(args[0]),)
+        elif call.name in ("min", "max") and isinstance(args[0], ir.MapGet):
+            args = (_number(args[0]),)
+        if call.name == "pct":
+            args = (*args, _percentile(call.args[1]))
+        if call.name in ("earliest", "latest"):
+            if "timestamp" not in self.scope.columns:
+                raise error(
+                    Code.FIELD_NOT_IN_SCOPE,
+                    f"{call.name}() needs the field 'timestamp', which is not available here",
+                    call.span,
+                )
+            args = (*args, ir.Col("timestamp", Type.TIMESTAMP))
+        result = signature.result(tuple(a.type for a in args))
+        return ir.Agg(call.name, args, result)
+
+    def check_arity(self, call: ast.Call, low: int, high: int | None, arity: str) -> None:
+        count = len(call.args)
+        if count < low or (high is not None and count > high):
+            raise error(
+                Code.WRONG_ARGUMENTS,
+                f"{call.name}() takes {arity}, not {count}",
+                call.span,
+            )
+
+
+def _keep(args: tuple[ir.Expr, ...]) -> tuple[ir.Expr, ...]:
+    return args
+
+
+def _texts(args: tuple[ir.Expr, ...]) -> tuple[ir.Expr, ...]:
+    return tuple(_text(a) for a in args)
+
+
+def _numbers(args: tuple[ir.Expr, ...]) -> tuple[ir.Expr, ...]:
+    return tuple(_number(a) for a in args)
+
+
+def _substr(args: tuple[ir.Expr, ...]) -> tuple[ir.Expr, ...]:
+    return (_text(args[0]), *(_number(a) for a in args[1:]))
+
+
+def _common_args(args: tuple[ir.Expr, ...]) -> tuple[ir.Expr, ...]:
+    kind = common_type(tuple(a.type for a in args))
+    if kind is Type.STRING:
+        return _texts(args)
+    return args
+
+
+def _if_args(args: tuple[ir.Expr, ...]) -> tuple[ir.Expr, ...]:
+    return (args[0], *_common_args(args[1:]))
+
+
+_SCALAR_ARGUMENTS: dict[str, Callable[[tuple[ir.Expr, ...]], tuple[ir.Expr, ...]]] = {
+    "lower": _texts,
+    "upper": _texts,
+    "length": _texts,
+    "trim": _texts,
+    "concat": _texts,
+    "replace": _texts,
+    "substr": _substr,
+    "abs": _numbers,
+    "round": _numbers,
+    "floor": _numbers,
+    "ceil": _numbers,
+    "coalesce": _common_args,
+    "if": _if_args,
+}
+
+
+def _percentile(expr: ast.Expr) -> ir.Lit:
+    if isinstance(expr, ast.NumberLit) and 0 < expr.value < 100:
+        return ir.Lit(float(expr.value), Type.FLOAT)
+    raise error(
+        Code.PCT_OUT_OF_RANGE,
+        "the percentile must be a number between 0 and 100 (exclusive)",
+        expr.span,
+        "e.g. pct(attributes.duration_ms, 95)",
+    )
+
+
+def _regex_from_string(literal: ast.StringLit) -> ir.Regex:
+    from starbase.compiler import regex as portable
+
+    problems = portable.check(literal.value)
+    if problems:
+        raise error(Code.NON_PORTABLE_REGEX, problems[0].message, literal.span, problems[0].hint)
+    try:
+        re.compile(portable.to_python(literal.value))
+    except re.error as exc:
+        raise error(Code.INVALID_REGEX, f"invalid regex: {exc.msg}", literal.span) from None
+    return ir.Regex(literal.value)
+
+
+def _is_severity(expr: ir.Expr) -> bool:
+    return isinstance(expr, ir.Col) and expr.name == "severity" and expr.type is Type.INT
+
+
+def _severity_compare(op: str, column: ir.Expr, value: ir.Expr, node: ast.Expr) -> ir.Expr:
+    """`severity OP value` where value is a level name or a number 1–24."""
+    if isinstance(value, ir.Param):
+        return ir.Compare(op, column, ir.Param(value.name, Type.INT, value.span))
+    if isinstance(value, ir.Lit) and value.type is Type.STRING:
+        name = str(value.value).lower()
+        if name not in LEVELS:
+            raise error(
+                Code.INVALID_LEVEL,
+                f"unknown level \"{value.value}\"",
+                node.span,
+                did_you_mean(name, LEVELS),
+                _LEVEL_HINT,
+            )
+        low = LEVELS[name]
+        high = low + 3
+        lo, hi = ir.Lit(low, Type.INT), ir.Lit(high, Type.INT)
+        ranges: dict[str, ir.Expr] = {
+            "==": ir.And((ir.Compare(">=", column, lo), ir.Compare("<=", column, hi))),
+            "!=": ir.Or((ir.Compare("<", column, lo), ir.Compare(">", column, hi))),
+            ">=": ir.Compare(">=", column, lo),
+            ">": ir.Compare(">", column, hi),
+            "<": ir.Compare("<", column, lo),
+            "<=": ir.Compare("<=", column, hi),
+        }
+        return ranges[op]
+    if isinstance(value, ir.Lit) and value.type is Type.INT and 1 <= int(value.value or 0) <= 24:
+        return ir.Compare(op, column, value)
+    if isinstance(value, ir.Lit) and value.type is Type.NULL:
+        return ir.Compare(op, column, value)
+    raise error(
+        Code.INVALID_SEVERITY_NUMBER,
+        "severity compares with a level name or a severity number from 1 to 24",
+        node.span,
+        _LEVEL_HINT,
+    )

@@ -1,0 +1,103 @@
+"""The portable regex subset of StarQL, and conversions to concrete dialects.
+
+Requires: a regex body as written between slashes (with `\\/` still escaped). Guarantees:
+`check` reports every construct outside the portable subset (look-around, back-references,
+atomic groups, possessive quantifiers, conditionals, recursion) with its offset in the body;
+`to_python` rewrites `(?<name>…)` to Python's `(?P<name>…)` so the pattern can be validated
+with `re`; `group_names` lists named groups in order. The subset is what RE2, Rust's `regex`
+(DataFusion) and Logs Insights all accept.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+FLAGS = frozenset("ims")
+
+_NAMED_GROUP = re.compile(r"\(\?P?<([A-Za-z_][A-Za-z0-9_]*)>")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    offset: int
+    length: int
+    message: str
+    hint: str
+
+
+_GROUP_PREFIXES: tuple[tuple[str, str, str], ...] = (
+    ("(?<=", "look-behind is not portable", "match the text itself, or use `parse` to extract it"),
+    ("(?<!", "negative look-behind is not portable", "use a second condition with `!~`"),
+    ("(?=", "look-ahead is not portable", "match the text itself, or use `parse` to extract it"),
+    ("(?!", "negative look-ahead is not portable", "use a second condition with `!~`"),
+    ("(?>", "atomic groups are not portable", "use a plain group `(…)`"),
+    ("(?(", "conditional groups are not portable", "split the query into two conditions"),
+    ("(?P=", "back-references are not portable", "compare captured fields with `==` instead"),
+    ("(?R", "recursive patterns are not portable", "match a bounded depth explicitly"),
+)
+
+
+def check(body: str) -> list[Problem]:
+    """Constructs of `body` outside the portable subset, in order of appearance."""
+    problems: list[Problem] = []
+    i, in_class = 0, False
+    while i < len(body):
+        ch = body[i]
+        if ch == "\\" and i + 1 < len(body):
+            nxt = body[i + 1]
+            if not in_class and (nxt in "123456789" or nxt == "k"):
+                length = 2
+                while nxt in "123456789" and i + length < len(body) and body[i + length].isdigit():
+                    length += 1
+                if nxt == "k":
+                    end = body.find(">", i)
+                    length = (end - i + 1) if end != -1 else 2
+                problems.append(
+                    Problem(
+                        i,
+                        length,
+                        "back-references are not portable",
+                        "compare captured fields with `==` instead",
+                    )
+                )
+            i += 2
+            continue
+        if in_class:
+            in_class = ch != "]"
+        elif ch == "[":
+            in_class = True
+            if body.startswith("[]", i) or body.startswith("[^]", i):
+                i += 2 if body[i + 1] == "]" else 3
+                continue
+        elif ch == "(":
+            for prefix, message, hint in _GROUP_PREFIXES:
+                if body.startswith(prefix, i):
+                    problems.append(Problem(i, len(prefix), message, hint))
+                    break
+        elif ch in "*+?}" and i + 1 < len(body) and body[i + 1] == "+":
+            problems.append(
+                Problem(
+                    i + 1,
+                    1,
+                    "possessive quantifiers are not portable",
+                    f"use a plain quantifier '{ch}'",
+                )
+            )
+        i += 1
+    return problems
+
+
+def to_python(pattern: str) -> str:
+    """`pattern` with `(?<name>` written as Python's `(?P<name>`."""
+    return _NAMED_GROUP.sub(lambda m: f"(?P<{m.group(1)}>", pattern)
+
+
+def group_names(pattern: str) -> tuple[str, ...]:
+    """Named capture groups of `pattern`, in order."""
+    return tuple(m.group(1) for m in _NAMED_GROUP.finditer(pattern))
+
+
+def unescape_slashes(body: str) -> str:
+    """The pattern of a `/…/` literal body: `\\/` becomes `/`, every other escape is kept."""
+    return re.sub(r"\\(.)", lambda m: "/" if m.group(1) == "/" else m.group(0), body)

@@ -1,0 +1,82 @@
+"""The universal fields of the meta-model (contract §4) and the severity level table.
+
+Requires nothing. Guarantees: the universal fields are defined here once, in the contract's
+table order (the default output column order); `LEVELS` maps every level name the language
+accepts (case-folded) to the lowest OpenTelemetry severity number of its range; and
+`LEVEL_TEXT_PATTERN` is the one rule by which a level is read out of free text, shared by the
+`level_from_text` mapping kind and every backend that lowers it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from types import MappingProxyType
+
+
+class FieldType(StrEnum):
+    """The type of a universal field as the query language sees it."""
+
+    TIMESTAMP = "timestamp"  # nanoseconds since the Unix epoch, UTC
+    INT = "int"
+    FLOAT = "float"
+    BOOL = "bool"
+    STRING = "string"
+    MAP = "map"  # map<string, string>
+
+
+@dataclass(frozen=True, slots=True)
+class UniversalField:
+    """One field of the meta-model: every source is read into these names."""
+
+    name: str
+    type: FieldType
+    description: str
+
+
+UNIVERSAL_FIELDS: tuple[UniversalField, ...] = (
+    UniversalField("timestamp", FieldType.TIMESTAMP, "when the event happened (ns, UTC)"),
+    UniversalField("observed_timestamp", FieldType.TIMESTAMP, "when it was collected (ns, UTC)"),
+    UniversalField("severity", FieldType.INT, "OpenTelemetry severity number 1-24"),
+    UniversalField("severity_text", FieldType.STRING, "the level as the source wrote it"),
+    UniversalField("message", FieldType.STRING, "the log body as text (structured as JSON)"),
+    UniversalField("service", FieldType.STRING, "service.name or the source's equivalent"),
+    UniversalField("host", FieldType.STRING, "host.name or equivalent"),
+    UniversalField("trace_id", FieldType.STRING, "trace id, lowercase hex"),
+    UniversalField("span_id", FieldType.STRING, "span id, lowercase hex"),
+    UniversalField("source", FieldType.STRING, "name of the configured source of the row"),
+    UniversalField("log_group", FieldType.STRING, "CloudWatch-style log group"),
+    UniversalField("log_stream", FieldType.STRING, "CloudWatch-style log stream"),
+    UniversalField("attributes", FieldType.MAP, "record attributes (non-strings as JSON)"),
+    UniversalField("resource", FieldType.MAP, "resource attributes"),
+)
+
+UNIVERSAL_BY_NAME: Mapping[str, UniversalField] = MappingProxyType(
+    {f.name: f for f in UNIVERSAL_FIELDS}
+)
+
+# Lowest severity number of each OpenTelemetry range: TRACE 1-4, DEBUG 5-8, INFO 9-12,
+# WARN 13-16, ERROR 17-20, FATAL 21-24. Keys are case-folded.
+LEVELS: Mapping[str, int] = MappingProxyType(
+    {
+        "trace": 1,
+        "debug": 5,
+        "info": 9,
+        "warn": 13,
+        "warning": 13,
+        "error": 17,
+        "fatal": 21,
+        "critical": 21,
+    }
+)
+
+# How a level is read from free text (portable regex subset). The first match in the text
+# wins; the level word is group 1 (a JSON "level"/"severity" string value, any case) or, when
+# that did not participate, group 2 (a bare upper-case level word such as ERROR or WARN).
+# severity = LEVELS[lower(word)], null when there is no match or the word is not in LEVELS.
+LEVEL_TEXT_PATTERN = (
+    r'"(?:level|severity)"\s*:\s*"([A-Za-z]+)"'
+    r"|\b(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|CRITICAL)\b"
+)
+LEVEL_TEXT_GROUPS: tuple[int, ...] = (1, 2)
