@@ -9,7 +9,8 @@ stable text used by `explain` and the golden files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 
 from starbase.compiler.errors import Span
 from starbase.compiler.types import Type
@@ -436,3 +437,111 @@ def plan_inputs(plan: Plan) -> tuple[Plan, ...]:
     if isinstance(plan, Union):
         return plan.inputs
     return (plan.input,)
+
+
+# ---------------------------------------------------------------- rewriting
+
+
+def with_children(expr: Expr, new: tuple[Expr, ...]) -> Expr:
+    """`expr` with its direct sub-expressions replaced by `new` (same order as `children`)."""
+    match expr:
+        case MapGet():
+            return replace(expr, map=new[0])
+        case Call() | Agg():
+            return replace(expr, args=new)
+        case Cast() | Neg() | Not() | IsNull():
+            return replace(expr, expr=new[0])
+        case Arith() | Compare():
+            return replace(expr, left=new[0], right=new[1])
+        case Match():
+            regex = new[1]
+            assert isinstance(regex, Regex | Param)
+            return replace(expr, expr=new[0], regex=regex)
+        case StrTest():
+            return replace(expr, expr=new[0], needle=new[1])
+        case InList():
+            return replace(expr, expr=new[0], items=new[1:])
+        case And() | Or():
+            return replace(expr, items=new)
+        case Since():
+            return replace(expr, duration=new[0])
+        case Between():
+            return replace(expr, start=new[0], end=new[1])
+        case Search():
+            needle = new[0]
+            assert isinstance(needle, Lit | Regex | Param)
+            return replace(expr, needle=needle)
+    return expr
+
+
+def transform(expr: Expr, fn: Callable[[Expr], Expr]) -> Expr:
+    """Rewrite bottom-up: children first, then `fn` on the rebuilt node."""
+    kids = children(expr)
+    if kids:
+        new = tuple(transform(k, fn) for k in kids)
+        if new != kids:
+            expr = with_children(expr, new)
+    return fn(expr)
+
+
+def map_plan_exprs(plan: Plan, fn: Callable[[Expr], Expr]) -> Plan:
+    """Apply `fn` to every top-level expression of every node of `plan` (inputs first)."""
+    inputs = tuple(map_plan_exprs(p, fn) for p in plan_inputs(plan))
+    plan = with_inputs(plan, inputs)
+
+    def named(items: tuple[NamedExpr, ...]) -> tuple[NamedExpr, ...]:
+        return tuple(NamedExpr(i.name, fn(i.expr)) for i in items)
+
+    match plan:
+        case Scan(filter=predicate) if predicate is not None:
+            return replace(plan, filter=fn(predicate))
+        case Project(_, items) | Extend(_, items):
+            return replace(plan, items=named(items))
+        case Filter(_, predicate):
+            return replace(plan, predicate=fn(predicate))
+        case Parse(_, expr):
+            return replace(plan, expr=fn(expr))
+        case Aggregate(_, keys, aggregates):
+            return replace(plan, keys=named(keys), aggregates=named(aggregates))
+        case Sort(_, keys):
+            return replace(plan, keys=tuple(SortKey(fn(k.expr), k.descending) for k in keys))
+        case Dedup(_, keys):
+            return replace(plan, keys=tuple(fn(k) for k in keys))
+    return plan
+
+
+def with_inputs(plan: Plan, inputs: tuple[Plan, ...]) -> Plan:
+    """`plan` reading from `inputs` instead (same arity as `plan_inputs`)."""
+    if isinstance(plan, Scan | Sources) or inputs == plan_inputs(plan):
+        return plan
+    if isinstance(plan, Union):
+        return replace(plan, inputs=inputs)
+    return replace(plan, input=inputs[0])
+
+
+def plan_walk(plan: Plan) -> list[Plan]:
+    """`plan` and every node below it, pre-order."""
+    out = [plan]
+    for child in plan_inputs(plan):
+        out.extend(plan_walk(child))
+    return out
+
+
+def node_exprs(plan: Plan) -> tuple[Expr, ...]:
+    """The expressions held by this node alone (not its inputs)."""
+    match plan:
+        case Scan(filter=predicate):
+            return () if predicate is None else (predicate,)
+        case Project(_, items) | Extend(_, items):
+            return tuple(i.expr for i in items)
+        case Filter(_, predicate):
+            return (predicate,)
+        case Parse(_, expr):
+            return (expr,)
+        case Aggregate(_, keys, aggregates):
+            return tuple(i.expr for i in (*keys, *aggregates))
+        case Sort(_, keys):
+            return tuple(k.expr for k in keys)
+        case Dedup(_, keys):
+            return keys
+    return ()

@@ -465,14 +465,6 @@ class Profile(BaseModel):
             raise ValueError(f"'approximate' names aggregates not listed: {', '.join(unknown)}")
         return self
 
-    def supports(self, *, stage: str = "", operator: str = "", function: str = "") -> bool:
-        """Whether every named capability is native (empty arguments are not checked)."""
-        return (
-            (not stage or stage in self.stages)
-            and (not operator or operator in self.operators)
-            and (not function or function in self.functions)
-        )
-
 
 class Capabilities(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")

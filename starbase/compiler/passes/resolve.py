@@ -796,3 +796,8 @@ def _severity_compare(op: str, column: ir.Expr, value: ir.Expr, node: ast.Expr) 
         node.span,
         _LEVEL_HINT,
     )
+
+
+def type_expression(expr: ast.Expr, columns: dict[str, Type]) -> ir.Expr:
+    """Type a lone expression over the given columns (mapping files' derived fields)."""
+    return _scalar(expr, _Scope(dict(columns)))

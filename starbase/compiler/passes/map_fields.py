@@ -1,0 +1,141 @@
+"""map fields: universal names → each source's physical expressions, through its mapping.
+
+Requires: a normalized plan whose leaf is `Sources`, and a `mapping_for(format)` lookup.
+Guarantees: the `Sources` leaf is replaced by, per source, a `Scan` of the format's physical
+columns under a `Project` that computes every universal field as the mapping says (a column,
+a map key, an epoch conversion, a regex capture, a level read from text, a derived StarQL
+expression, the source's name, or null when absent); several sources meet in a `Union` whose
+branches share the meta-model's column order. Nothing above the leaf changes.
+`absent_field_warnings` reports fields the query names that a source cannot provide.
+
+    Sources: otel (otel)
+    → Project: [timestamp := epoch_to_timestamp(time_unix_nano, "ns"), …]
+        Scan: otel (otel via datafusion) columns=[time_unix_nano, …]
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from starbase.compiler import ir
+from starbase.compiler.errors import Code, Diagnostic, Severity
+from starbase.compiler.types import Type
+from starbase.mappings import Mapping, model
+
+MappingLookup = Callable[[str], Mapping]
+
+PHYSICAL_TYPES = {
+    "int64": Type.INT,
+    "int32": Type.INT,
+    "float64": Type.FLOAT,
+    "bool": Type.BOOL,
+    "string": Type.STRING,
+    "binary": Type.STRING,
+    "timestamp_ns": Type.TIMESTAMP,
+    "map<string,string>": Type.MAP,
+}
+
+
+def map_fields(plan: ir.Plan, mapping_for: MappingLookup) -> ir.Plan:
+    """Replace the `Sources` leaf of `plan` by the mapped reads of each source."""
+    inputs = tuple(map_fields(p, mapping_for) for p in ir.plan_inputs(plan))
+    if not isinstance(plan, ir.Sources):
+        return ir.with_inputs(plan, inputs)
+    branches = tuple(_read(source, plan.schema, mapping_for(source.format)) for source in plan.sources)
+    return branches[0] if len(branches) == 1 else ir.Union(branches)
+
+
+def physical_schema(mapping: Mapping) -> tuple[ir.Column, ...]:
+    return tuple(ir.Column(name, PHYSICAL_TYPES[kind]) for name, kind in mapping.columns.items())
+
+
+def field_expression(
+    universal: ir.Column, spec: model.FieldMapping, source: str, mapping: Mapping
+) -> ir.Expr:
+    """The physical expression that provides `universal` for one source."""
+    columns = {c.name: c.type for c in physical_schema(mapping)}
+
+    def col(name: str) -> ir.Col:
+        return ir.Col(name, columns[name])
+
+    match spec:
+        case model.ColumnField(column=name):
+            return col(name)
+        case model.EpochField(column=name, unit=unit):
+            return ir.Call("epoch_to_timestamp", (col(name), ir.Lit(unit, Type.STRING)), Type.TIMESTAMP)
+        case model.MapKeyField(column=name, key=key):
+            return ir.MapGet(col(name), key)
+        case model.MapField(column=name):
+            return col(name)
+        case model.JsonMapField(column=name):
+            return ir.Call("json_to_map", (col(name),), Type.MAP)
+        case model.RegexExtractField(column=name, pattern=pattern):
+            captures = tuple(
+                ir.Call(
+                    "regex_extract",
+                    (col(name), ir.Regex(pattern), ir.Lit(group, Type.INT)),
+                    Type.STRING,
+                )
+                for group in spec.groups
+            )
+            return captures[0] if len(captures) == 1 else ir.Call("coalesce", captures, Type.STRING)
+        case model.LevelFromTextField(column=name):
+            return ir.Call("level_from_text", (col(name),), Type.INT)
+        case model.ExprField(expr=text):
+            return _derived(text, columns, universal)
+        case model.SourceNameField():
+            return ir.Lit(source, Type.STRING)
+    return ir.Lit(None, universal.type)
+
+
+def _derived(text: str, columns: dict[str, Type], universal: ir.Column) -> ir.Expr:
+    from starbase.compiler.grammar.parser import parse_expression
+    from starbase.compiler.passes.normalize import normalize_expr
+    from starbase.compiler.passes.resolve import type_expression
+
+    expr = normalize_expr(type_expression(parse_expression(text), columns))
+    if expr.type is not universal.type and expr.type is not Type.NULL:
+        if universal.type is Type.STRING:
+            return ir.Call("tostring", (expr,), Type.STRING)
+        if universal.type.numeric and expr.type.numeric:
+            return ir.Cast(expr, universal.type)
+    return expr
+
+
+def _read(source: ir.SourceRef, schema: tuple[ir.Column, ...], mapping: Mapping) -> ir.Plan:
+    scan = ir.Scan(source.name, mapping.format, mapping.backend, physical_schema(mapping))
+    items = tuple(
+        ir.NamedExpr(c.name, field_expression(c, mapping.field(c.name), source.name, mapping))
+        for c in schema
+    )
+    return ir.Project(scan, items)
+
+
+def absent_field_warnings(plan: ir.Plan, mapping_for: MappingLookup) -> tuple[Diagnostic, ...]:
+    """A warning for each universal field the query names that one of its sources lacks."""
+    leaf = next((p for p in ir.plan_walk(plan) if isinstance(p, ir.Sources)), None)
+    if leaf is None:
+        return ()
+    universal = {c.name for c in leaf.schema}
+    named: list[str] = []
+    for node in ir.plan_walk(plan):
+        for expr in ir.node_exprs(node):
+            for e in ir.walk(expr):
+                if isinstance(e, ir.Col) and e.name in universal and e.name not in named:
+                    named.append(e.name)
+    out = []
+    for source in leaf.sources:
+        mapping = mapping_for(source.format)
+        for name in named:
+            if isinstance(mapping.field(name), model.AbsentField):
+                out.append(
+                    Diagnostic(
+                        Code.FIELD_ABSENT_IN_SOURCE,
+                        f"source '{source.name}' ({source.format}) has no '{name}'; "
+                        "it is null for that source's rows",
+                        None,
+                        (f"see the '{source.format}' mapping for the fields it provides",),
+                        Severity.WARNING,
+                    )
+                )
+    return tuple(out)
