@@ -89,7 +89,7 @@ def config_from_dict(raw: Mapping[str, Any], path: Path | None = None) -> Config
             raise ConfigError(f"{where}: sources.{name} must be a table")
         fmt = entry.get("format")
         if not isinstance(fmt, str):
-            raise ConfigError(f"{where}: sources.{name}.format is required (e.g. \"otel\")")
+            raise ConfigError(f'{where}: sources.{name}.format is required (e.g. "otel")')
         groups = entry.get("log_groups", ())
         if not isinstance(groups, list | tuple) or not all(isinstance(g, str) for g in groups):
             raise ConfigError(f"{where}: sources.{name}.log_groups must be a list of strings")

@@ -7,15 +7,12 @@ equal; the tree mirrors the surface syntax (no desugaring — that is the normal
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import dataclasses
+from dataclasses import dataclass
 
 from starbase.compiler.errors import Span
 
-NO_SPAN = Span(0, 0, 1, 1)
-
-
-def _span() -> Span:
-    return field(default=NO_SPAN, compare=False, repr=False)  # type: ignore[no-any-return]
+NO_SPAN = Span(0, 0, 1, 1)  # spans never take part in equality: see the module docstring
 
 
 # ---------------------------------------------------------------- expressions
@@ -24,24 +21,24 @@ def _span() -> Span:
 @dataclass(frozen=True, slots=True)
 class StringLit:
     value: str
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class NumberLit:
     value: int | float
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class BoolLit:
     value: bool
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class NullLit:
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,14 +47,14 @@ class DurationLit:
 
     nanos: int
     text: str
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class RegexLit:
     pattern: str
     flags: str = ""
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +62,7 @@ class Param:
     """A query parameter `$name`, bound when the compiled query runs."""
 
     name: str
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,7 +70,7 @@ class FieldRef:
     """A field path as written: `attributes.http.status_code` is three segments."""
 
     segments: tuple[str, ...]
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
     @property
     def dotted(self) -> str:
@@ -84,7 +81,7 @@ class FieldRef:
 class Unary:
     op: str  # "-" or "not"
     operand: Expr
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,7 +91,7 @@ class Binary:
     op: str
     left: Expr
     right: Expr
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,15 +99,15 @@ class InList:
     operand: Expr
     items: tuple[Expr, ...]
     negated: bool = False
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Call:
     name: str
     args: tuple[Expr, ...]
-    span: Span = _span()
-    name_span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+    name_span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 Literal = StringLit | NumberLit | BoolLit | NullLit | DurationLit | RegexLit
@@ -131,7 +128,7 @@ class Name:
     """An output name after `as`, a `parse` capture or an `extend` target."""
 
     value: str
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,7 +137,7 @@ class Item:
 
     expr: Expr
     alias: Name | None = None
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,20 +146,20 @@ class Assignment:
 
     name: Name
     expr: Expr
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class SortKey:
     expr: Expr
     descending: bool = False
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class SourceRef:
     name: str
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 # ---------------------------------------------------------------- stages
@@ -174,26 +171,26 @@ class From:
 
     sources: tuple[SourceRef, ...]
     star: bool = False
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Where:
     condition: Expr
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Since:
     duration: DurationLit | Param
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Between:
     start: Expr
     end: Expr
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,54 +198,66 @@ class ParseGlob:
     field: FieldRef
     pattern: StringLit
     names: tuple[Name, ...]
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class ParseRegex:
     field: FieldRef
     regex: RegexLit
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Extend:
     assignments: tuple[Assignment, ...]
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Fields:
     items: tuple[Item, ...]
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Stats:
     aggregates: tuple[Item, ...]
     by: tuple[Item, ...] = ()
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Sort:
     keys: tuple[SortKey, ...]
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Limit:
     count: NumberLit | Param
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
 @dataclass(frozen=True, slots=True)
 class Dedup:
     fields: tuple[FieldRef, ...]
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
-Stage = Where | Since | Between | ParseGlob | ParseRegex | Extend | Fields | Stats | Sort | Limit | Dedup
+Stage = (
+    Where
+    | Since
+    | Between
+    | ParseGlob
+    | ParseRegex
+    | Extend
+    | Fields
+    | Stats
+    | Sort
+    | Limit
+    | Dedup
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,4 +266,4 @@ class Query:
 
     source: From
     stages: tuple[Stage, ...] = ()
-    span: Span = _span()
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,11 +35,11 @@ class Span:
         """The smallest span containing both."""
         if other is None:
             return self
-        first, last = (self, other) if self.start <= other.start else (other, self)
+        first, _last = (self, other) if self.start <= other.start else (other, self)
         return Span(first.start, max(self.end, other.end), first.line, first.column)
 
 
-class Code(str, Enum):
+class Code(StrEnum):
     """Stable diagnostic codes. Never renumber; add new ones at the end of their group."""
 
     # syntax (E1xx)
@@ -84,7 +84,7 @@ class Code(str, Enum):
     FIELD_ABSENT_IN_SOURCE = "W301"
 
 
-class Severity(str, Enum):
+class Severity(StrEnum):
     ERROR = "error"
     WARNING = "warning"
 
@@ -136,9 +136,7 @@ class CompileError(Exception):
         return render_terminal(self.diagnostics, self.source, self.origin)
 
 
-def error(
-    code: Code, message: str, span: Span | None = None, *hints: str
-) -> CompileError:
+def error(code: Code, message: str, span: Span | None = None, *hints: str) -> CompileError:
     """A `CompileError` holding a single error diagnostic (source attached by the driver)."""
     return CompileError((Diagnostic(code, message, span, tuple(h for h in hints if h)),))
 
@@ -155,9 +153,7 @@ def did_you_mean(name: str, known: Iterable[str], limit: int = 3) -> str:
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
-def render_terminal(
-    diagnostics: Iterable[Diagnostic], source: str, origin: str = "<query>"
-) -> str:
+def render_terminal(diagnostics: Iterable[Diagnostic], source: str, origin: str = "<query>") -> str:
     """Render diagnostics as `origin:line:col: error[E101]: message`, the line, and a caret."""
     lines = source.split("\n")
     blocks: list[str] = []

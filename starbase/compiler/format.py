@@ -13,8 +13,33 @@ import re
 from starbase.compiler import ast
 
 KEYWORDS = frozenset(
-    "from where since between parse extend fields stats sort limit dedup not and or in "
-    "true false null as by asc desc contains startswith endswith".split()
+    {
+        "from",
+        "where",
+        "since",
+        "between",
+        "parse",
+        "extend",
+        "fields",
+        "stats",
+        "sort",
+        "limit",
+        "dedup",
+        "not",
+        "and",
+        "or",
+        "in",
+        "true",
+        "false",
+        "null",
+        "as",
+        "by",
+        "asc",
+        "desc",
+        "contains",
+        "startswith",
+        "endswith",
+    }
 )
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRECEDENCE = {
@@ -32,12 +57,22 @@ _NEG, _ATOM = 7, 8
 _STRING_ESCAPES = {"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"}
 
 
-def format_query(query: ast.Query) -> str:
-    """The canonical text of a whole query: one stage a line, `| ` before each stage."""
-    return "\n| ".join([_from(query.source), *(format_stage(s) for s in query.stages)])
+def format_query(query: ast.Query, *, explicit: bool = False) -> str:
+    """The canonical text of a whole query: one stage a line, `| ` before each stage.
+
+    With `explicit`, every compound sub-expression is parenthesized (shows the parse tree)."""
+    stages = (format_stage(s, explicit=explicit) for s in query.stages)
+    return "\n| ".join([_from(query.source), *stages])
 
 
-def format_stage(stage: ast.Stage) -> str:
+def format_stage(stage: ast.Stage, *, explicit: bool = False) -> str:
+    def format_expr(expr: ast.Expr) -> str:
+        return _Printer(explicit).expr(expr)
+
+    def _item(item: ast.Item) -> str:
+        text = format_expr(item.expr)
+        return f"{text} as {format_name(item.alias.value)}" if item.alias else text
+
     match stage:
         case ast.Where(condition):
             return f"where {format_expr(condition)}"
@@ -71,7 +106,7 @@ def format_stage(stage: ast.Stage) -> str:
 
 def format_expr(expr: ast.Expr) -> str:
     """Canonical text of an expression (also the default name of an unnamed column)."""
-    return _expr(expr)
+    return _Printer(False).expr(expr)
 
 
 def format_name(name: str) -> str:
@@ -104,11 +139,6 @@ def _from(stage: ast.From) -> str:
     return "from " + ", ".join(format_name(s.name) for s in stage.sources)
 
 
-def _item(item: ast.Item) -> str:
-    text = format_expr(item.expr)
-    return f"{text} as {format_name(item.alias.value)}" if item.alias else text
-
-
 def _precedence(expr: ast.Expr) -> int:
     match expr:
         case ast.Binary(op):
@@ -120,45 +150,59 @@ def _precedence(expr: ast.Expr) -> int:
     return _ATOM
 
 
-def _wrap(expr: ast.Expr, parenthesize: bool) -> str:
-    text = _expr(expr)
-    return f"({text})" if parenthesize else text
+class _Printer:
+    """Prints expressions; `explicit` parenthesizes every compound sub-expression."""
 
+    def __init__(self, explicit: bool) -> None:
+        self.explicit = explicit
 
-def _expr(expr: ast.Expr) -> str:
-    match expr:
-        case ast.StringLit(value):
-            return format_string(value)
-        case ast.NumberLit(value):
-            return repr(value) if isinstance(value, float) else str(value)
-        case ast.BoolLit(value):
-            return "true" if value else "false"
-        case ast.NullLit():
-            return "null"
-        case ast.DurationLit(_, text):
-            return text
-        case ast.RegexLit(pattern, flags):
-            return format_regex(pattern, flags)
-        case ast.Param(name):
-            return f"${name}"
-        case ast.FieldRef(segments):
-            return ".".join(format_name(s) for s in segments)
-        case ast.Call(name, args):
-            return f"{name}({', '.join(_expr(a) for a in args)})"
-        case ast.Unary("not", operand):
-            return "not " + _wrap(operand, _precedence(operand) < 3)
-        case ast.Unary(_, operand):
-            return "-" + _wrap(operand, _precedence(operand) < _NEG)
-        case ast.InList(operand, items, negated):
-            keyword = "not in" if negated else "in"
-            inner = ", ".join(_expr(i) for i in items)
-            return f"{_wrap(operand, _precedence(operand) <= 4)} {keyword} ({inner})"
-        case ast.Binary(op, left, right):
-            level = _PRECEDENCE[op]
-            if level == 4:  # comparisons do not chain
-                return f"{_wrap(left, _precedence(left) <= 4)} {op} {_wrap(right, _precedence(right) <= 4)}"
-            return (
-                f"{_wrap(left, _precedence(left) < level)} {op} "
-                f"{_wrap(right, _precedence(right) <= level)}"
-            )
-    raise TypeError(f"not an expression: {expr!r}")
+    def wrap(self, expr: ast.Expr, parenthesize: bool) -> str:
+        text = self.expr(expr)
+        compound = _precedence(expr) < _ATOM
+        return f"({text})" if parenthesize or (self.explicit and compound) else text
+
+    def expr(self, expr: ast.Expr) -> str:
+        return self._expr(expr)
+
+    def _expr(self, expr: ast.Expr) -> str:
+        _wrap, _expr = self.wrap, self.expr
+        match expr:
+            case ast.StringLit(value):
+                return format_string(value)
+            case ast.NumberLit(value):
+                return repr(value) if isinstance(value, float) else str(value)
+            case ast.BoolLit(value):
+                return "true" if value else "false"
+            case ast.NullLit():
+                return "null"
+            case ast.DurationLit(_, text):
+                return text
+            case ast.RegexLit(pattern, flags):
+                return format_regex(pattern, flags)
+            case ast.Param(name):
+                return f"${name}"
+            case ast.FieldRef(segments):
+                return ".".join(format_name(s) for s in segments)
+            case ast.Call(name, args):
+                return f"{name}({', '.join(_expr(a) for a in args)})"
+            case ast.Unary("not", operand):
+                return "not " + _wrap(operand, _precedence(operand) < 3)
+            case ast.Unary(_, operand):
+                return "-" + _wrap(operand, _precedence(operand) < _NEG)
+            case ast.InList(operand, items, negated):
+                keyword = "not in" if negated else "in"
+                inner = ", ".join(_expr(i) for i in items)
+                return f"{_wrap(operand, _precedence(operand) <= 4)} {keyword} ({inner})"
+            case ast.Binary(op, left, right):
+                level = _PRECEDENCE[op]
+                if level == 4:  # comparisons do not chain
+                    lhs, rhs = (
+                        _wrap(left, _precedence(left) <= 4),
+                        _wrap(right, _precedence(right) <= 4),
+                    )
+                    return f"{lhs} {op} {rhs}"
+                return (
+                    f"{_wrap(left, _precedence(left) < level)} {op} "
+                    f"{_wrap(right, _precedence(right) <= level)}"
+                )
+        raise TypeError(f"not an expression: {expr!r}")

@@ -9,8 +9,8 @@ UTC); anything else raises `ValueError` with a reason. Nanoseconds are kept exac
 from __future__ import annotations
 
 import calendar
-import time
 import re
+import time
 
 _ISO = re.compile(
     r"(?P<y>\d{4})-(?P<mo>\d{2})-(?P<d>\d{2})"

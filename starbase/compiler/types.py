@@ -6,10 +6,10 @@ names of the meta-model's field types (`starbase.mappings.FieldType`) are a subs
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 
-class Type(str, Enum):
+class Type(StrEnum):
     TIMESTAMP = "timestamp"  # nanoseconds since the Unix epoch, UTC
     INT = "int"
     FLOAT = "float"

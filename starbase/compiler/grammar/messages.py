@@ -90,6 +90,14 @@ def _unexpected(expected: set[str], token: object, text: str) -> Diagnostic:
         )
     found = str(token)
     span = Span.at(text, start, start + max(1, len(found)))
+    if found == "/" and "REGEX" in expected:
+        line_end = text.find("\n", start)
+        return Diagnostic(
+            Code.UNTERMINATED_REGEX,
+            "this regex is never closed",
+            Span.at(text, start, len(text) if line_end == -1 else line_end),
+            ("close it with / on the same line; write \\/ for a slash inside it",),
+        )
     if found == "=" and any(t.startswith("__ANON") or t == "EQUAL" for t in expected):
         hints.append("use '==' to compare values")
     if previous == "|" or (what.startswith("a stage") and getattr(token, "type", "") == "NAME"):
@@ -109,7 +117,7 @@ def _unexpected(expected: set[str], token: object, text: str) -> Diagnostic:
 
 
 def _bad_character(exc: UnexpectedCharacters, text: str) -> Diagnostic:
-    pos = exc.pos_in_stream
+    pos = exc.pos_in_stream or 0
     char = text[pos] if pos < len(text) else ""
     line_end = text.find("\n", pos)
     line_end = len(text) if line_end == -1 else line_end

@@ -14,7 +14,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from lark import Lark, Token, Transformer, v_args
+from lark import Lark, Token, Transformer
 from lark.exceptions import UnexpectedInput, VisitError
 
 from starbase.compiler import ast
@@ -83,7 +83,7 @@ def _tspan(token: Token) -> Span:
 
 
 def _span_of(node: Any) -> Span:
-    return _tspan(node) if isinstance(node, Token) else node.span  # type: ignore[no-any-return]
+    return _tspan(node) if isinstance(node, Token) else node.span
 
 
 def _cover(children: list[Any]) -> Span:

@@ -41,7 +41,9 @@ def map_fields(plan: ir.Plan, mapping_for: MappingLookup) -> ir.Plan:
     inputs = tuple(map_fields(p, mapping_for) for p in ir.plan_inputs(plan))
     if not isinstance(plan, ir.Sources):
         return ir.with_inputs(plan, inputs)
-    branches = tuple(_read(source, plan.schema, mapping_for(source.format)) for source in plan.sources)
+    branches = tuple(
+        _read(source, plan.schema, mapping_for(source.format)) for source in plan.sources
+    )
     return branches[0] if len(branches) == 1 else ir.Union(branches)
 
 
@@ -62,7 +64,9 @@ def field_expression(
         case model.ColumnField(column=name):
             return col(name)
         case model.EpochField(column=name, unit=unit):
-            return ir.Call("epoch_to_timestamp", (col(name), ir.Lit(unit, Type.STRING)), Type.TIMESTAMP)
+            return ir.Call(
+                "epoch_to_timestamp", (col(name), ir.Lit(unit, Type.STRING)), Type.TIMESTAMP
+            )
         case model.MapKeyField(column=name, key=key):
             return ir.MapGet(col(name), key)
         case model.MapField(column=name):

@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import operator
 from collections.abc import Callable
+from typing import Any
 
 from starbase.compiler import ir
 from starbase.compiler.types import Type
 
 _INVERSE = {"==": "!=", "!=": "==", "<": ">=", "<=": ">", ">": "<=", ">=": "<"}
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-_COMPARE: dict[str, Callable[[object, object], bool]] = {
+_COMPARE: dict[str, Callable[[Any, Any], Any]] = {
     "==": operator.eq,
     "!=": operator.ne,
     "<": operator.lt,
@@ -49,7 +50,9 @@ def _rewrite(expr: ir.Expr) -> ir.Expr:
     match expr:
         case ir.Since(duration):
             return _rewrite(
-                ir.Compare(">=", _TIMESTAMP, _rewrite(ir.Arith("-", ir.Now(), duration, Type.TIMESTAMP)))
+                ir.Compare(
+                    ">=", _TIMESTAMP, _rewrite(ir.Arith("-", ir.Now(), duration, Type.TIMESTAMP))
+                )
             )
         case ir.Between(start, end):
             return _rewrite(
@@ -65,7 +68,7 @@ def _rewrite(expr: ir.Expr) -> ir.Expr:
             return ir.IsNull(arg, negated=True)
         case ir.Not(inner):
             return _negate(inner)
-        case ir.And(items) | ir.Or(items):
+        case ir.And() | ir.Or():
             return _flatten(expr)
         case ir.Compare():
             return _compare(expr)
@@ -78,10 +81,10 @@ def _rewrite(expr: ir.Expr) -> ir.Expr:
         case ir.Cast(ir.Lit(value, _), Type.FLOAT) if isinstance(value, int | float | str):
             return _cast_literal(value)
         case ir.Call("lower" | "upper" | "length" | "trim", (ir.Lit(str() as text, _),)):
-            folded = {"lower": str.lower, "upper": str.upper, "trim": str.strip}
             if expr.name == "length":
                 return ir.Lit(len(text), Type.INT)
-            return ir.Lit(folded[expr.name](text), Type.STRING)
+            folded = {"lower": text.lower(), "upper": text.upper(), "trim": text.strip()}
+            return ir.Lit(folded[expr.name], Type.STRING)
     return expr
 
 

@@ -104,9 +104,13 @@ def substitute(expr: ir.Expr, fields: dict[str, ir.Expr]) -> ir.Expr:
     def swap(node: ir.Expr) -> ir.Expr:
         if isinstance(node, ir.Col) and node.name in fields:
             return fields[node.name]
-        if isinstance(node, ir.MapGet) and isinstance(node.map, ir.Call):
-            if node.map.name == "json_to_map":  # one member of a JSON object, not the whole map
-                return ir.Call("json_get", (*node.map.args, ir.Lit(node.key, Type.STRING)), Type.STRING)
+        if (
+            isinstance(node, ir.MapGet)
+            and isinstance(node.map, ir.Call)
+            and node.map.name == "json_to_map"  # one member of a JSON object, not the whole map
+        ):
+            key = ir.Lit(node.key, Type.STRING)
+            return ir.Call("json_get", (*node.map.args, key), Type.STRING)
         return node
 
     return ir.transform(expr, swap)
@@ -158,14 +162,14 @@ def _inclusive(bound: ir.TimeBound, inclusive: bool) -> ir.TimeBound:
     return ir.TimeBound(bound.base, bound.offset, bound.param, inclusive)
 
 
-def _tighter(
-    current: ir.TimeBound | None, new: ir.TimeBound, *, prefer_max: bool
-) -> ir.TimeBound:
+def _tighter(current: ir.TimeBound | None, new: ir.TimeBound, *, prefer_max: bool) -> ir.TimeBound:
     """The narrower of two bounds when they are comparable; else keep the first (a hint)."""
     if current is None:
         return new
-    same_kind = current.param is None and new.param is None and (
-        (current.base is None) == (new.base is None)
+    same_kind = (
+        current.param is None
+        and new.param is None
+        and ((current.base is None) == (new.base is None))
     )
     if not same_kind:
         return current
@@ -202,7 +206,9 @@ def _with_partitions(
             continue
         rewritten = substitute(conjunct, {part.field: column})
         old = next((p for p in partitions if p.column == part.column), None)
-        merged = rewritten if old is None or old.predicate is None else _and(old.predicate, rewritten)
+        merged = (
+            rewritten if old is None or old.predicate is None else _and(old.predicate, rewritten)
+        )
         partitions = [p for p in partitions if p.column != part.column]
         partitions.append(ir.PartitionFilter(part.column, part.transform, predicate=merged))
     order = {p.column: i for i, p in enumerate(mapping.partitions)}

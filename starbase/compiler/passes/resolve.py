@@ -55,7 +55,7 @@ def resolve(query: ast.Query, config: Config) -> ir.Plan:
     scope = _Scope({c.name: c.type for c in UNIVERSAL_SCHEMA})
     plan: ir.Plan = ir.Sources(sources, UNIVERSAL_SCHEMA)
     for stage in query.stages:
-        plan = _STAGES[type(stage)](stage, plan, scope)
+        plan = _stage(stage, plan, scope)
     return plan
 
 
@@ -130,7 +130,7 @@ def _since(stage: ast.Since, plan: ir.Plan, scope: _Scope) -> ir.Plan:
 def _between(stage: ast.Between, plan: ir.Plan, scope: _Scope) -> ir.Plan:
     _require_timestamp(scope, stage.span, "between")
     start, end = _instant(stage.start), _instant(stage.end)
-    if isinstance(start, ir.Lit) and isinstance(end, ir.Lit) and start.value >= end.value:  # type: ignore[operator]
+    if isinstance(start, ir.Lit) and isinstance(end, ir.Lit) and _after(start, end):
         raise error(
             Code.INVALID_TIMESTAMP,
             "the time range is empty: the start is not before the end",
@@ -138,6 +138,11 @@ def _between(stage: ast.Between, plan: ir.Plan, scope: _Scope) -> ir.Plan:
             "write the earlier instant first: between START and END",
         )
     return ir.Filter(plan, ir.Between(start, end))
+
+
+def _after(start: ir.Lit, end: ir.Lit) -> bool:
+    assert isinstance(start.value, int) and isinstance(end.value, int)
+    return start.value >= end.value
 
 
 def _parse_glob(stage: ast.ParseGlob, plan: ir.Plan, scope: _Scope) -> ir.Plan:
@@ -221,19 +226,31 @@ def _dedup(stage: ast.Dedup, plan: ir.Plan, scope: _Scope) -> ir.Plan:
     return ir.Dedup(plan, tuple(_field(f, scope) for f in stage.fields))
 
 
-_STAGES: dict[type, Callable[[ast.Stage, ir.Plan, _Scope], ir.Plan]] = {  # type: ignore[dict-item]
-    ast.Where: _where,
-    ast.Since: _since,
-    ast.Between: _between,
-    ast.ParseGlob: _parse_glob,
-    ast.ParseRegex: _parse_regex,
-    ast.Extend: _extend,
-    ast.Fields: _fields,
-    ast.Stats: _stats,
-    ast.Sort: _sort,
-    ast.Limit: _limit,
-    ast.Dedup: _dedup,
-}
+def _stage(stage: ast.Stage, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    match stage:
+        case ast.Where():
+            return _where(stage, plan, scope)
+        case ast.Since():
+            return _since(stage, plan, scope)
+        case ast.Between():
+            return _between(stage, plan, scope)
+        case ast.ParseGlob():
+            return _parse_glob(stage, plan, scope)
+        case ast.ParseRegex():
+            return _parse_regex(stage, plan, scope)
+        case ast.Extend():
+            return _extend(stage, plan, scope)
+        case ast.Fields():
+            return _fields(stage, plan, scope)
+        case ast.Stats():
+            return _stats(stage, plan, scope)
+        case ast.Sort():
+            return _sort(stage, plan, scope)
+        case ast.Limit():
+            return _limit(stage, plan, scope)
+        case ast.Dedup():
+            return _dedup(stage, plan, scope)
+    raise TypeError(f"not a stage: {stage!r}")
 
 
 def _item_name(item: ast.Item) -> str:
@@ -288,7 +305,7 @@ def _timestamp_literal(expr: ast.StringLit) -> ir.Lit:
     except ValueError as exc:
         raise error(
             Code.INVALID_TIMESTAMP,
-            f"invalid timestamp \"{expr.value}\": {exc}",
+            f'invalid timestamp "{expr.value}": {exc}',
             expr.span,
             'write an ISO-8601 instant such as "2026-11-27T05:00:00Z"',
         ) from None
@@ -496,9 +513,7 @@ class _Typer:
             kinds = (lhs.type, Type.DURATION)
         result = rules.get((op, *kinds))
         if result is None:
-            raise error(
-                Code.TYPE_MISMATCH, f"cannot compute {kinds[0]} {op} {kinds[1]}", span
-            )
+            raise error(Code.TYPE_MISMATCH, f"cannot compute {kinds[0]} {op} {kinds[1]}", span)
         return ir.Arith(op, lhs, rhs, result)
 
     def compare(self, op: str, left: ast.Expr, right: ast.Expr, span: Span) -> ir.Expr:
@@ -540,12 +555,16 @@ class _Typer:
                 except ValueError:
                     raise error(
                         Code.TYPE_MISMATCH,
-                        f"cannot compare a number with the text \"{text_side.value}\"",
+                        f'cannot compare a number with the text "{text_side.value}"',
                         node.span,
                     ) from None
                 literal = ir.Lit(int(number) if number.is_integer() else number, Type.FLOAT)
                 return (literal, rhs) if text_side is lhs else (lhs, literal)
-            return (ir.Cast(lhs, Type.FLOAT), rhs) if text_side is lhs else (lhs, ir.Cast(rhs, Type.FLOAT))
+            return (
+                (ir.Cast(lhs, Type.FLOAT), rhs)
+                if text_side is lhs
+                else (lhs, ir.Cast(rhs, Type.FLOAT))
+            )
         if Type.STRING in kinds and Type.BOOL not in kinds and Type.MAP not in kinds:
             return _text(lhs), _text(rhs)
         raise error(
@@ -661,9 +680,9 @@ class _Typer:
                     "compute the inner aggregate in one 'stats', then aggregate again in another",
                 ) from None
             raise
-        if call.name in ("sum", "avg", "pct", "stddev"):
-            args = (_number(args[0]),)
-        elif call.name in ("min", "max") and isinstance(args[0], ir.MapGet):
+        if call.name in ("sum", "avg", "pct", "stddev") or (
+            call.name in ("min", "max") and isinstance(args[0], ir.MapGet)
+        ):
             args = (_number(args[0]),)
         if call.name == "pct":
             args = (*args, _percentile(call.args[1]))
@@ -769,7 +788,7 @@ def _severity_compare(op: str, column: ir.Expr, value: ir.Expr, node: ast.Expr) 
         if name not in LEVELS:
             raise error(
                 Code.INVALID_LEVEL,
-                f"unknown level \"{value.value}\"",
+                f'unknown level "{value.value}"',
                 node.span,
                 did_you_mean(name, LEVELS),
                 _LEVEL_HINT,

@@ -1,0 +1,107 @@
+"""The `starbase` command line.
+
+Requires: the compiler (and, per command, the parts it drives). Guarantees: every command that
+takes a query takes it as an argument or from `-f FILE.starql`; compile errors print the
+rendered diagnostic (line:col, the source line, a caret, hints) on stderr and exit 2; other
+failures print one line with the cause and exit 1 (a traceback only with `--debug`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
+from starbase.compiler.errors import CompileError
+from starbase.config import Config, ConfigError, default_config, load_config
+
+EXIT_OK, EXIT_FAILURE, EXIT_COMPILE_ERROR = 0, 1, 2
+TARGETS = ("ir",)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if not hasattr(args, "handler"):
+        parser.print_help()
+        return EXIT_FAILURE
+    try:
+        return int(args.handler(args))
+    except CompileError as exc:
+        if args.diagnostics == "json":
+            print(json.dumps([d.to_dict() for d in exc.diagnostics], indent=2), file=sys.stderr)
+        else:
+            print(exc.render(), file=sys.stderr)
+        return EXIT_COMPILE_ERROR
+    except (ConfigError, OSError) as exc:
+        if args.debug:
+            raise
+        print(f"starbase: {exc}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="starbase", description="Query logs where they live, in one language: StarQL."
+    )
+    parser.add_argument("--debug", action="store_true", help="show tracebacks")
+    commands = parser.add_subparsers(metavar="COMMAND")
+
+    compile_cmd = commands.add_parser("compile", help="print what a backend would run")
+    _query_arguments(compile_cmd)
+    compile_cmd.add_argument("--target", choices=TARGETS, default="ir", help="default: ir")
+    compile_cmd.add_argument(
+        "--stage", choices=STAGE_NAMES, default="plan", help="stop after this stage (ir only)"
+    )
+    compile_cmd.set_defaults(handler=_compile)
+
+    explain_cmd = commands.add_parser("explain", help="print every compiler stage's output")
+    _query_arguments(explain_cmd)
+    explain_cmd.set_defaults(handler=_explain)
+    return parser
+
+
+def _query_arguments(command: argparse.ArgumentParser) -> None:
+    command.add_argument("query", nargs="?", help="a StarQL query (or use -f)")
+    command.add_argument("-f", "--file", type=Path, help="read the query from a .starql file")
+    command.add_argument("--config", type=Path, help="a starbase.toml (default: embedded)")
+    command.add_argument("--data", help="the data folder (default: $STARBASE_DATA)")
+    command.add_argument(
+        "--diagnostics", choices=("text", "json"), default="text", help="how errors are printed"
+    )
+
+
+def _query_text(args: argparse.Namespace) -> str:
+    if args.file is not None:
+        if args.query is not None:
+            raise ConfigError("give a query or -f FILE, not both")
+        return str(args.file.read_text())
+    if args.query is None:
+        raise ConfigError("no query: give one as an argument or with -f FILE.starql")
+    return str(args.query)
+
+
+def _config(args: argparse.Namespace) -> Config:
+    if args.config is not None:
+        return load_config(args.config)
+    return default_config(args.data)
+
+
+def _compile(args: argparse.Namespace) -> int:
+    text = _query_text(args)
+    result = run_pipeline(text, Context(_config(args)), until=args.stage)
+    print(render_stage(args.stage, result))
+    return EXIT_OK
+
+
+def _explain(args: argparse.Namespace) -> int:
+    compiled = compile(_query_text(args), _config(args))
+    print(compiled.explain())
+    return EXIT_OK
+
+
+if __name__ == "__main__":
+    sys.exit(main())

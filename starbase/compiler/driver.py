@@ -1,0 +1,130 @@
+"""The compiler driver: text → `CompiledQuery` through the pass pipeline.
+
+Requires: a `Config` (sources) — the embedded default when none is given. Guarantees: the
+pipeline is the tuple `PIPELINE`, one entry per stage of ARCHITECTURE.md, each a pure
+function of (previous output, context); `run_pipeline` can stop after any stage and calls a
+trace callback after each one (the same hook serves `explain` and the golden snapshots, so
+they cannot drift); every failure is a `CompileError` carrying the source text.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import cache
+from typing import Any
+
+from starbase.compiler import ast, ir
+from starbase.compiler.errors import Code, CompileError, Diagnostic, error
+from starbase.compiler.format import format_query
+from starbase.compiler.grammar.parser import parse
+from starbase.compiler.passes.map_fields import absent_field_warnings, map_fields
+from starbase.compiler.passes.normalize import normalize
+from starbase.compiler.passes.plan import plan
+from starbase.compiler.passes.pushdown import pushdown
+from starbase.compiler.passes.resolve import output_schema, resolve
+from starbase.compiler.render import render_plan
+from starbase.config import Config, default_config
+from starbase.mappings import Mapping, MappingError, load_mapping
+
+Trace = Callable[[str, Any], None]
+
+
+@dataclass(frozen=True)
+class Context:
+    """What passes may consult besides their input: the sources and their mappings."""
+
+    config: Config
+
+    def mapping_for(self, format_name: str) -> Mapping:
+        return _mapping(format_name)
+
+
+@cache
+def _mapping(format_name: str) -> Mapping:
+    try:
+        return load_mapping(format_name)
+    except MappingError as exc:
+        raise error(Code.INVALID_MAPPING, str(exc)) from None
+
+
+@dataclass(frozen=True)
+class Stage:
+    name: str
+    run: Callable[[Any, Context], Any]
+    render: Callable[[Any], str]
+
+
+PIPELINE: tuple[Stage, ...] = (
+    Stage("parse", lambda text, ctx: parse(text), lambda q: format_query(q, explicit=True)),
+    Stage("resolve", lambda q, ctx: resolve(q, ctx.config), render_plan),
+    Stage("normalize", lambda p, ctx: normalize(p), render_plan),
+    Stage("map fields", lambda p, ctx: map_fields(p, ctx.mapping_for), render_plan),
+    Stage("pushdown", lambda p, ctx: pushdown(p, ctx.mapping_for), render_plan),
+    Stage("plan", lambda p, ctx: plan(p), render_plan),
+)
+STAGE_NAMES = tuple(s.name for s in PIPELINE)
+
+
+def run_pipeline(
+    text: str,
+    context: Context,
+    *,
+    until: str = "plan",
+    trace: Trace | None = None,
+) -> Any:
+    """Run the stages up to and including `until`; `trace(name, output)` after each."""
+    if until not in STAGE_NAMES:
+        raise ValueError(f"unknown stage {until!r}; stages: {', '.join(STAGE_NAMES)}")
+    value: Any = text
+    try:
+        for stage in PIPELINE:
+            value = stage.run(value, context)
+            if trace is not None:
+                trace(stage.name, value)
+            if stage.name == until:
+                break
+    except CompileError as exc:
+        raise CompileError(exc.diagnostics, text, exc.origin) from None
+    return value
+
+
+@dataclass(frozen=True)
+class CompiledQuery:
+    """A query compiled once, ready to explain (and, with a backend, to run many times)."""
+
+    text: str
+    config: Config
+    ast: ast.Query
+    plan: ir.Plan
+    warnings: tuple[Diagnostic, ...] = ()
+    stages: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
+
+    @property
+    def columns(self) -> tuple[ir.Column, ...]:
+        """The output columns (names per contract §5) and their types."""
+        return output_schema(self.plan)
+
+    def explain(self) -> str:
+        """Every stage's output, in order, then the warnings."""
+        blocks = [f"== {name} ==\n{render_stage(name, value)}" for name, value in self.stages]
+        blocks.extend(f"warning[{w.code.value}]: {w.message}" for w in self.warnings)
+        return "\n\n".join(blocks)
+
+
+def compile(text: str, config: Config | None = None) -> CompiledQuery:
+    """Compile StarQL `text` against `config` (default: the embedded one-source setup)."""
+    context = Context(config or default_config())
+    outputs: dict[str, Any] = {}
+    final = run_pipeline(text, context, trace=outputs.__setitem__)
+    try:
+        warnings = absent_field_warnings(outputs["normalize"], context.mapping_for)
+    except CompileError as exc:
+        raise CompileError(exc.diagnostics, text) from None
+    stages = tuple(outputs.items())
+    return CompiledQuery(text, context.config, outputs["parse"], final, warnings, stages)
+
+
+def render_stage(name: str, value: Any) -> str:
+    """The text of one stage's output, as `explain` and the golden files show it."""
+    return next(s.render for s in PIPELINE if s.name == name)(value)

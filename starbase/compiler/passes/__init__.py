@@ -1,0 +1,1 @@
+"""Starbase compiler passes."""
