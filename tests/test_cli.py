@@ -1,0 +1,102 @@
+"""The `starbase` command line: compile and explain, query files, exit codes, diagnostics."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from starbase.cli import main
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_compile_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "compile", 'from otel | where severity >= "warn" | limit 3')
+    assert code == 0
+    assert out.splitlines()[0] == "Limit: 3"
+    assert "filter=severity_number >= 13" in out
+
+
+def test_compile_can_stop_after_a_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "compile", "--stage", "resolve", "from otel | since 1h")
+    assert code == 0
+    assert out == "Filter: since(1h)\n  Sources: otel (otel)\n"
+
+
+def test_explain_shows_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "explain", "from otel | stats count() by service")
+    assert code == 0
+    headers = [line for line in out.splitlines() if line.startswith("== ")]
+    assert headers == [
+        "== parse ==",
+        "== resolve ==",
+        "== normalize ==",
+        "== map fields ==",
+        "== pushdown ==",
+        "== plan ==",
+    ]
+
+
+def test_query_from_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    query = tmp_path / "errors.starql"
+    query.write_text('# errors by service\nfrom otel\n| where severity >= "error"\n')
+    code, out, _ = run(capsys, "compile", "-f", str(query))
+    assert code == 0 and "severity_number >= 17" in out
+
+
+def test_compile_error_exits_2_with_caret(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "compile", 'from otel | where servce == "x"')
+    assert code == 2 and out == ""
+    assert err.splitlines() == [
+        "<query>:1:19: error[E302]: unknown field 'servce'",
+        '1 | from otel | where servce == "x"',
+        "                      ^^^^^^",
+        "  hint: did you mean 'service' or 'source'?",
+        "  hint: record attributes are under attributes.KEY, resource attributes under "
+        "resource.KEY",
+    ]
+
+
+def test_diagnostics_as_json(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "compile", "--diagnostics", "json", "from otel | where")
+    assert code == 2
+    [diagnostic] = json.loads(err)
+    assert diagnostic["code"] == "E102"
+    assert diagnostic["span"]["line"] == 1
+
+
+def test_missing_query_is_a_one_line_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "compile")
+    assert code == 1
+    assert err == "starbase: no query: give one as an argument or with -f FILE.starql\n"
+
+
+def test_config_file_sources(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    config = tmp_path / "starbase.toml"
+    config.write_text(
+        '[sources.otel]\nformat = "otel"\nlocation = "/tmp/x"\n\n'
+        '[sources.lambda]\nformat = "cloudwatch"\nlog_groups = ["/aws/lambda/checkout"]\n'
+        'region = "us-east-1"\n'
+    )
+    code, out, _ = run(capsys, "compile", "--config", str(config), "from * | limit 1")
+    assert code == 0
+    assert "Scan: otel" in out and "Scan: lambda" in out
+
+
+def test_console_script_runs() -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "starbase.cli", "compile", "from otel | limit 1"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("Limit: 1")
