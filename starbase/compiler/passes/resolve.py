@@ -157,10 +157,15 @@ def _parse_glob(stage: ast.ParseGlob, plan: ir.Plan, scope: _Scope) -> ir.Plan:
             stage.pattern.span,
             "each * in the pattern captures into the next name after 'as'",
         )
-    parts = [re.escape(p) for p in stage.pattern.value.split("*")]
+    parts = [escape_regex(p) for p in stage.pattern.value.split("*")]
     regex = ir.Regex("^" + "(.*?)".join(parts) + "$", "s")
     scope.columns.update(dict.fromkeys(names, Type.STRING))
     return ir.Parse(plan, source, "glob", stage.pattern.value, regex, names)
+
+
+def escape_regex(text: str) -> str:
+    """`text` as a regex matching itself, escaping only metacharacters (portable everywhere)."""
+    return re.sub(r"[\\.^$|?*+()\[\]{}]", lambda m: "\\" + m.group(0), text)
 
 
 def _parse_regex(stage: ast.ParseRegex, plan: ir.Plan, scope: _Scope) -> ir.Plan:

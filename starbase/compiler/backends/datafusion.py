@@ -1,0 +1,546 @@
+"""emit (DataFusion): the backend-neutral plan → one SQL query for Apache DataFusion.
+
+Requires: a plan from the `plan` stage whose scans all use the `datafusion` backend; each scan's
+source registered as a table named like the source, with its physical columns (and the
+partition columns as hive partitions). Guarantees: SQL is built from sqlglot expression nodes
+(values are literals made by sqlglot, names quoted identifiers — nothing is spliced as text)
+and generated with the `DataFusion` dialect; it has exactly the IR's semantics: SQL nulls,
+regexes with inline flags, `/` and `%` by zero give null, `sort` orders nulls last and is
+kept (through hidden columns) until `limit`, `dedup` and the final result; time bounds on an
+epoch column are compared as integers so Parquet statistics prune row groups, and time
+partitions get explicit predicates so whole directories are skipped. Parameters and `now()`
+must be bound before running (`starbase.runtime.bind`); unbound ones print as `$name`/`now()`.
+"""
+
+from __future__ import annotations
+
+import itertools
+from dataclasses import dataclass, field
+
+from sqlglot import exp
+
+from starbase.compiler import ir
+from starbase.compiler.backends.dialect import DataFusion
+from starbase.compiler.timestamps import format_duration
+from starbase.compiler.types import Type
+from starbase.mappings import LEVEL_TEXT_PATTERN, LEVELS
+from starbase.mappings.model import TRANSFORM_FORMATS
+
+TARGET = "datafusion"
+_NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
+_SQL_TYPES = {
+    Type.INT: "BIGINT",
+    Type.FLOAT: "DOUBLE",
+    Type.STRING: "VARCHAR",
+    Type.BOOL: "BOOLEAN",
+    Type.TIMESTAMP: "TIMESTAMP",
+}
+_COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
+_SIMPLE_FUNCTIONS = {
+    "lower": "LOWER",
+    "upper": "UPPER",
+    "length": "CHARACTER_LENGTH",
+    "trim": "BTRIM",
+    "concat": "CONCAT",
+    "replace": "REPLACE",
+    "coalesce": "COALESCE",
+    "abs": "ABS",
+}
+_SIMPLE_AGGREGATES = {"sum": "SUM", "avg": "AVG", "min": "MIN", "max": "MAX", "stddev": "STDDEV"}
+
+
+class UnsupportedError(Exception):
+    """The plan uses an operation this backend cannot run; names the operation and target."""
+
+    def __init__(self, operation: str, target: str = TARGET) -> None:
+        super().__init__(f"{target} cannot run {operation}")
+        self.operation, self.target = operation, target
+
+
+def to_sql(plan: ir.Plan, *, pretty: bool = False) -> str:
+    """The DataFusion SQL text of `plan`."""
+    return lower(plan).sql(dialect=DataFusion, pretty=pretty)
+
+
+def lower(plan: ir.Plan) -> exp.Query:
+    """The sqlglot expression of `plan`."""
+    lowering = _Lowering()
+    relation = lowering.relation(plan)
+    return relation.finish()
+
+
+# ---------------------------------------------------------------- relations
+
+
+@dataclass
+class _Relation:
+    """A SELECT being built, its visible columns, and the pending row order."""
+
+    query: exp.Select
+    columns: list[str]
+    hidden: list[str] = field(default_factory=list)
+    ordering: list[tuple[str, bool]] = field(default_factory=list)  # (column, descending)
+
+    def order_by(self) -> list[exp.Ordered]:
+        return [
+            exp.Ordered(this=_col(name), desc=desc, nulls_first=False)
+            for name, desc in self.ordering
+        ]
+
+    def finish(self) -> exp.Select:
+        """The query with its pending order applied and hidden columns removed."""
+        if not self.ordering and not self.hidden:
+            return self.query
+        outer = _select_from(self.query, self.columns if self.hidden else None)
+        return outer.order_by(*self.order_by()) if self.ordering else outer
+
+
+def _col(name: str) -> exp.Column:
+    return exp.column(exp.to_identifier(name, quoted=True))
+
+
+def _alias(expression: exp.Expression, name: str) -> exp.Alias:
+    return exp.alias_(expression, exp.to_identifier(name, quoted=True))
+
+
+_SUBQUERY_NAMES = itertools.count()
+
+
+def _select_from(inner: exp.Select, columns: list[str] | None) -> exp.Select:
+    projections: list[exp.Expression] = (
+        [exp.Star()] if columns is None else [_col(c) for c in columns]
+    )
+    return exp.select(*projections).from_(inner.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+
+
+class _Lowering:
+    def __init__(self) -> None:
+        self.sort_keys = itertools.count()
+
+    def relation(self, plan: ir.Plan) -> _Relation:
+        match plan:
+            case ir.Project(ir.Scan() as scan, items):
+                return self.scan(scan, items)
+            case ir.Scan():
+                return self.scan(plan, tuple(ir.NamedExpr(c.name, ir.Col(c.name, c.type)) for c in plan.schema))
+            case ir.Project(inner, items):
+                return self.project(self.relation(inner), items, replace_all=True)
+            case ir.Extend(inner, items):
+                return self.project(self.relation(inner), items, replace_all=False)
+            case ir.Parse(inner, expr, _, _, regex, names):
+                captures = tuple(
+                    ir.NamedExpr(
+                        name,
+                        ir.Call(
+                            "regex_extract", (expr, regex, ir.Lit(i + 1, Type.INT)), Type.STRING
+                        ),
+                    )
+                    for i, name in enumerate(names)
+                )
+                return self.project(self.relation(inner), captures, replace_all=False)
+            case ir.Filter(inner, predicate):
+                rel = self.relation(inner)
+                query = _select_from(rel.query, None).where(_expr(predicate))
+                return _Relation(query, rel.columns, rel.hidden, rel.ordering)
+            case ir.Aggregate(inner, keys, aggregates):
+                return self.aggregate(self.relation(inner), keys, aggregates)
+            case ir.Sort(inner, keys):
+                return self.sort(self.relation(inner), keys)
+            case ir.Limit(inner, count):
+                rel = self.relation(inner)
+                if not isinstance(count, int):
+                    raise UnsupportedError(f"an unbound parameter ${count.name}")
+                query = _select_from(rel.query, None)
+                if rel.ordering:
+                    query = query.order_by(*rel.order_by())
+                return _Relation(query.limit(count), rel.columns, rel.hidden, rel.ordering)
+            case ir.Dedup(inner, keys):
+                return self.dedup(self.relation(inner), keys)
+            case ir.Union(inputs):
+                branches = [self.relation(i) for i in inputs]
+                queries = [b.finish() if b.hidden else b.query for b in branches]
+                union: exp.Query = queries[0]
+                for other in queries[1:]:
+                    union = exp.union(union, other, distinct=False)
+                query = exp.select(exp.Star()).from_(union.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+                return _Relation(query, list(branches[0].columns))
+        raise UnsupportedError(f"the plan node {type(plan).__name__}")
+
+    def scan(self, scan: ir.Scan, items: tuple[ir.NamedExpr, ...]) -> _Relation:
+        projections = [_alias(_expr(i.expr), i.name) for i in items] or [exp.Literal.number(1)]
+        query = exp.select(*projections).from_(exp.to_table(f'"{scan.source}"', dialect=DataFusion))
+        conditions = [_expr(scan.filter)] if scan.filter is not None else []
+        conditions.extend(_partition_predicates(scan))
+        if conditions:
+            query = query.where(exp.and_(*conditions))
+        return _Relation(query, [i.name for i in items])
+
+    def project(
+        self, rel: _Relation, items: tuple[ir.NamedExpr, ...], *, replace_all: bool
+    ) -> _Relation:
+        new = {i.name: i.expr for i in items}
+        if replace_all:
+            columns = [i.name for i in items]
+        else:
+            columns = [c for c in rel.columns] + [i.name for i in items if i.name not in rel.columns]
+        keep_hidden, ordering = list(rel.hidden), list(rel.ordering)
+        extra: list[exp.Expression] = []
+        for position, (name, desc) in enumerate(ordering):
+            survives = (name in rel.hidden) or (
+                name in columns and (name not in new or new[name] == ir.Col(name, new[name].type))
+            )
+            if not survives:  # keep the old value as a hidden sort column
+                hidden = f"__sort_{next(self.sort_keys)}"
+                extra.append(_alias(_col(name), hidden))
+                keep_hidden.append(hidden)
+                ordering[position] = (hidden, desc)
+        projections = [
+            _alias(_expr(new[c]), c) if c in new else _col(c) for c in columns
+        ]
+        projections += [_col(h) for h in rel.hidden] + extra
+        query = exp.select(*projections).from_(rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+        used = {name for name, _ in ordering}
+        keep_hidden = [h for h in keep_hidden if h in used]
+        return _Relation(query, columns, keep_hidden, ordering)
+
+    def aggregate(
+        self,
+        rel: _Relation,
+        keys: tuple[ir.NamedExpr, ...],
+        aggregates: tuple[ir.NamedExpr, ...],
+    ) -> _Relation:
+        projections = [_alias(_expr(i.expr), i.name) for i in (*keys, *aggregates)]
+        query = exp.select(*projections).from_(rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+        if keys:
+            query = query.group_by(*(_expr(k.expr) for k in keys))
+        return _Relation(query, [i.name for i in (*keys, *aggregates)])
+
+    def sort(self, rel: _Relation, keys: tuple[ir.SortKey, ...]) -> _Relation:
+        ordering: list[tuple[str, bool]] = []
+        computed: list[exp.Expression] = []
+        for key in keys:
+            if isinstance(key.expr, ir.Col) and key.expr.name in rel.columns:
+                ordering.append((key.expr.name, key.descending))
+                continue
+            hidden = f"__sort_{next(self.sort_keys)}"
+            computed.append(_alias(_expr(key.expr), hidden))
+            ordering.append((hidden, key.descending))
+        hidden_names = [name for name, _ in ordering if name.startswith("__sort_")]
+        if not computed:
+            return _Relation(rel.query, rel.columns, [], ordering)
+        query = exp.select(*[_col(c) for c in rel.columns], *computed).from_(
+            rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}")
+        )
+        return _Relation(query, rel.columns, hidden_names, ordering)
+
+    def dedup(self, rel: _Relation, keys: tuple[ir.Expr, ...]) -> _Relation:
+        window = exp.Window(
+            this=exp.RowNumber(),
+            partition_by=[_expr(k) for k in keys],
+            order=exp.Order(expressions=rel.order_by()) if rel.ordering else None,
+        )
+        numbered = exp.select(exp.Star(), _alias(window, "__row")).from_(
+            rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}")
+        )
+        query = exp.select(*[_col(c) for c in (*rel.columns, *rel.hidden)]).from_(
+            numbered.subquery(f"q{next(_SUBQUERY_NAMES)}")
+        ).where(exp.EQ(this=_col("__row"), expression=exp.Literal.number(1)))
+        return _Relation(query, rel.columns, rel.hidden, rel.ordering)
+
+
+# ---------------------------------------------------------------- partitions
+
+
+def _partition_predicates(scan: ir.Scan) -> list[exp.Expression]:
+    out: list[exp.Expression] = []
+    for part in scan.partitions:
+        if part.time_range is None:
+            continue  # identity partitions are pruned by DataFusion from Scan.filter itself
+        strftime = TRANSFORM_FORMATS[part.transform]
+        assert strftime is not None
+        for bound, op in ((part.time_range.lower, exp.GTE), (part.time_range.upper, exp.LTE)):
+            if bound is None:
+                continue
+            instant = _bound_instant(bound, is_upper=op is exp.LTE)
+            key = exp.Anonymous(
+                this="TO_CHAR", expressions=[instant, exp.Literal.string(strftime.replace("%", "%"))]
+            )
+            out.append(op(this=_col(part.column), expression=key))
+    return out
+
+
+def _bound_instant(bound: ir.TimeBound, *, is_upper: bool) -> exp.Expression:
+    """The instant of a bound; an exclusive upper bound's last included instant is 1ns less."""
+    offset = bound.offset - (1 if is_upper and not bound.inclusive else 0)
+    if bound.param is not None:
+        base: exp.Expression = exp.Placeholder(this=bound.param)
+    elif bound.base is None:
+        base = exp.Anonymous(this="NOW", expressions=[])
+    else:
+        return _timestamp(bound.base + offset)
+    if offset:
+        return exp.Add(this=base, expression=_interval(offset))
+    return base
+
+
+# ---------------------------------------------------------------- expressions
+
+
+def _timestamp(nanos: int) -> exp.Expression:
+    return exp.Anonymous(this="TO_TIMESTAMP_NANOS", expressions=[exp.Literal.number(nanos)])
+
+
+def _interval(nanos: int) -> exp.Expression:
+    text = format_duration(abs(nanos))
+    number = int("".join(ch for ch in text if ch.isdigit()))
+    unit = {
+        "w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds",
+        "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds",
+    }[text.lstrip("-0123456789")]
+    interval = exp.Interval(this=exp.Literal.string(f"{number} {unit}"))
+    return exp.Neg(this=interval) if nanos < 0 else interval
+
+
+def _literal(lit: ir.Lit) -> exp.Expression:
+    value = lit.value
+    if value is None:
+        sql_type = _SQL_TYPES.get(lit.type)
+        return exp.Cast(this=exp.Null(), to=exp.DataType.build(sql_type)) if sql_type else exp.Null()
+    if lit.type is Type.TIMESTAMP:
+        assert isinstance(value, int)
+        return _timestamp(value)
+    if lit.type is Type.DURATION:
+        assert isinstance(value, int)
+        return _interval(value)
+    if isinstance(value, bool):
+        return exp.Boolean(this=value)
+    if isinstance(value, int | float):
+        literal = exp.Literal.number(repr(value) if isinstance(value, float) else value)
+        return exp.Neg(this=exp.Literal.number(-value)) if value < 0 else literal
+    return exp.Literal.string(value)
+
+
+def _regex_text(regex: ir.Regex) -> str:
+    return f"(?{regex.flags}){regex.pattern}" if regex.flags else regex.pattern
+
+
+def _pattern(node: ir.Regex | ir.Param | ir.Expr) -> exp.Expression:
+    if isinstance(node, ir.Regex):
+        return exp.Literal.string(_regex_text(node))
+    return _expr(node)
+
+
+def _negate(node: exp.Expression, negated: bool) -> exp.Expression:
+    return exp.Not(this=node) if negated else node
+
+
+def _expr(expr: ir.Expr) -> exp.Expression:  # noqa: C901 - one case per IR class
+    match expr:
+        case ir.Lit():
+            return _literal(expr)
+        case ir.Regex():
+            return exp.Literal.string(_regex_text(expr))
+        case ir.Param(name):
+            return exp.Placeholder(this=name)
+        case ir.Now():
+            return exp.Anonymous(this="NOW", expressions=[])
+        case ir.Col(name):
+            return _col(name)
+        case ir.MapGet(m, key):
+            return exp.Bracket(this=_expr(m), expressions=[exp.Literal.string(key)])
+        case ir.Cast(inner, Type.STRING):
+            return exp.Cast(this=_expr(inner), to=exp.DataType.build("VARCHAR"))
+        case ir.Cast(inner, kind):
+            return exp.TryCast(this=_expr(inner), to=exp.DataType.build(_SQL_TYPES[kind]))
+        case ir.Arith(op, left, right):
+            return _arith(op, left, right)
+        case ir.Neg(inner):
+            return exp.Neg(this=exp.Paren(this=_expr(inner)))
+        case ir.Compare(op, left, right):
+            return _compare(op, left, right)
+        case ir.Match(inner, regex, negated):
+            like = exp.RegexpLike(this=_expr(inner), expression=_pattern(regex))
+            return _negate(like, negated)
+        case ir.StrTest(op, inner, needle, negated):
+            return _negate(_string_test(op, _expr(inner), _expr(needle)), negated)
+        case ir.InList(inner, items, negated):
+            return _negate(exp.In(this=_expr(inner), expressions=[_expr(i) for i in items]), negated)
+        case ir.IsNull(inner, negated):
+            return _negate(exp.Is(this=_expr(inner), expression=exp.Null()), negated)
+        case ir.And(items):
+            return exp.and_(*(exp.Paren(this=_expr(i)) for i in items))
+        case ir.Or(items):
+            return exp.Paren(this=exp.or_(*(exp.Paren(this=_expr(i)) for i in items)))
+        case ir.Not(inner):
+            return exp.Not(this=exp.Paren(this=_expr(inner)))
+        case ir.Call():
+            return _call(expr)
+        case ir.Agg():
+            return _aggregate(expr)
+    raise UnsupportedError(f"the expression {type(expr).__name__}")
+
+
+def _arith(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expression:
+    lhs, rhs = exp.Paren(this=_expr(left)), exp.Paren(this=_expr(right))
+    if op == "+":
+        return exp.Add(this=lhs, expression=rhs)
+    if op == "-":
+        return exp.Sub(this=lhs, expression=rhs)
+    if op == "*":
+        return exp.Mul(this=lhs, expression=rhs)
+    divisor = exp.Nullif(this=rhs, expression=exp.Literal.number(0))
+    if op == "/":
+        numerator = exp.Cast(this=lhs, to=exp.DataType.build("DOUBLE"))
+        return exp.Div(this=numerator, expression=divisor)
+    return exp.Mod(this=lhs, expression=divisor)
+
+
+def _compare(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expression:
+    epoch = _epoch_comparison(op, left, right)
+    if epoch is not None:
+        return epoch
+    return _COMPARE[op](this=_expr(left), expression=_expr(right))
+
+
+def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expression | None:
+    """`epoch_to_timestamp(c, unit) OP instant` as an integer comparison on `c` (prunable)."""
+    if not (
+        isinstance(left, ir.Call)
+        and left.name == "epoch_to_timestamp"
+        and isinstance(right, ir.Lit)
+        and isinstance(right.value, int)
+        and right.type is Type.TIMESTAMP
+    ):
+        return None
+    column, unit = left.args
+    assert isinstance(unit, ir.Lit)
+    size = _NANOS_PER_UNIT[str(unit.value)]
+    nanos = right.value
+    floor, exact = divmod(nanos, size)
+    ceiling = floor + (1 if exact else 0)
+    target = _expr(column)
+    if op == "==" and exact:
+        return exp.Boolean(this=False)
+    if op == "!=" and exact:
+        return exp.Not(this=exp.Is(this=target, expression=exp.Null()))
+    bound = {">=": ceiling, ">": floor, "<": ceiling, "<=": floor, "==": floor, "!=": floor}[op]
+    return _COMPARE[op](this=target, expression=exp.Literal.number(bound))
+
+
+def _string_test(op: str, subject: exp.Expression, needle: exp.Expression) -> exp.Expression:
+    if op == "contains":
+        position = exp.StrPosition(this=subject, substr=needle)
+        return exp.GT(this=position, expression=exp.Literal.number(0))
+    name = "STARTS_WITH" if op == "startswith" else "ENDS_WITH"
+    return exp.Anonymous(this=name, expressions=[subject, needle])
+
+
+def _call(call: ir.Call) -> exp.Expression:  # noqa: C901 - one case per function
+    args = [_expr(a) for a in call.args]
+    name = call.name
+    if name in _SIMPLE_FUNCTIONS:
+        return exp.Anonymous(this=_SIMPLE_FUNCTIONS[name], expressions=args)
+    match name:
+        case "substr":
+            start = exp.Add(this=exp.Paren(this=args[0 + 1]), expression=exp.Literal.number(1))
+            return exp.Anonymous(this="SUBSTR", expressions=[args[0], start, *args[2:]])
+        case "if":
+            return exp.Case(ifs=[exp.If(this=args[0], true=args[1])], default=args[2])
+        case "round" | "floor" | "ceil":
+            number = exp.Cast(this=args[0], to=exp.DataType.build("DOUBLE"))
+            return exp.Anonymous(this=name.upper(), expressions=[number, *args[1:]])
+        case "tostring":
+            return _tostring(call.args[0], args[0])
+        case "tonumber":
+            return exp.TryCast(this=args[0], to=exp.DataType.build("DOUBLE"))
+        case "bin":
+            origin = _timestamp(0)
+            return exp.Anonymous(this="DATE_BIN", expressions=[args[1], args[0], origin])
+        case "epoch_to_timestamp":
+            unit = call.args[1]
+            assert isinstance(unit, ir.Lit)
+            size = _NANOS_PER_UNIT[str(unit.value)]
+            nanos = args[0] if size == 1 else exp.Mul(this=args[0], expression=exp.Literal.number(size))
+            return exp.Anonymous(this="TO_TIMESTAMP_NANOS", expressions=[nanos])
+        case "regex_extract":
+            group = call.args[2]
+            assert isinstance(group, ir.Lit)
+            return _regex_group(args[0], _pattern(call.args[1]), int(group.value or 1))
+        case "level_from_text":
+            return _level_from_text(args[0])
+        case "json_get":
+            return _json_get(args[0], call.args[1])
+    raise UnsupportedError(f"the function {name}()")
+
+
+def _regex_group(subject: exp.Expression, pattern: exp.Expression, group: int) -> exp.Expression:
+    match = exp.Anonymous(this="REGEXP_MATCH", expressions=[subject, pattern])
+    # sqlglot indexes are 0-based and shifted to the dialect's base (1 for arrays) on output
+    return exp.Bracket(this=match, expressions=[exp.Literal.number(group - 1)])
+
+
+def _tostring(arg: ir.Expr, lowered: exp.Expression) -> exp.Expression:
+    if arg.type is Type.TIMESTAMP:
+        text = exp.Literal.string("%Y-%m-%dT%H:%M:%S%.fZ")
+        return exp.Anonymous(this="TO_CHAR", expressions=[lowered, text])
+    return exp.Cast(this=lowered, to=exp.DataType.build("VARCHAR"))
+
+
+def _level_from_text(subject: exp.Expression) -> exp.Expression:
+    pattern = exp.Literal.string(LEVEL_TEXT_PATTERN)
+    word = exp.Lower(
+        this=exp.Coalesce(
+            this=_regex_group(subject, pattern, 1),
+            expressions=[_regex_group(subject, pattern, 2)],
+        )
+    )
+    return exp.Case(
+        this=word,
+        ifs=[
+            exp.If(this=exp.Literal.string(name), true=exp.Literal.number(number))
+            for name, number in LEVELS.items()
+        ],
+    )
+
+
+def _json_get(subject: exp.Expression, key: ir.Expr) -> exp.Expression:
+    """A top-level member of a JSON object held as text: strings unquoted, others as written."""
+    import re
+
+    assert isinstance(key, ir.Lit) and isinstance(key.value, str)
+    quoted = re.escape(key.value)
+    pattern = exp.Literal.string(
+        f'"{quoted}"\\s*:\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^,}}\\s]+))'
+    )
+    return exp.Coalesce(
+        this=_regex_group(subject, pattern, 1), expressions=[_regex_group(subject, pattern, 2)]
+    )
+
+
+def _aggregate(agg: ir.Agg) -> exp.Expression:
+    args = [_expr(a) for a in agg.args]
+    match agg.name:
+        case "count":
+            return exp.Count(this=args[0] if args else exp.Star())
+        case "count_distinct":
+            return exp.Count(this=exp.Distinct(expressions=[args[0]]))
+        case "pct":
+            fraction = agg.args[1]
+            assert isinstance(fraction, ir.Lit) and isinstance(fraction.value, float)
+            within = exp.WithinGroup(
+                this=exp.Anonymous(
+                    this="PERCENTILE_CONT",
+                    expressions=[exp.Literal.number(repr(fraction.value / 100))],
+                ),
+                expression=exp.Order(expressions=[exp.Ordered(this=args[0])]),
+            )
+            return within
+        case "earliest" | "latest":
+            ordered = exp.Order(this=args[0], expressions=[exp.Ordered(this=args[1])])
+            name = "FIRST_VALUE" if agg.name == "earliest" else "LAST_VALUE"
+            value = exp.Anonymous(this=name, expressions=[ordered])
+            present = exp.Not(this=exp.Is(this=args[0], expression=exp.Null()))
+            return exp.Filter(this=value, expression=exp.Where(this=present))
+    if agg.name in _SIMPLE_AGGREGATES:
+        return exp.Anonymous(this=_SIMPLE_AGGREGATES[agg.name], expressions=args)
+    raise UnsupportedError(f"the aggregate {agg.name}()")

@@ -1,0 +1,117 @@
+"""Execution on DataFusion: bind, lower, run, and unify the result.
+
+Requires: plans from the compiler whose scans use the `datafusion` backend, and the `Config`
+naming their sources. Guarantees: one long-lived `SessionContext` per engine with DataFusion's
+file-listing cache turned off, so files written after the engine started are seen by the next
+query; each source is registered once, on first use; `execute` returns a `pyarrow.Table`
+whose columns are the query's output names (contract §5) in order, strings as `string`,
+timestamps as `timestamp[ns, UTC]`; failures raise `QueryFailed` with a one-line cause.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+from datafusion import SessionContext
+
+from starbase.compiler import ir
+from starbase.compiler.backends.datafusion import UnsupportedError, to_sql
+from starbase.compiler.passes.resolve import output_schema
+from starbase.compiler.types import Type
+from starbase.config import Config
+from starbase.runtime.bind import bind
+from starbase.runtime.tables import SourceUnavailable, register
+
+
+class QueryFailed(Exception):
+    """A query that compiled but could not run; the message is one line with the cause."""
+
+
+@dataclass
+class Engine:
+    config: Config
+    ctx: SessionContext = field(init=False)
+    registered: set[str] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        self.ctx = SessionContext()
+        self.ctx.sql("SET datafusion.runtime.list_files_cache_limit = '0'")
+
+    def prepare(self, plan: ir.Plan, params: Mapping[str, object], now_ns: int | None = None) -> str:
+        """The SQL this run executes (parameters and now() bound)."""
+        bound = bind(plan, params, time.time_ns() if now_ns is None else now_ns)
+        self._register(bound)
+        try:
+            return to_sql(bound)
+        except UnsupportedError as exc:
+            raise QueryFailed(str(exc)) from None
+
+    def execute(
+        self, plan: ir.Plan, params: Mapping[str, object], now_ns: int | None = None
+    ) -> pa.Table:
+        sql = self.prepare(plan, params, now_ns)
+        try:
+            table = self.ctx.sql(sql).to_arrow_table()
+        except Exception as exc:  # DataFusion raises its own exception types
+            raise QueryFailed(_one_line(exc)) from exc
+        return unify(table, output_schema(plan))
+
+    def explain(self, plan: ir.Plan, params: Mapping[str, object], *, analyze: bool = False) -> str:
+        """DataFusion's optimized logical plan and physical plan (or EXPLAIN ANALYZE)."""
+        sql = self.prepare(plan, params)
+        try:
+            if analyze:
+                rows = self.ctx.sql(f"EXPLAIN ANALYZE {sql}").to_arrow_table().to_pylist()
+                return "\n".join(str(r["plan"]) for r in rows)
+            frame = self.ctx.sql(sql)
+            logical = frame.optimized_logical_plan().display_indent()
+            physical = frame.execution_plan().display_indent()
+        except Exception as exc:
+            raise QueryFailed(_one_line(exc)) from exc
+        return f"-- optimized logical plan --\n{logical}\n\n-- physical plan --\n{physical}"
+
+    def _register(self, plan: ir.Plan) -> None:
+        for node in ir.plan_walk(plan):
+            if isinstance(node, ir.Scan) and node.source not in self.registered:
+                if node.backend != "datafusion":
+                    raise QueryFailed(
+                        f"source '{node.source}' ({node.format}) needs the {node.backend} "
+                        "backend, which is not available yet"
+                    )
+                source = self.config.source(node.source)
+                if source is None:
+                    raise QueryFailed(f"source '{node.source}' is not configured")
+                try:
+                    register(self.ctx, source)
+                except SourceUnavailable as exc:
+                    raise QueryFailed(str(exc)) from None
+                self.registered.add(node.source)
+
+
+def unify(table: pa.Table, columns: tuple[ir.Column, ...]) -> pa.Table:
+    """Name and type result columns the same way for every backend."""
+    arrays = []
+    fields = []
+    for column, array in zip(columns, table.columns, strict=True):
+        kind = array.type
+        if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
+            array = array.cast(pa.string())
+        elif pa.types.is_timestamp(kind) or column.type is Type.TIMESTAMP:
+            array = array.cast(pa.timestamp("ns", tz="UTC"))
+        elif column.type is Type.INT and pa.types.is_integer(kind):
+            array = array.cast(pa.int64())
+        elif pa.types.is_map(kind) and (
+            pa.types.is_string_view(kind.item_type) or pa.types.is_string_view(kind.key_type)
+        ):
+            array = array.cast(pa.map_(pa.string(), pa.string()))
+        arrays.append(array)
+        fields.append(pa.field(column.name, array.type))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+def _one_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text[:500] + ("…" if len(text) > 500 else "")
