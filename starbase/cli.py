@@ -17,9 +17,11 @@ from pathlib import Path
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
 from starbase.compiler.errors import CompileError
 from starbase.config import Config, ConfigError, default_config, load_config
+from starbase.runtime.engine import QueryFailed
+from starbase.runtime.output import FORMATS, render
 
 EXIT_OK, EXIT_FAILURE, EXIT_COMPILE_ERROR = 0, 1, 2
-TARGETS = ("ir",)
+TARGETS = ("ir", "datafusion")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -36,7 +38,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         else:
             print(exc.render(), file=sys.stderr)
         return EXIT_COMPILE_ERROR
-    except (ConfigError, OSError) as exc:
+    except (ConfigError, OSError, QueryFailed) as exc:
         if args.debug:
             raise
         print(f"starbase: {exc}", file=sys.stderr)
@@ -50,6 +52,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show tracebacks")
     commands = parser.add_subparsers(metavar="COMMAND")
 
+    query_cmd = commands.add_parser("query", help="run a query and print the result")
+    _query_arguments(query_cmd)
+    query_cmd.add_argument(
+        "--output", "-o", choices=FORMATS, default="table", help="default: table"
+    )
+    query_cmd.set_defaults(handler=_query)
+
     compile_cmd = commands.add_parser("compile", help="print what a backend would run")
     _query_arguments(compile_cmd)
     compile_cmd.add_argument("--target", choices=TARGETS, default="ir", help="default: ir")
@@ -58,8 +67,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     compile_cmd.set_defaults(handler=_compile)
 
-    explain_cmd = commands.add_parser("explain", help="print every compiler stage's output")
+    explain_cmd = commands.add_parser(
+        "explain", help="print every compiler stage's output and the backend's plans"
+    )
     _query_arguments(explain_cmd)
+    explain_cmd.add_argument(
+        "--analyze", action="store_true", help="run the query and show DataFusion's metrics"
+    )
     explain_cmd.set_defaults(handler=_explain)
     return parser
 
@@ -71,6 +85,14 @@ def _query_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--data", help="the data folder (default: $STARBASE_DATA)")
     command.add_argument(
         "--diagnostics", choices=("text", "json"), default="text", help="how errors are printed"
+    )
+    command.add_argument(
+        "--param",
+        "-p",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="bind $NAME (numbers and true/false are typed; everything else is text)",
     )
 
 
@@ -90,16 +112,50 @@ def _config(args: argparse.Namespace) -> Config:
     return default_config(args.data)
 
 
+def _params(args: argparse.Namespace) -> dict[str, object]:
+    params: dict[str, object] = {}
+    for item in args.param:
+        name, sep, raw = str(item).partition("=")
+        if not sep or not name:
+            raise ConfigError(f"--param needs NAME=VALUE, got {item!r}")
+        params[name.lstrip("$")] = _typed(raw)
+    return params
+
+
+def _typed(raw: str) -> object:
+    if raw in ("true", "false"):
+        return raw == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    return raw
+
+
+def _query(args: argparse.Namespace) -> int:
+    compiled = compile(_query_text(args), _config(args))
+    for warning in compiled.warnings:
+        print(f"warning[{warning.code.value}]: {warning.message}", file=sys.stderr)
+    table = compiled.run(**_params(args))
+    sys.stdout.write(render(table, args.output))
+    return EXIT_OK
+
+
 def _compile(args: argparse.Namespace) -> int:
     text = _query_text(args)
-    result = run_pipeline(text, Context(_config(args)), until=args.stage)
+    config = _config(args)
+    if args.target == "datafusion":
+        print(compile(text, config).sql("datafusion"))
+        return EXIT_OK
+    result = run_pipeline(text, Context(config), until=args.stage)
     print(render_stage(args.stage, result))
     return EXIT_OK
 
 
 def _explain(args: argparse.Namespace) -> int:
     compiled = compile(_query_text(args), _config(args))
-    print(compiled.explain())
+    print(compiled.explain(analyze=bool(args.analyze), params=_params(args)))
     return EXIT_OK
 
 

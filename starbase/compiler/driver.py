@@ -99,17 +99,65 @@ class CompiledQuery:
     plan: ir.Plan
     warnings: tuple[Diagnostic, ...] = ()
     stages: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
+    _engines: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def columns(self) -> tuple[ir.Column, ...]:
         """The output columns (names per contract §5) and their types."""
         return output_schema(self.plan)
 
-    def explain(self) -> str:
-        """Every stage's output, in order, then the warnings."""
+    @property
+    def parameters(self) -> dict[str, str]:
+        """The `$parameters` the query needs, with the type each expects."""
+        from starbase.runtime.bind import parameters
+
+        return {name: kind.value for name, kind in parameters(self.plan).items()}
+
+    def sql(self, target: str = "datafusion") -> str:
+        """What `target` runs for this query (parameters and now() shown unbound)."""
+        if target != "datafusion":
+            raise ValueError(f"unknown target {target!r}; targets: datafusion")
+        from starbase.compiler.backends.datafusion import to_sql
+
+        return to_sql(self.plan, pretty=True)
+
+    def run(self, **params: object) -> Any:
+        """Run on the configured sources with `params` bound; returns a `pyarrow.Table`.
+
+        The engine (and its DataFusion session) is created on the first run and reused."""
+        return self._engine().execute(self.plan, params)
+
+    def explain(
+        self,
+        *,
+        backend: bool = True,
+        analyze: bool = False,
+        params: dict[str, object] | None = None,
+    ) -> str:
+        """Every stage's output, the DataFusion SQL and, when the data can be reached,
+        DataFusion's optimized logical and physical plans (EXPLAIN ANALYZE with `analyze`)."""
         blocks = [f"== {name} ==\n{render_stage(name, value)}" for name, value in self.stages]
+        if backend:
+            blocks.append(f"== datafusion ==\n{self.sql()}")
+            plans = self._backend_plan(params or {}, analyze)
+            blocks.append(f"== datafusion plan ==\n{plans}")
         blocks.extend(f"warning[{w.code.value}]: {w.message}" for w in self.warnings)
         return "\n\n".join(blocks)
+
+    def _backend_plan(self, params: dict[str, object], analyze: bool) -> str:
+        from starbase.runtime.engine import QueryFailed
+
+        try:
+            return str(self._engine().explain(self.plan, params, analyze=analyze))
+        except (QueryFailed, CompileError) as exc:
+            return f"(not available: {exc})"
+
+    def _engine(self) -> Any:
+        from starbase.runtime.engine import Engine
+
+        if "datafusion" not in self._engines:
+            self._engines["datafusion"] = Engine(self.config)
+        return self._engines["datafusion"]
 
 
 def compile(text: str, config: Config | None = None) -> CompiledQuery:

@@ -54,7 +54,11 @@ def bind(plan: ir.Plan, values: Mapping[str, object], now_ns: int) -> ir.Plan:
             Code.UNBOUND_PARAMETER,
             f"no value for parameter ${missing[0]}",
             None,
-            "pass it when running: .run(" + ", ".join(f"{m}=…" for m in missing) + ")",
+            "bind it with --param "
+            + " --param ".join(f"{m}=VALUE" for m in missing)
+            + " (command line) or .run("
+            + ", ".join(f"{m}=…" for m in missing)
+            + ") (Python)",
         )
     literals = {name: _literal(name, values[name], kind) for name, kind in expected.items()}
 
@@ -113,7 +117,7 @@ def _absolute(
     return ir.TimeRange(fix(time_range.lower), fix(time_range.upper))
 
 
-def _literal(name: str, value: object, kind: Type) -> ir.Expr:  # noqa: C901 - one case per type
+def _literal(name: str, value: object, kind: Type) -> ir.Expr:
     def bad(expected: str) -> Exception:
         return error(
             Code.INVALID_PARAMETER,
@@ -145,7 +149,7 @@ def _literal(name: str, value: object, kind: Type) -> ir.Expr:  # noqa: C901 - o
             return ir.Lit(value, Type.DURATION)
         if isinstance(value, str) and (match := _DURATION.fullmatch(value.strip())):
             return ir.Lit(int(match.group(1)) * DURATION_NANOS[match.group(2)], Type.DURATION)
-        raise bad("a duration such as \"5m\"")
+        raise bad('a duration such as "5m"')
     if kind is Type.REGEX:
         if not isinstance(value, str):
             raise bad("a regex pattern string")

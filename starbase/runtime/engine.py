@@ -40,7 +40,9 @@ class Engine:
         self.ctx = SessionContext()
         self.ctx.sql("SET datafusion.runtime.list_files_cache_limit = '0'")
 
-    def prepare(self, plan: ir.Plan, params: Mapping[str, object], now_ns: int | None = None) -> str:
+    def prepare(
+        self, plan: ir.Plan, params: Mapping[str, object], now_ns: int | None = None
+    ) -> str:
         """The SQL this run executes (parameters and now() bound)."""
         bound = bind(plan, params, time.time_ns() if now_ns is None else now_ns)
         self._register(bound)

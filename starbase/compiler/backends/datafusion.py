@@ -99,7 +99,7 @@ def _col(name: str) -> exp.Column:
     return exp.column(exp.to_identifier(name, quoted=True))
 
 
-def _alias(expression: exp.Expression, name: str) -> exp.Alias:
+def _alias(expression: exp.Expr, name: str) -> exp.Expr:
     return exp.alias_(expression, exp.to_identifier(name, quoted=True))
 
 
@@ -107,9 +107,7 @@ _SUBQUERY_NAMES = itertools.count()
 
 
 def _select_from(inner: exp.Select, columns: list[str] | None) -> exp.Select:
-    projections: list[exp.Expression] = (
-        [exp.Star()] if columns is None else [_col(c) for c in columns]
-    )
+    projections: list[exp.Expr] = [exp.Star()] if columns is None else [_col(c) for c in columns]
     return exp.select(*projections).from_(inner.subquery(f"q{next(_SUBQUERY_NAMES)}"))
 
 
@@ -122,7 +120,9 @@ class _Lowering:
             case ir.Project(ir.Scan() as scan, items):
                 return self.scan(scan, items)
             case ir.Scan():
-                return self.scan(plan, tuple(ir.NamedExpr(c.name, ir.Col(c.name, c.type)) for c in plan.schema))
+                return self.scan(
+                    plan, tuple(ir.NamedExpr(c.name, ir.Col(c.name, c.type)) for c in plan.schema)
+                )
             case ir.Project(inner, items):
                 return self.project(self.relation(inner), items, replace_all=True)
             case ir.Extend(inner, items):
@@ -167,8 +167,9 @@ class _Lowering:
         raise UnsupportedError(f"the plan node {type(plan).__name__}")
 
     def scan(self, scan: ir.Scan, items: tuple[ir.NamedExpr, ...]) -> _Relation:
-        projections = [_alias(_expr(i.expr), i.name) for i in items] or [exp.Literal.number(1)]
-        query = exp.select(*projections).from_(exp.to_table(f'"{scan.source}"', dialect=DataFusion))
+        projections: list[exp.Expr] = [_alias(_expr(i.expr), i.name) for i in items]
+        table = exp.Table(this=exp.to_identifier(scan.source, quoted=True))
+        query = exp.select(*(projections or [exp.Literal.number(1)])).from_(table)
         conditions = [_expr(scan.filter)] if scan.filter is not None else []
         conditions.extend(_partition_predicates(scan))
         if conditions:
@@ -182,9 +183,11 @@ class _Lowering:
         if replace_all:
             columns = [i.name for i in items]
         else:
-            columns = [c for c in rel.columns] + [i.name for i in items if i.name not in rel.columns]
+            columns = [c for c in rel.columns] + [
+                i.name for i in items if i.name not in rel.columns
+            ]
         keep_hidden, ordering = list(rel.hidden), list(rel.ordering)
-        extra: list[exp.Expression] = []
+        extra: list[exp.Expr] = []
         for position, (name, desc) in enumerate(ordering):
             survives = (name in rel.hidden) or (
                 name in columns and (name not in new or new[name] == ir.Col(name, new[name].type))
@@ -194,10 +197,10 @@ class _Lowering:
                 extra.append(_alias(_col(name), hidden))
                 keep_hidden.append(hidden)
                 ordering[position] = (hidden, desc)
-        projections = [
+        projections: list[exp.Expr] = [
             _alias(_expr(new[c]), c) if c in new else _col(c) for c in columns
         ]
-        projections += [_col(h) for h in rel.hidden] + extra
+        projections += [*(_col(h) for h in rel.hidden), *extra]
         query = exp.select(*projections).from_(rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}"))
         used = {name for name, _ in ordering}
         keep_hidden = [h for h in keep_hidden if h in used]
@@ -217,7 +220,7 @@ class _Lowering:
 
     def sort(self, rel: _Relation, keys: tuple[ir.SortKey, ...]) -> _Relation:
         ordering: list[tuple[str, bool]] = []
-        computed: list[exp.Expression] = []
+        computed: list[exp.Expr] = []
         for key in keys:
             if isinstance(key.expr, ir.Col) and key.expr.name in rel.columns:
                 ordering.append((key.expr.name, key.descending))
@@ -242,17 +245,19 @@ class _Lowering:
         numbered = exp.select(exp.Star(), _alias(window, "__row")).from_(
             rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}")
         )
-        query = exp.select(*[_col(c) for c in (*rel.columns, *rel.hidden)]).from_(
-            numbered.subquery(f"q{next(_SUBQUERY_NAMES)}")
-        ).where(exp.EQ(this=_col("__row"), expression=exp.Literal.number(1)))
+        query = (
+            exp.select(*[_col(c) for c in (*rel.columns, *rel.hidden)])
+            .from_(numbered.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+            .where(exp.EQ(this=_col("__row"), expression=exp.Literal.number(1)))
+        )
         return _Relation(query, rel.columns, rel.hidden, rel.ordering)
 
 
 # ---------------------------------------------------------------- partitions
 
 
-def _partition_predicates(scan: ir.Scan) -> list[exp.Expression]:
-    out: list[exp.Expression] = []
+def _partition_predicates(scan: ir.Scan) -> list[exp.Expr]:
+    out: list[exp.Expr] = []
     for part in scan.partitions:
         if part.time_range is None:
             continue  # identity partitions are pruned by DataFusion from Scan.filter itself
@@ -263,17 +268,18 @@ def _partition_predicates(scan: ir.Scan) -> list[exp.Expression]:
                 continue
             instant = _bound_instant(bound, is_upper=op is exp.LTE)
             key = exp.Anonymous(
-                this="TO_CHAR", expressions=[instant, exp.Literal.string(strftime.replace("%", "%"))]
+                this="TO_CHAR",
+                expressions=[instant, exp.Literal.string(strftime.replace("%", "%"))],
             )
             out.append(op(this=_col(part.column), expression=key))
     return out
 
 
-def _bound_instant(bound: ir.TimeBound, *, is_upper: bool) -> exp.Expression:
+def _bound_instant(bound: ir.TimeBound, *, is_upper: bool) -> exp.Expr:
     """The instant of a bound; an exclusive upper bound's last included instant is 1ns less."""
     offset = bound.offset - (1 if is_upper and not bound.inclusive else 0)
     if bound.param is not None:
-        base: exp.Expression = exp.Placeholder(this=bound.param)
+        base: exp.Expr = exp.Placeholder(this=bound.param)
     elif bound.base is None:
         base = exp.Anonymous(this="NOW", expressions=[])
     else:
@@ -286,26 +292,34 @@ def _bound_instant(bound: ir.TimeBound, *, is_upper: bool) -> exp.Expression:
 # ---------------------------------------------------------------- expressions
 
 
-def _timestamp(nanos: int) -> exp.Expression:
+def _timestamp(nanos: int) -> exp.Expr:
     return exp.Anonymous(this="TO_TIMESTAMP_NANOS", expressions=[exp.Literal.number(nanos)])
 
 
-def _interval(nanos: int) -> exp.Expression:
+def _interval(nanos: int) -> exp.Expr:
     text = format_duration(abs(nanos))
     number = int("".join(ch for ch in text if ch.isdigit()))
     unit = {
-        "w": "weeks", "d": "days", "h": "hours", "m": "minutes", "s": "seconds",
-        "ms": "milliseconds", "us": "microseconds", "ns": "nanoseconds",
+        "w": "weeks",
+        "d": "days",
+        "h": "hours",
+        "m": "minutes",
+        "s": "seconds",
+        "ms": "milliseconds",
+        "us": "microseconds",
+        "ns": "nanoseconds",
     }[text.lstrip("-0123456789")]
     interval = exp.Interval(this=exp.Literal.string(f"{number} {unit}"))
     return exp.Neg(this=interval) if nanos < 0 else interval
 
 
-def _literal(lit: ir.Lit) -> exp.Expression:
+def _literal(lit: ir.Lit) -> exp.Expr:
     value = lit.value
     if value is None:
         sql_type = _SQL_TYPES.get(lit.type)
-        return exp.Cast(this=exp.Null(), to=exp.DataType.build(sql_type)) if sql_type else exp.Null()
+        return (
+            exp.Cast(this=exp.Null(), to=exp.DataType.build(sql_type)) if sql_type else exp.Null()
+        )
     if lit.type is Type.TIMESTAMP:
         assert isinstance(value, int)
         return _timestamp(value)
@@ -324,17 +338,17 @@ def _regex_text(regex: ir.Regex) -> str:
     return f"(?{regex.flags}){regex.pattern}" if regex.flags else regex.pattern
 
 
-def _pattern(node: ir.Regex | ir.Param | ir.Expr) -> exp.Expression:
+def _pattern(node: ir.Regex | ir.Param | ir.Expr) -> exp.Expr:
     if isinstance(node, ir.Regex):
         return exp.Literal.string(_regex_text(node))
     return _expr(node)
 
 
-def _negate(node: exp.Expression, negated: bool) -> exp.Expression:
+def _negate(node: exp.Expr, negated: bool) -> exp.Expr:
     return exp.Not(this=node) if negated else node
 
 
-def _expr(expr: ir.Expr) -> exp.Expression:  # noqa: C901 - one case per IR class
+def _expr(expr: ir.Expr) -> exp.Expr:  # one case per IR class
     match expr:
         case ir.Lit():
             return _literal(expr)
@@ -364,7 +378,9 @@ def _expr(expr: ir.Expr) -> exp.Expression:  # noqa: C901 - one case per IR clas
         case ir.StrTest(op, inner, needle, negated):
             return _negate(_string_test(op, _expr(inner), _expr(needle)), negated)
         case ir.InList(inner, items, negated):
-            return _negate(exp.In(this=_expr(inner), expressions=[_expr(i) for i in items]), negated)
+            return _negate(
+                exp.In(this=_expr(inner), expressions=[_expr(i) for i in items]), negated
+            )
         case ir.IsNull(inner, negated):
             return _negate(exp.Is(this=_expr(inner), expression=exp.Null()), negated)
         case ir.And(items):
@@ -380,7 +396,7 @@ def _expr(expr: ir.Expr) -> exp.Expression:  # noqa: C901 - one case per IR clas
     raise UnsupportedError(f"the expression {type(expr).__name__}")
 
 
-def _arith(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expression:
+def _arith(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr:
     lhs, rhs = exp.Paren(this=_expr(left)), exp.Paren(this=_expr(right))
     if op == "+":
         return exp.Add(this=lhs, expression=rhs)
@@ -395,14 +411,14 @@ def _arith(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expression:
     return exp.Mod(this=lhs, expression=divisor)
 
 
-def _compare(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expression:
+def _compare(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr:
     epoch = _epoch_comparison(op, left, right)
     if epoch is not None:
         return epoch
     return _COMPARE[op](this=_expr(left), expression=_expr(right))
 
 
-def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expression | None:
+def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr | None:
     """`epoch_to_timestamp(c, unit) OP instant` as an integer comparison on `c` (prunable)."""
     if not (
         isinstance(left, ir.Call)
@@ -427,7 +443,7 @@ def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expression 
     return _COMPARE[op](this=target, expression=exp.Literal.number(bound))
 
 
-def _string_test(op: str, subject: exp.Expression, needle: exp.Expression) -> exp.Expression:
+def _string_test(op: str, subject: exp.Expr, needle: exp.Expr) -> exp.Expr:
     if op == "contains":
         position = exp.StrPosition(this=subject, substr=needle)
         return exp.GT(this=position, expression=exp.Literal.number(0))
@@ -435,7 +451,7 @@ def _string_test(op: str, subject: exp.Expression, needle: exp.Expression) -> ex
     return exp.Anonymous(this=name, expressions=[subject, needle])
 
 
-def _call(call: ir.Call) -> exp.Expression:  # noqa: C901 - one case per function
+def _call(call: ir.Call) -> exp.Expr:  # one case per function
     args = [_expr(a) for a in call.args]
     name = call.name
     if name in _SIMPLE_FUNCTIONS:
@@ -460,7 +476,9 @@ def _call(call: ir.Call) -> exp.Expression:  # noqa: C901 - one case per functio
             unit = call.args[1]
             assert isinstance(unit, ir.Lit)
             size = _NANOS_PER_UNIT[str(unit.value)]
-            nanos = args[0] if size == 1 else exp.Mul(this=args[0], expression=exp.Literal.number(size))
+            nanos = (
+                args[0] if size == 1 else exp.Mul(this=args[0], expression=exp.Literal.number(size))
+            )
             return exp.Anonymous(this="TO_TIMESTAMP_NANOS", expressions=[nanos])
         case "regex_extract":
             group = call.args[2]
@@ -473,20 +491,20 @@ def _call(call: ir.Call) -> exp.Expression:  # noqa: C901 - one case per functio
     raise UnsupportedError(f"the function {name}()")
 
 
-def _regex_group(subject: exp.Expression, pattern: exp.Expression, group: int) -> exp.Expression:
+def _regex_group(subject: exp.Expr, pattern: exp.Expr, group: int) -> exp.Expr:
     match = exp.Anonymous(this="REGEXP_MATCH", expressions=[subject, pattern])
     # sqlglot indexes are 0-based and shifted to the dialect's base (1 for arrays) on output
     return exp.Bracket(this=match, expressions=[exp.Literal.number(group - 1)])
 
 
-def _tostring(arg: ir.Expr, lowered: exp.Expression) -> exp.Expression:
+def _tostring(arg: ir.Expr, lowered: exp.Expr) -> exp.Expr:
     if arg.type is Type.TIMESTAMP:
         text = exp.Literal.string("%Y-%m-%dT%H:%M:%S%.fZ")
         return exp.Anonymous(this="TO_CHAR", expressions=[lowered, text])
     return exp.Cast(this=lowered, to=exp.DataType.build("VARCHAR"))
 
 
-def _level_from_text(subject: exp.Expression) -> exp.Expression:
+def _level_from_text(subject: exp.Expr) -> exp.Expr:
     pattern = exp.Literal.string(LEVEL_TEXT_PATTERN)
     word = exp.Lower(
         this=exp.Coalesce(
@@ -503,21 +521,19 @@ def _level_from_text(subject: exp.Expression) -> exp.Expression:
     )
 
 
-def _json_get(subject: exp.Expression, key: ir.Expr) -> exp.Expression:
+def _json_get(subject: exp.Expr, key: ir.Expr) -> exp.Expr:
     """A top-level member of a JSON object held as text: strings unquoted, others as written."""
     import re
 
     assert isinstance(key, ir.Lit) and isinstance(key.value, str)
     quoted = re.escape(key.value)
-    pattern = exp.Literal.string(
-        f'"{quoted}"\\s*:\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^,}}\\s]+))'
-    )
+    pattern = exp.Literal.string(f'"{quoted}"\\s*:\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^,}}\\s]+))')
     return exp.Coalesce(
         this=_regex_group(subject, pattern, 1), expressions=[_regex_group(subject, pattern, 2)]
     )
 
 
-def _aggregate(agg: ir.Agg) -> exp.Expression:
+def _aggregate(agg: ir.Agg) -> exp.Expr:
     args = [_expr(a) for a in agg.args]
     match agg.name:
         case "count":

@@ -8,15 +8,15 @@ output runs for the common constructs, so only the differences are overridden he
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlglot import exp
 from sqlglot.dialects.postgres import Postgres
 
 
 class DataFusion(Postgres):
-    class Generator(Postgres.Generator):  # type: ignore[misc]
-        TRANSFORMS: dict[type[exp.Expression], Any] = {
+    class Generator(Postgres.Generator):  # type: ignore[misc, valid-type]
+        TRANSFORMS: ClassVar[dict[type[exp.Expr], Any]] = {
             **Postgres.Generator.TRANSFORMS,
             exp.TryCast: lambda self, e: f"TRY_CAST({self.sql(e, 'this')} AS {self.sql(e, 'to')})",
             exp.RegexpLike: lambda self, e: self.func(
@@ -24,7 +24,7 @@ class DataFusion(Postgres):
             ),
             exp.StrPosition: lambda self, e: self.func("STRPOS", e.this, e.args.get("substr")),
         }
-        TYPE_MAPPING: dict[exp.DataType.Type, str] = {
+        TYPE_MAPPING: ClassVar[dict[Any, str]] = {
             **Postgres.Generator.TYPE_MAPPING,
             exp.DataType.Type.DOUBLE: "DOUBLE",
         }

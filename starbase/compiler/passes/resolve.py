@@ -320,12 +320,14 @@ def _timestamp_literal(expr: ast.StringLit) -> ir.Lit:
 
 
 def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
-    """An expression used as a condition: bare strings and regexes search `message`."""
+    """An expression used as a condition: bare strings, regexes and $params search `message`."""
     match expr:
         case ast.StringLit(value):
             return ir.Search(ir.Lit(value, Type.STRING))
         case ast.RegexLit(pattern, flags):
             return ir.Search(ir.Regex(pattern, flags))
+        case ast.Param(name):  # stands for a string literal, so it searches too
+            return ir.Search(ir.Param(name, Type.STRING, expr.span))
         case ast.Binary("and" | "or" as op, left, right):
             items = (_condition(left, scope), _condition(right, scope))
             return ir.And(items) if op == "and" else ir.Or(items)
@@ -788,6 +790,8 @@ def _severity_compare(op: str, column: ir.Expr, value: ir.Expr, node: ast.Expr) 
     """`severity OP value` where value is a level name or a number 1–24."""
     if isinstance(value, ir.Param):
         return ir.Compare(op, column, ir.Param(value.name, Type.INT, value.span))
+    if isinstance(value, ir.Lit) and value.type is Type.STRING and str(value.value).isdecimal():
+        value = ir.Lit(int(str(value.value)), Type.INT)  # a quoted number is the number
     if isinstance(value, ir.Lit) and value.type is Type.STRING:
         name = str(value.value).lower()
         if name not in LEVELS:
