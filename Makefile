@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit golden-update bench clean
+.PHONY: demo test lint typecheck unit golden-update bench bench-query clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ golden-update: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/compile.py
+
+# 10M synthetic records over 30 days (generated once into benchmarks/.data/, ~1 GB).
+bench-query: $(STAMP)
+	$(BIN)/python benchmarks/query.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
