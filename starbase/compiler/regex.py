@@ -98,6 +98,28 @@ def group_names(pattern: str) -> tuple[str, ...]:
     return tuple(m.group(1) for m in _NAMED_GROUP.finditer(pattern))
 
 
+def body_offset(body: str, position: int) -> int:
+    """The offset in `body` (a literal as written) of `position` in
+    `to_python(unescape_slashes(body))`, so that errors from `re` point at the user's text."""
+    starts: list[int] = []  # body offset of each character of the unescaped pattern
+    i = 0
+    while i < len(body):
+        if body.startswith("\\/", i):
+            starts.append(i + 1)
+            i += 2
+        elif body[i] == "\\" and i + 1 < len(body):
+            starts.extend((i, i + 1))
+            i += 2
+        else:
+            starts.append(i)
+            i += 1
+    pattern = unescape_slashes(body)
+    for match in _NAMED_GROUP.finditer(pattern):  # to_python inserts a P after each "(?"
+        if pattern[match.start() + 2] == "<" and position > match.start() + 2:
+            position -= 1
+    return starts[position] if position < len(starts) else len(body)
+
+
 def unescape_slashes(body: str) -> str:
     """The pattern of a `/…/` literal body: `\\/` becomes `/`, every other escape is kept."""
     return re.sub(r"\\(.)", lambda m: "/" if m.group(1) == "/" else m.group(0), body)

@@ -44,6 +44,13 @@ _WORDS = {
     "REGEX": "a regex such as /error/i",
     "PARAM": "a $parameter",
     "STAR": "'*'",
+    "PLUS": "'+'",
+    "MINUS": "'-'",
+    "SLASH": "'/'",
+    "PERCENT": "'%'",
+    "LESSTHAN": "'<'",
+    "MORETHAN": "'>'",
+    "TILDE": "'~'",
     "VBAR": "'|'",
     "COMMA": "','",
     "LPAR": "'('",
@@ -61,10 +68,11 @@ _PREVIOUS = re.compile(
 )
 
 
-def describe(exc: UnexpectedInput, text: str) -> Diagnostic:
-    """The diagnostic for a lark parse failure over `text`."""
+def describe(exc: UnexpectedInput, text: str, accepts: set[str] | None = None) -> Diagnostic:
+    """The diagnostic for a lark parse failure over `text`; `accepts`, when known, is exactly
+    what the parser would take where an unknown character stands (lark's own set is too wide)."""
     if isinstance(exc, UnexpectedCharacters):
-        return _bad_character(exc, text)
+        return _bad_character(exc, text, accepts)
     if isinstance(exc, UnexpectedEOF):
         return _unexpected(set(exc.expected), None, text)
     assert isinstance(exc, UnexpectedToken)
@@ -79,9 +87,10 @@ def _unexpected(expected: set[str], token: object, text: str) -> Diagnostic:
     after = f" after '{previous}'" if previous else ""
     hints: list[str] = []
     if at_end:
-        end = len(text.rstrip())
-        span = Span.at(text, max(0, end - 1), end) if end else Span.at(text, 0, 0)
-        span = Span.at(text, end, end + 1) if end else span
+        # lark's $END token borrows the last token's position: the caret goes just after it,
+        # not after a trailing comment
+        end = int(getattr(token, "end_pos", None) or len(text.rstrip()))
+        span = Span.at(text, end, end)  # empty, just after the last token: the caret goes there
         return Diagnostic(
             Code.UNEXPECTED_END,
             f"expected {what}{after}, but the query ended",
@@ -106,8 +115,11 @@ def _unexpected(expected: set[str], token: object, text: str) -> Diagnostic:
             hints.append(suggestion)
     if previous == "|" and found.lower() in STAGES:
         hints.append(f"'{found}' must be written in lower case")
-    if found.lower() in {"&&", "||"}:
-        hints.append("use 'and' / 'or'")
+    if found == "|" and text[start - 1 : start] == "|":
+        span = Span.at(text, start - 1, start + 1)
+        hints.append("use 'or'")
+    if found in _COMPARISONS and "an expression" not in what:
+        hints.append("comparisons do not chain: write 'a < b and b < c'")
     return Diagnostic(
         Code.UNEXPECTED_TOKEN,
         f"expected {what}{after}, found {_show(found)}",
@@ -116,7 +128,9 @@ def _unexpected(expected: set[str], token: object, text: str) -> Diagnostic:
     )
 
 
-def _bad_character(exc: UnexpectedCharacters, text: str) -> Diagnostic:
+def _bad_character(
+    exc: UnexpectedCharacters, text: str, accepts: set[str] | None = None
+) -> Diagnostic:
     pos = exc.pos_in_stream or 0
     char = text[pos] if pos < len(text) else ""
     line_end = text.find("\n", pos)
@@ -152,7 +166,7 @@ def _bad_character(exc: UnexpectedCharacters, text: str) -> Diagnostic:
         hints.append("use '==' to compare values")
     elif char == "!":
         hints.append("use 'not', '!=' or '!~'")
-    allowed = set(exc.allowed or ())
+    allowed = accepts if accepts is not None else set(exc.allowed or ())
     previous = _previous_lexeme(text, pos)
     after = f" after '{previous}'" if previous else ""
     found = pair if pair in {"&&", "||"} else char
@@ -190,6 +204,7 @@ def _expected_words(expected: set[str]) -> str:
     return parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " or " + parts[-1]
 
 
+_COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "~", "!~"})
 _OPERATOR_TERMINALS = frozenset(
     {"LESSTHAN", "MORETHAN", "TILDE", "PLUS", "MINUS", "SLASH", "PERCENT", "CONTAINS"}
     | {"STARTSWITH", "ENDSWITH", "STAR"}

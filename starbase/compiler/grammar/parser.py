@@ -9,13 +9,14 @@ checked here, so later passes receive well-formed literals.
 
 from __future__ import annotations
 
+import math
 import re
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer
-from lark.exceptions import UnexpectedInput, VisitError
+from lark.exceptions import UnexpectedCharacters, UnexpectedInput, VisitError
 
 from starbase.compiler import ast
 from starbase.compiler import regex as portable
@@ -57,8 +58,21 @@ def _run(text: str, start: str) -> Any:
         raise
     except CompileError as exc:
         raise _with_source(exc, text) from None
+    except UnexpectedCharacters as exc:
+        accepts = _accepts_before(text, exc.pos_in_stream or 0, start)
+        raise CompileError((messages.describe(exc, text, accepts),), text) from None
     except UnexpectedInput as exc:
         raise CompileError((messages.describe(exc, text),), text) from None
+
+
+def _accepts_before(text: str, pos: int, start: str) -> set[str] | None:
+    """The terminals the parser accepts after `text[:pos]`, or None if that cannot be told."""
+    try:
+        interactive = _parser(start).parse_interactive(text[:pos])
+        interactive.exhaust_lexer()
+        return set(interactive.accepts())  # type: ignore[no-untyped-call]
+    except (UnexpectedInput, VisitError, CompileError):
+        return None
 
 
 def _with_source(exc: CompileError, text: str) -> CompileError:
@@ -206,7 +220,7 @@ class _Builder(Transformer[Token, Any]):
         if token.type == "PARAM":
             count = ast.Param(str(token)[1:], _tspan(token))
         else:
-            count = ast.NumberLit(int(token), _tspan(token))
+            count = ast.NumberLit(_integer(str(token), token), _tspan(token))
         return ast.Limit(count, _cover(c))
 
     def dedup_stage(self, c: list[Any]) -> ast.Dedup:
@@ -254,12 +268,18 @@ class _Builder(Transformer[Token, Any]):
     def field_path(self, c: list[Token]) -> ast.FieldRef:
         return ast.FieldRef(tuple(_name_of(t) for t in c), _cover(c))
 
+    parse_field = field_path
+
     def string(self, c: list[Token]) -> ast.StringLit:
         return ast.StringLit(unescape_string(c[0]), _tspan(c[0]))
 
     def number(self, c: list[Token]) -> ast.NumberLit:
         token = c[0]
-        value: int | float = int(token) if token.type == "INT" else float(token)
+        if token.type == "INT":
+            return ast.NumberLit(_integer(str(token), token), _tspan(token))
+        value = float(token)
+        if math.isinf(value):
+            raise error(Code.INVALID_NUMBER, "this number is too large", _tspan(token))
         return ast.NumberLit(value, _tspan(token))
 
     def duration(self, c: list[Token]) -> ast.DurationLit:
@@ -284,8 +304,15 @@ class _Builder(Transformer[Token, Any]):
 def _duration(token: Token) -> ast.DurationLit:
     match = _DURATION.fullmatch(str(token))
     assert match is not None
-    nanos = int(match.group(1)) * DURATION_NANOS[match.group(2)]
+    nanos = _integer(match.group(1), token) * DURATION_NANOS[match.group(2)]
     return ast.DurationLit(nanos, str(token), _tspan(token))
+
+
+def _integer(digits: str, token: Token) -> int:
+    try:
+        return int(digits)
+    except ValueError:  # Python refuses to convert more than 4300 digits
+        raise error(Code.INVALID_NUMBER, "this number has too many digits", _tspan(token)) from None
 
 
 def _regex(token: Token) -> ast.RegexLit:
@@ -319,7 +346,7 @@ def _regex(token: Token) -> ast.RegexLit:
     try:
         re.compile(portable.to_python(pattern))
     except re.error as exc:
-        where = exc.pos if exc.pos is not None else 0
+        where = portable.body_offset(body, exc.pos or 0)
         raise error(
             Code.INVALID_REGEX,
             f"invalid regex: {exc.msg}",

@@ -14,6 +14,7 @@ always-true filters dropped. The pass is idempotent: normalize(normalize(p)) == 
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable
 from typing import Any
@@ -177,14 +178,19 @@ def _arith(expr: ir.Arith) -> ir.Expr:
         return expr
     if op in "/%" and b == 0:
         return ir.Lit(None, expr.type)  # division by zero is null, as the backends make it
-    if op == "/":
-        return ir.Lit(a / b, Type.FLOAT)
     if op == "%" and isinstance(a, int) and isinstance(b, int):
-        return ir.Lit(int(a - b * int(a / b)), expr.type)  # truncated, as SQL does
-    result = {"+": operator.add, "-": operator.sub, "*": operator.mul, "%": operator.mod}[op](a, b)
-    if expr.type in (Type.INT, Type.TIMESTAMP, Type.DURATION):
-        return ir.Lit(int(result), expr.type)
-    return ir.Lit(float(result), expr.type)
+        rest = abs(a) % abs(b)  # exact: truncated, as SQL does (the sign of the dividend)
+        return ir.Lit(-rest if a < 0 else rest, expr.type)
+    try:
+        if op == "/":
+            return ir.Lit(a / b, Type.FLOAT)
+        operation = {"+": operator.add, "-": operator.sub, "*": operator.mul, "%": math.fmod}
+        result = operation[op](a, b)
+        if expr.type in (Type.INT, Type.TIMESTAMP, Type.DURATION):
+            return ir.Lit(int(result), expr.type)
+        return ir.Lit(float(result), expr.type)
+    except OverflowError:  # an integer beyond the float range: left for the backend
+        return expr
 
 
 def _signed(op: str, value: ir.Lit) -> int:

@@ -207,13 +207,27 @@ def _fields(stage: ast.Fields, plan: ir.Plan, scope: _Scope) -> ir.Plan:
 
 
 def _stats(stage: ast.Stats, plan: ir.Plan, scope: _Scope) -> ir.Plan:
-    keys = tuple(ir.NamedExpr(_item_name(i), _scalar(i.expr, scope)) for i in stage.by)
+    keys = tuple(ir.NamedExpr(_item_name(i), _group_key(i.expr, scope)) for i in stage.by)
     aggregates = tuple(
         ir.NamedExpr(_item_name(i), _aggregate_item(i.expr, scope)) for i in stage.aggregates
     )
     _unique((*keys, *aggregates), (*stage.by, *stage.aggregates))
     scope.replace({i.name: i.expr.type for i in (*keys, *aggregates)}, "stats")
     return ir.Aggregate(plan, keys, aggregates)
+
+
+def _group_key(expr: ast.Expr, scope: _Scope) -> ir.Expr:
+    try:
+        return _scalar(expr, scope)
+    except CompileError as exc:
+        if exc.first.code is not Code.AGGREGATE_OUTSIDE_STATS:
+            raise
+        raise error(
+            Code.AGGREGATE_OUTSIDE_STATS,
+            "a 'by' key is computed from each row, so it cannot use an aggregate",
+            exc.first.span,
+            "put aggregates before 'by': | stats max(severity) by service",
+        ) from None
 
 
 def _sort(stage: ast.Sort, plan: ir.Plan, scope: _Scope) -> ir.Plan:
@@ -321,6 +335,13 @@ def _timestamp_literal(expr: ast.StringLit) -> ir.Lit:
 
 def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
     """An expression used as a condition: bare strings, regexes and $params search `message`."""
+    if isinstance(expr, ast.StringLit | ast.RegexLit | ast.Param) and "message" not in scope.columns:
+        raise error(
+            Code.FIELD_NOT_IN_SCOPE,
+            f"a bare search looks in 'message', which is not available after '{scope.after}'",
+            expr.span,
+            f"search before '{scope.after}', or keep 'message' there",
+        )
     match expr:
         case ast.StringLit(value):
             return ir.Search(ir.Lit(value, Type.STRING))
@@ -337,7 +358,7 @@ def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
     if result.type not in (Type.BOOL, Type.NULL):
         raise error(
             Code.TYPE_MISMATCH,
-            f"a condition must be true or false, but this is a {result.type}",
+            f"a condition must be true or false, but this is {_a(result.type)}",
             expr.span,
             "compare it with something, e.g. == or contains",
         )
@@ -388,7 +409,7 @@ def _field(ref: ast.FieldRef, scope: _Scope) -> ir.Expr:
             return ir.MapGet(ir.Col(head, kind), ".".join(rest))
         raise error(
             Code.UNKNOWN_FIELD,
-            f"'{head}' is a {kind} and has no field '{'.'.join(rest)}'",
+            f"'{head}' is {_a(kind)} and has no field '{'.'.join(rest)}'",
             ref.span,
         )
     if head in scope.ever or ref.dotted in scope.ever or (scope.after and head in _MAP_FIELDS):
@@ -409,8 +430,15 @@ def _field(ref: ast.FieldRef, scope: _Scope) -> ir.Expr:
     )
 
 
+def _a(kind: Type) -> str:
+    """The type's name with its article: "a string", "an int"."""
+    return f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind}"
+
+
 def _text(expr: ir.Expr) -> ir.Expr:
     """`expr` as a string (non-strings are converted with tostring)."""
+    if isinstance(expr, ir.Param):  # a parameter standing for text must be bound to text
+        return ir.Param(expr.name, Type.STRING, expr.span)
     if expr.type in (Type.STRING, Type.NULL):
         return expr
     return ir.Call("tostring", (expr,), Type.STRING)
@@ -478,7 +506,7 @@ class _Typer:
         if result.type not in (Type.BOOL, Type.NULL):
             raise error(
                 Code.TYPE_MISMATCH,
-                f"expected a condition (true or false), but this is a {result.type}",
+                f"expected a condition (true or false), but this is {_a(result.type)}",
                 expr.span,
             )
         return result
@@ -488,7 +516,7 @@ class _Typer:
         if inner.type is Type.DURATION:
             return ir.Neg(inner, Type.DURATION)
         if inner.type in (Type.TIMESTAMP, Type.BOOL, Type.MAP):
-            raise error(Code.TYPE_MISMATCH, f"cannot negate a {inner.type}", span)
+            raise error(Code.TYPE_MISMATCH, f"cannot negate {_a(inner.type)}", span)
         inner = _number(inner)
         return ir.Neg(inner, inner.type if inner.type.numeric else Type.FLOAT)
 
@@ -499,7 +527,7 @@ class _Typer:
             return self.time_arithmetic(op, lhs, rhs, span)
         for side, node in ((lhs, left), (rhs, right)):
             if side.type in (Type.BOOL, Type.MAP, Type.REGEX):
-                raise error(Code.TYPE_MISMATCH, f"cannot use a {side.type} in '{op}'", node.span)
+                raise error(Code.TYPE_MISMATCH, f"cannot use {_a(side.type)} in '{op}'", node.span)
         lhs, rhs = _number(lhs), _number(rhs)
         both_int = lhs.type is Type.INT and rhs.type is Type.INT
         result = Type.INT if both_int and op in "+-*%" else Type.FLOAT
@@ -550,7 +578,7 @@ class _Typer:
                 return (lhs, stamp) if other is rhs else (stamp, rhs)
             raise error(
                 Code.TYPE_MISMATCH,
-                f"cannot compare a timestamp with a {other.type}",
+                f"cannot compare a timestamp with {_a(other.type)}",
                 node.span,
                 'write the instant as an ISO-8601 string: "2026-11-27T05:00:00Z"',
             )
@@ -576,7 +604,7 @@ class _Typer:
             return _text(lhs), _text(rhs)
         raise error(
             Code.TYPE_MISMATCH,
-            f"cannot compare a {lhs.type} with a {rhs.type}",
+            f"cannot compare {_a(lhs.type)} with {_a(rhs.type)}",
             left.span.cover(right.span),
         )
 
@@ -647,7 +675,7 @@ class _Typer:
         if stamp.type is not Type.TIMESTAMP:
             raise error(
                 Code.TYPE_MISMATCH,
-                f"bin() buckets a timestamp, but this is a {stamp.type}",
+                f"bin() buckets a timestamp, but this is {_a(stamp.type)}",
                 call.args[0].span,
                 "use bin(timestamp, 5m)",
             )
