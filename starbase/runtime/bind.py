@@ -47,6 +47,7 @@ def parameters(plan: ir.Plan) -> dict[str, Type]:
 
 def bind(plan: ir.Plan, values: Mapping[str, object], now_ns: int) -> ir.Plan:
     """`plan` with parameters and `now()` replaced by literals (see the module docstring)."""
+    plan = _numeric_comparisons(plan, values)
     expected = parameters(plan)
     missing = sorted(set(expected) - set(values))
     if missing:
@@ -74,6 +75,33 @@ def bind(plan: ir.Plan, values: Mapping[str, object], now_ns: int) -> ir.Plan:
 
     bound = ir.map_plan_exprs(plan, bind_expr)
     return _bind_nodes(bound, literals, now_ns)
+
+
+def _numeric_comparisons(plan: ir.Plan, values: Mapping[str, object]) -> ir.Plan:
+    """`text OP $p` with a number bound to `$p` compares as numbers, exactly as `text OP 100`
+    does (contract §3: a string compared with a number is cast to a number)."""
+
+    def number(expr: ir.Expr) -> int | float | None:
+        if isinstance(expr, ir.Param) and expr.type is Type.STRING:
+            value = values.get(expr.name)
+            if isinstance(value, int | float) and not isinstance(value, bool):
+                return value
+        return None
+
+    def text(expr: ir.Expr) -> bool:
+        return expr.type is Type.STRING and not isinstance(expr, ir.Param)
+
+    def fix(expr: ir.Expr) -> ir.Expr:
+        if not isinstance(expr, ir.Compare):
+            return expr
+        left, right = number(expr.left), number(expr.right)
+        if right is not None and text(expr.left):
+            return ir.Compare(expr.op, ir.Cast(expr.left, Type.FLOAT), ir.Lit(right, Type.FLOAT))
+        if left is not None and text(expr.right):
+            return ir.Compare(expr.op, ir.Lit(left, Type.FLOAT), ir.Cast(expr.right, Type.FLOAT))
+        return expr
+
+    return ir.map_plan_exprs(plan, lambda expr: ir.transform(expr, fix))
 
 
 def _bind_nodes(plan: ir.Plan, literals: Mapping[str, ir.Expr], now_ns: int) -> ir.Plan:

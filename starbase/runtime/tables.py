@@ -92,7 +92,7 @@ def _s3(ctx: SessionContext, source: SourceConfig, location: str) -> str:
         endpoint=endpoint,
         allow_http=bool(endpoint and endpoint.startswith("http://")),
     )
-    ctx.register_object_store(f"s3://{bucket}", store, None)
+    ctx.register_object_store("s3://", store, bucket)  # scheme + host: one store per bucket
     stored = STORED[source.format]
     key = "/".join(p for p in (prefix, stored.directory) if p)
     return f"s3://{bucket}/{key}/"
