@@ -112,17 +112,21 @@ def _config(args: argparse.Namespace) -> Config:
     return default_config(args.data)
 
 
-def _params(args: argparse.Namespace) -> dict[str, object]:
+def _params(args: argparse.Namespace, expected: dict[str, str]) -> dict[str, object]:
+    """`--param NAME=VALUE` values, read as the type the query expects for each."""
     params: dict[str, object] = {}
     for item in args.param:
         name, sep, raw = str(item).partition("=")
+        name = name.lstrip("$")
         if not sep or not name:
             raise ConfigError(f"--param needs NAME=VALUE, got {item!r}")
-        params[name.lstrip("$")] = _typed(raw)
+        params[name] = _typed(raw, expected.get(name, "null"))
     return params
 
 
-def _typed(raw: str) -> object:
+def _typed(raw: str, expected: str) -> object:
+    if expected in ("string", "regex", "timestamp", "duration"):
+        return raw  # text: the binder parses timestamps and durations itself
     if raw in ("true", "false"):
         return raw == "true"
     for kind in (int, float):
@@ -137,7 +141,7 @@ def _query(args: argparse.Namespace) -> int:
     compiled = compile(_query_text(args), _config(args))
     for warning in compiled.warnings:
         print(f"warning[{warning.code.value}]: {warning.message}", file=sys.stderr)
-    table = compiled.run(**_params(args))
+    table = compiled.run(**_params(args, compiled.parameters))
     sys.stdout.write(render(table, args.output))
     return EXIT_OK
 
@@ -155,7 +159,8 @@ def _compile(args: argparse.Namespace) -> int:
 
 def _explain(args: argparse.Namespace) -> int:
     compiled = compile(_query_text(args), _config(args))
-    print(compiled.explain(analyze=bool(args.analyze), params=_params(args)))
+    params = _params(args, compiled.parameters)
+    print(compiled.explain(analyze=bool(args.analyze), params=params))
     return EXIT_OK
 
 

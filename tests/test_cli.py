@@ -42,6 +42,8 @@ def test_explain_shows_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
         "== map fields ==",
         "== pushdown ==",
         "== plan ==",
+        "== datafusion ==",
+        "== datafusion plan ==",
     ]
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from starbase.compiler.backends.datafusion import UnsupportedError
 from starbase.compiler.driver import (
     STAGE_NAMES,
     CompiledQuery,
@@ -68,9 +69,16 @@ def _warnings(compiled: CompiledQuery) -> str | None:
 
 
 # Section name → producer (None: the section is left out). Order is the order in the file.
-# A backend appends its own entry, e.g. ("datafusion", lambda c: datafusion.emit(c.plan)).
+def _datafusion(compiled: CompiledQuery) -> str | None:
+    try:
+        return compiled.sql("datafusion")
+    except UnsupportedError as exc:
+        return f"(not run by datafusion: {exc})"
+
+
 SECTIONS: tuple[tuple[str, Callable[[CompiledQuery], str | None]], ...] = (
     *((name, _stage_section(name)) for name in STAGE_NAMES),
+    ("datafusion", _datafusion),
     ("warnings", _warnings),
 )
 

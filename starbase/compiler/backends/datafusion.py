@@ -15,11 +15,13 @@ must be bound before running (`starbase.runtime.bind`); unbound ones print as `$
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 
 from sqlglot import exp
 
 from starbase.compiler import ir
+from starbase.compiler import regex as portable
 from starbase.compiler.backends.dialect import DataFusion
 from starbase.compiler.timestamps import format_duration
 from starbase.compiler.types import Type
@@ -65,8 +67,10 @@ def to_sql(plan: ir.Plan, *, pretty: bool = False) -> str:
 def lower(plan: ir.Plan) -> exp.Query:
     """The sqlglot expression of `plan`."""
     lowering = _Lowering()
-    relation = lowering.relation(plan)
-    return relation.finish()
+    query = lowering.relation(plan).finish()
+    for number, alias in enumerate(query.find_all(exp.TableAlias)):
+        alias.set("this", exp.to_identifier(f"q{number}"))
+    return query
 
 
 # ---------------------------------------------------------------- relations
@@ -103,12 +107,11 @@ def _alias(expression: exp.Expr, name: str) -> exp.Expr:
     return exp.alias_(expression, exp.to_identifier(name, quoted=True))
 
 
-_SUBQUERY_NAMES = itertools.count()
 
 
 def _select_from(inner: exp.Select, columns: list[str] | None) -> exp.Select:
     projections: list[exp.Expr] = [exp.Star()] if columns is None else [_col(c) for c in columns]
-    return exp.select(*projections).from_(inner.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+    return exp.select(*projections).from_(inner.subquery("q"))
 
 
 class _Lowering:
@@ -127,15 +130,15 @@ class _Lowering:
                 return self.project(self.relation(inner), items, replace_all=True)
             case ir.Extend(inner, items):
                 return self.project(self.relation(inner), items, replace_all=False)
-            case ir.Parse(inner, expr, _, _, regex, names):
+            case ir.Parse(inner, expr, kind, _, regex, names):
                 captures = tuple(
                     ir.NamedExpr(
                         name,
                         ir.Call(
-                            "regex_extract", (expr, regex, ir.Lit(i + 1, Type.INT)), Type.STRING
+                            "regex_extract", (expr, regex, ir.Lit(group, Type.INT)), Type.STRING
                         ),
                     )
-                    for i, name in enumerate(names)
+                    for name, group in zip(names, _capture_groups(kind, regex, names), strict=True)
                 )
                 return self.project(self.relation(inner), captures, replace_all=False)
             case ir.Filter(inner, predicate):
@@ -148,12 +151,11 @@ class _Lowering:
                 return self.sort(self.relation(inner), keys)
             case ir.Limit(inner, count):
                 rel = self.relation(inner)
-                if not isinstance(count, int):
-                    raise UnsupportedError(f"an unbound parameter ${count.name}")
+                limit = count if isinstance(count, int) else exp.Placeholder(this=count.name)
                 query = _select_from(rel.query, None)
                 if rel.ordering:
                     query = query.order_by(*rel.order_by())
-                return _Relation(query.limit(count), rel.columns, rel.hidden, rel.ordering)
+                return _Relation(query.limit(limit), rel.columns, rel.hidden, rel.ordering)
             case ir.Dedup(inner, keys):
                 return self.dedup(self.relation(inner), keys)
             case ir.Union(inputs):
@@ -162,11 +164,15 @@ class _Lowering:
                 union: exp.Query = queries[0]
                 for other in queries[1:]:
                     union = exp.union(union, other, distinct=False)
-                query = exp.select(exp.Star()).from_(union.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+                query = exp.select(exp.Star()).from_(union.subquery("q"))
                 return _Relation(query, list(branches[0].columns))
         raise UnsupportedError(f"the plan node {type(plan).__name__}")
 
     def scan(self, scan: ir.Scan, items: tuple[ir.NamedExpr, ...]) -> _Relation:
+        if scan.backend != TARGET:
+            raise UnsupportedError(
+                f"source '{scan.source}' ({scan.format}), which runs on the {scan.backend} backend"
+            )
         projections: list[exp.Expr] = [_alias(_expr(i.expr), i.name) for i in items]
         table = exp.Table(this=exp.to_identifier(scan.source, quoted=True))
         query = exp.select(*(projections or [exp.Literal.number(1)])).from_(table)
@@ -201,7 +207,7 @@ class _Lowering:
             _alias(_expr(new[c]), c) if c in new else _col(c) for c in columns
         ]
         projections += [*(_col(h) for h in rel.hidden), *extra]
-        query = exp.select(*projections).from_(rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+        query = exp.select(*projections).from_(rel.query.subquery("q"))
         used = {name for name, _ in ordering}
         keep_hidden = [h for h in keep_hidden if h in used]
         return _Relation(query, columns, keep_hidden, ordering)
@@ -213,7 +219,7 @@ class _Lowering:
         aggregates: tuple[ir.NamedExpr, ...],
     ) -> _Relation:
         projections = [_alias(_expr(i.expr), i.name) for i in (*keys, *aggregates)]
-        query = exp.select(*projections).from_(rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+        query = exp.select(*projections).from_(rel.query.subquery("q"))
         if keys:
             query = query.group_by(*(_expr(k.expr) for k in keys))
         return _Relation(query, [i.name for i in (*keys, *aggregates)])
@@ -232,7 +238,7 @@ class _Lowering:
         if not computed:
             return _Relation(rel.query, rel.columns, [], ordering)
         query = exp.select(*[_col(c) for c in rel.columns], *computed).from_(
-            rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}")
+            rel.query.subquery("q")
         )
         return _Relation(query, rel.columns, hidden_names, ordering)
 
@@ -242,15 +248,22 @@ class _Lowering:
             partition_by=[_expr(k) for k in keys],
             order=exp.Order(expressions=rel.order_by()) if rel.ordering else None,
         )
-        numbered = exp.select(exp.Star(), _alias(window, "__row")).from_(
-            rel.query.subquery(f"q{next(_SUBQUERY_NAMES)}")
-        )
+        numbered = exp.select(exp.Star(), _alias(window, "__row")).from_(rel.query.subquery("q"))
         query = (
             exp.select(*[_col(c) for c in (*rel.columns, *rel.hidden)])
-            .from_(numbered.subquery(f"q{next(_SUBQUERY_NAMES)}"))
+            .from_(numbered.subquery("q"))
             .where(exp.EQ(this=_col("__row"), expression=exp.Literal.number(1)))
         )
         return _Relation(query, rel.columns, rel.hidden, rel.ordering)
+
+
+def _capture_groups(kind: str, regex: ir.Regex, names: tuple[str, ...]) -> list[int]:
+    """The group number of each capture: a glob's groups are its stars, in order; a regex's
+    named groups are numbered among all its capturing groups (unnamed ones count too)."""
+    if kind != "regex":
+        return list(range(1, len(names) + 1))
+    numbers = re.compile(portable.to_python(regex.pattern)).groupindex
+    return [numbers[name] for name in names]
 
 
 # ---------------------------------------------------------------- partitions
@@ -523,8 +536,6 @@ def _level_from_text(subject: exp.Expr) -> exp.Expr:
 
 def _json_get(subject: exp.Expr, key: ir.Expr) -> exp.Expr:
     """A top-level member of a JSON object held as text: strings unquoted, others as written."""
-    import re
-
     assert isinstance(key, ir.Lit) and isinstance(key.value, str)
     quoted = re.escape(key.value)
     pattern = exp.Literal.string(f'"{quoted}"\\s*:\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^,}}\\s]+))')

@@ -23,6 +23,7 @@ class DataFusion(Postgres):
                 "REGEXP_LIKE", e.this, e.expression, e.args.get("flag")
             ),
             exp.StrPosition: lambda self, e: self.func("STRPOS", e.this, e.args.get("substr")),
+            exp.Placeholder: lambda self, e: f"${e.name}",
         }
         TYPE_MAPPING: ClassVar[dict[Any, str]] = {
             **Postgres.Generator.TYPE_MAPPING,

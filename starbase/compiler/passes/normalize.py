@@ -6,7 +6,8 @@ or `exists()` remains (they become comparisons on `timestamp`, `contains`/`~` on
 through floats); times are absolute literals or `now() ± offset` with one folded offset, and a
 compared column stands on the left; boolean conditions are flat `And`/`Or` in negation normal
 form (`not` only on a boolean column), without repeated terms; adjacent filters are merged and
-always-true filters dropped. The pass is idempotent: normalize(normalize(p)) == normalize(p).
+always-true filters dropped; inside a filter a null operand of and/or counts as false.
+The pass is idempotent: normalize(normalize(p)) == normalize(p).
 
     where not (severity < 13 or message contains "x") | since 1h
     → Filter: severity >= 13 and message not contains "x" and timestamp >= now() - 1h
@@ -213,6 +214,17 @@ def _cast_literal(value: int | float | str) -> ir.Lit:
     return ir.Lit(number, Type.FLOAT)
 
 
+def simplify_condition(expr: ir.Expr) -> ir.Expr:
+    """A condition as a filter sees it: a row is kept only when it is true, so a null operand
+    of the (negation-normal) and/or tree acts as false: `x or null` keeps what `x` keeps."""
+    match expr:
+        case ir.Lit(None, _):
+            return ir.FALSE
+        case ir.And(items) | ir.Or(items):
+            return _flatten(type(expr)(tuple(simplify_condition(i) for i in items)))
+    return expr
+
+
 def _merge_filters(plan: ir.Plan) -> ir.Plan:
     inputs = tuple(_merge_filters(p) for p in ir.plan_inputs(plan))
     plan = ir.with_inputs(plan, inputs)
@@ -220,6 +232,7 @@ def _merge_filters(plan: ir.Plan) -> ir.Plan:
         if isinstance(plan.input, ir.Filter):
             merged = _flatten(ir.And((plan.input.predicate, plan.predicate)))
             plan = ir.Filter(plan.input.input, merged)
+        plan = ir.Filter(plan.input, simplify_condition(plan.predicate))
         if plan.predicate == ir.TRUE:
             return plan.input
     return plan

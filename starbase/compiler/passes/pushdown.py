@@ -22,6 +22,7 @@ from collections.abc import Callable
 from dataclasses import replace
 
 from starbase.compiler import ir
+from starbase.compiler.passes.normalize import normalize_expr, simplify_condition
 from starbase.compiler.types import Type
 from starbase.mappings import Mapping
 
@@ -71,6 +72,11 @@ def _push(conjunct: ir.Expr, plan: ir.Plan, mapping_for: MappingLookup) -> ir.Pl
             return ir.Union(tuple(p for p in pushed if p is not None))
         case ir.Project(ir.Scan()):
             return _into_source(conjunct, plan, mapping_for)
+        case ir.Project(inner, items):  # `fields`: rewrite over the columns it reads
+            renamed = substitute(conjunct, {i.name: i.expr for i in items})
+            if ir.has_aggregate(renamed):
+                return None
+            return _push_or_wrap(renamed, inner, plan, mapping_for)
     return None
 
 
@@ -87,9 +93,11 @@ def _into_source(conjunct: ir.Expr, branch: ir.Plan, mapping_for: MappingLookup)
     scan = branch.input
     mapping = mapping_for(scan.format)
     fields = {i.name: i.expr for i in branch.items}
-    physical = substitute(conjunct, fields)
+    physical = simplify_condition(substitute(conjunct, fields))
     if ir.has_aggregate(physical):
         return None
+    if physical == ir.TRUE:  # e.g. `source == "otel"` on the otel source itself
+        return branch
     predicate = physical if scan.filter is None else _and(scan.filter, physical)
     new_scan = replace(
         scan, filter=predicate, time_range=time_range(predicate, fields.get("timestamp"))
@@ -99,7 +107,8 @@ def _into_source(conjunct: ir.Expr, branch: ir.Plan, mapping_for: MappingLookup)
 
 
 def substitute(expr: ir.Expr, fields: dict[str, ir.Expr]) -> ir.Expr:
-    """`expr` with universal columns replaced by their physical expressions."""
+    """`expr` with columns replaced by the expressions that compute them, constants folded
+    (a field a source lacks is a null literal, so `host == "web-1"` folds to null there)."""
 
     def swap(node: ir.Expr) -> ir.Expr:
         if isinstance(node, ir.Col) and node.name in fields:
@@ -113,7 +122,7 @@ def substitute(expr: ir.Expr, fields: dict[str, ir.Expr]) -> ir.Expr:
             return ir.Call("json_get", (*node.map.args, key), Type.STRING)
         return node
 
-    return ir.transform(expr, swap)
+    return normalize_expr(ir.transform(expr, swap))
 
 
 def _and(left: ir.Expr, right: ir.Expr) -> ir.Expr:

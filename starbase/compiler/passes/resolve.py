@@ -335,7 +335,10 @@ def _timestamp_literal(expr: ast.StringLit) -> ir.Lit:
 
 def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
     """An expression used as a condition: bare strings, regexes and $params search `message`."""
-    if isinstance(expr, ast.StringLit | ast.RegexLit | ast.Param) and "message" not in scope.columns:
+    if (
+        isinstance(expr, ast.StringLit | ast.RegexLit | ast.Param)
+        and "message" not in scope.columns
+    ):
         raise error(
             Code.FIELD_NOT_IN_SCOPE,
             f"a bare search looks in 'message', which is not available after '{scope.after}'",
