@@ -41,18 +41,15 @@ PASSES = GOLDEN / "passes"
 ERRORS = GOLDEN / "errors.txt"
 UPDATE = os.environ.get("STARBASE_UPDATE_GOLDEN") == "1"
 
-CONFIG: Config = config_from_dict(
-    {
-        "sources": {
-            "otel": {"format": "otel", "location": "/var/lib/starbase"},
-            "lambda": {
-                "format": "cloudwatch",
-                "log_groups": ["/aws/lambda/checkout", "/aws/lambda/payments"],
-                "region": "us-east-1",
-            },
-        }
-    }
-)
+GOLDEN_SOURCES: dict[str, dict[str, object]] = {
+    "otel": {"format": "otel", "location": "/var/lib/starbase"},
+    "lambda": {
+        "format": "cloudwatch",
+        "log_groups": ["/aws/lambda/checkout", "/aws/lambda/payments"],
+        "region": "us-east-1",
+    },
+}
+CONFIG: Config = config_from_dict({"sources": GOLDEN_SOURCES})
 
 
 # ---------------------------------------------------------------- sections of a .expected file
