@@ -125,7 +125,7 @@ def _params(args: argparse.Namespace, expected: dict[str, str]) -> dict[str, obj
 
 
 def _typed(raw: str, expected: str) -> object:
-    if expected in ("string", "regex", "timestamp", "duration"):
+    if expected in ("regex", "timestamp", "duration"):
         return raw  # text: the binder parses timestamps and durations itself
     if raw in ("true", "false"):
         return raw == "true"

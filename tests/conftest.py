@@ -28,3 +28,23 @@ def otel_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         root, DATASET_ROWS, start_ns=DATASET_START, span_ns=DATASET_SPAN, seed=DATASET_SEED
     )
     return root
+
+
+# ---------------------------------------------------------------- hypothesis profiles
+# `dev` (the default) explores randomly and remembers failures in .hypothesis/; `ci` (chosen
+# when CI=true, or by HYPOTHESIS_PROFILE=ci) is derandomized, so a CI run is reproducible;
+# `thorough` (HYPOTHESIS_PROFILE=thorough) runs ten times as many examples, for local hunting.
+# Property tests scale their example counts by the profile's max_examples / 100.
+import os  # noqa: E402
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+
+settings.register_profile(
+    "dev", deadline=None, max_examples=100, suppress_health_check=[HealthCheck.too_slow]
+)
+settings.register_profile(
+    "ci", settings.get_profile("dev"), derandomize=True, database=None, print_blob=True
+)
+settings.register_profile("thorough", settings.get_profile("dev"), max_examples=1000)
+_CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _CI else "dev"))

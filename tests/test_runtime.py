@@ -513,6 +513,11 @@ def test_duration_and_limit_parameters(data: Path) -> None:
     assert values(limited.run(n=5)) == {"timestamp": TIMES[:5]}
 
 
+def test_a_number_bound_where_text_is_expected_is_its_text(data: Path) -> None:
+    query = compile("from otel | where $p == tostring(length(service))", default_config(data))
+    assert query.run(p=8).num_rows == query.run(p="8").num_rows > 0
+
+
 def test_an_unbound_parameter_is_e501(data: Path) -> None:
     query = compile("from otel | where service == $svc | limit $n", default_config(data))
     with pytest.raises(CompileError) as caught:
@@ -531,7 +536,7 @@ def test_an_unbound_parameter_is_e501(data: Path) -> None:
         ("from otel | since $p", "5 minutes"),
         ("from otel | where message ~ $p", "(?=x)"),
         ("from otel | where message ~ $p", 5),
-        ("from otel | where message contains $p", 5),
+        ("from otel | where message contains $p", [5]),
         ("from otel | where severity >= $p", "a lot"),
     ],
 )

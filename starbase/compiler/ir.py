@@ -42,6 +42,7 @@ class Param:
     name: str
     type: Type
     span: Span | None = field(default=None, compare=False, repr=False)
+    role: str = ""  # "severity": the value may also be a level name (bound as its range)
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,8 +21,10 @@ from starbase.compiler import regex as portable
 from starbase.compiler.errors import Code, error
 from starbase.compiler.grammar.parser import DURATION_NANOS
 from starbase.compiler.passes.normalize import normalize_expr
+from starbase.compiler.passes.resolve import level_range
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
+from starbase.mappings import LEVELS
 
 _DURATION = re.compile(r"([0-9]+)(ns|us|ms|s|m|h|d|w)")
 
@@ -47,7 +49,7 @@ def parameters(plan: ir.Plan) -> dict[str, Type]:
 
 def bind(plan: ir.Plan, values: Mapping[str, object], now_ns: int) -> ir.Plan:
     """`plan` with parameters and `now()` replaced by literals (see the module docstring)."""
-    plan = _numeric_comparisons(plan, values)
+    plan = _severity_levels(_numeric_comparisons(plan, values), values)
     expected = parameters(plan)
     missing = sorted(set(expected) - set(values))
     if missing:
@@ -75,6 +77,36 @@ def bind(plan: ir.Plan, values: Mapping[str, object], now_ns: int) -> ir.Plan:
 
     bound = ir.map_plan_exprs(plan, bind_expr)
     return _bind_nodes(bound, literals, now_ns)
+
+
+def _severity_levels(plan: ir.Plan, values: Mapping[str, object]) -> ir.Plan:
+    """`severity OP $level` with a level name bound compares with the level's range, exactly
+    as `severity OP "warn"` does; a quoted number is the number."""
+
+    def fix(expr: ir.Expr) -> ir.Expr:
+        if not (
+            isinstance(expr, ir.Compare)
+            and isinstance(expr.right, ir.Param)
+            and expr.right.role == "severity"
+        ):
+            return expr
+        value = values.get(expr.right.name)
+        if not isinstance(value, str):
+            return expr
+        if value.strip().isdecimal():
+            return ir.Compare(expr.op, expr.left, ir.Lit(int(value), Type.INT))
+        low = LEVELS.get(value.strip().lower())
+        if low is None:
+            raise error(
+                Code.INVALID_PARAMETER,
+                f"parameter ${expr.right.name} must be a level name or a number 1–24, "
+                f"not {value!r}",
+                None,
+                'levels: "trace", "debug", "info", "warn", "error", "fatal"',
+            )
+        return level_range(expr.op, expr.left, low)
+
+    return ir.map_plan_exprs(plan, lambda expr: normalize_expr(ir.transform(expr, fix)))
 
 
 def _numeric_comparisons(plan: ir.Plan, values: Mapping[str, object]) -> ir.Plan:
@@ -204,6 +236,8 @@ def _literal(name: str, value: object, kind: Type) -> ir.Expr:
     if kind is Type.STRING:
         if isinstance(value, str):
             return ir.Lit(value, Type.STRING)
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return ir.Lit(str(value), Type.STRING)  # `message contains $code` with code=404
         raise bad("a string")
     # NULL: the context did not constrain the type; take the value's own
     if isinstance(value, bool):

@@ -107,8 +107,6 @@ def _alias(expression: exp.Expr, name: str) -> exp.Expr:
     return exp.alias_(expression, exp.to_identifier(name, quoted=True))
 
 
-
-
 def _select_from(inner: exp.Select, columns: list[str] | None) -> exp.Select:
     projections: list[exp.Expr] = [exp.Star()] if columns is None else [_col(c) for c in columns]
     return exp.select(*projections).from_(inner.subquery("q"))

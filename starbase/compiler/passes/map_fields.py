@@ -52,10 +52,16 @@ def physical_schema(mapping: Mapping) -> tuple[ir.Column, ...]:
 
 
 def field_expression(
-    universal: ir.Column, spec: model.FieldMapping, source: str, mapping: Mapping
+    universal: ir.Column,
+    spec: model.FieldMapping,
+    source: str,
+    mapping: Mapping,
+    columns: dict[str, Type] | None = None,
 ) -> ir.Expr:
-    """The physical expression that provides `universal` for one source."""
-    columns = {c.name: c.type for c in physical_schema(mapping)}
+    """The physical expression that provides `universal` for one source (`columns`: the
+    mapping's physical column types, when the caller has them already)."""
+    if columns is None:
+        columns = {c.name: c.type for c in physical_schema(mapping)}
 
     def col(name: str) -> ir.Col:
         return ir.Col(name, columns[name])
@@ -107,9 +113,13 @@ def _derived(text: str, columns: dict[str, Type], universal: ir.Column) -> ir.Ex
 
 
 def _read(source: ir.SourceRef, schema: tuple[ir.Column, ...], mapping: Mapping) -> ir.Plan:
-    scan = ir.Scan(source.name, mapping.format, mapping.backend, physical_schema(mapping))
+    physical = physical_schema(mapping)
+    scan = ir.Scan(source.name, mapping.format, mapping.backend, physical)
+    columns = {c.name: c.type for c in physical}
     items = tuple(
-        ir.NamedExpr(c.name, field_expression(c, mapping.field(c.name), source.name, mapping))
+        ir.NamedExpr(
+            c.name, field_expression(c, mapping.field(c.name), source.name, mapping, columns)
+        )
         for c in schema
     )
     return ir.Project(scan, items)

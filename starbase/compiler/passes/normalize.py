@@ -184,14 +184,17 @@ def _arith(expr: ir.Arith) -> ir.Expr:
         return ir.Lit(-rest if a < 0 else rest, expr.type)
     try:
         if op == "/":
-            return ir.Lit(a / b, Type.FLOAT)
-        operation = {"+": operator.add, "-": operator.sub, "*": operator.mul, "%": math.fmod}
-        result = operation[op](a, b)
+            result: int | float = a / b
+        else:
+            operation = {"+": operator.add, "-": operator.sub, "*": operator.mul, "%": math.fmod}
+            result = operation[op](a, b)
         if expr.type in (Type.INT, Type.TIMESTAMP, Type.DURATION):
             return ir.Lit(int(result), expr.type)
-        return ir.Lit(float(result), expr.type)
+        folded = float(result)
     except OverflowError:  # an integer beyond the float range: left for the backend
         return expr
+    # inf and nan have no literal (in StarQL or SQL): such a constant is left unfolded
+    return ir.Lit(folded, Type.FLOAT if op == "/" else expr.type) if math.isfinite(folded) else expr
 
 
 def _signed(op: str, value: ir.Lit) -> int:

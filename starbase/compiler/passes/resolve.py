@@ -302,12 +302,25 @@ def _unique(items: tuple[ir.NamedExpr, ...], written: tuple[ast.Item, ...]) -> N
 
 
 def _require_timestamp(scope: _Scope, span: Span, what: str) -> None:
-    if "timestamp" not in scope.columns:
+    _require_column(scope, "timestamp", Type.TIMESTAMP, span, f"'{what}'")
+
+
+def _require_column(scope: _Scope, name: str, kind: Type, span: Span, what: str) -> None:
+    """`what` reads the meta-model column `name` implicitly: it must be in scope, as `kind`."""
+    if name not in scope.columns:
         raise error(
             Code.FIELD_NOT_IN_SCOPE,
-            f"'{what}' needs the field 'timestamp', which is not available after '{scope.after}'",
+            f"{what} needs the field '{name}', which is not available after '{scope.after}'",
             span,
-            f"put '{what}' before '{scope.after}'",
+            f"put {what} before '{scope.after}'",
+        )
+    if scope.columns[name] is not kind:
+        raise error(
+            Code.TYPE_MISMATCH,
+            f"{what} needs the field '{name}' as {_a(kind)}, but here it is "
+            f"{_a(scope.columns[name])}",
+            span,
+            f"give the field that replaced '{name}' another name",
         )
 
 
@@ -335,16 +348,8 @@ def _timestamp_literal(expr: ast.StringLit) -> ir.Lit:
 
 def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
     """An expression used as a condition: bare strings, regexes and $params search `message`."""
-    if (
-        isinstance(expr, ast.StringLit | ast.RegexLit | ast.Param)
-        and "message" not in scope.columns
-    ):
-        raise error(
-            Code.FIELD_NOT_IN_SCOPE,
-            f"a bare search looks in 'message', which is not available after '{scope.after}'",
-            expr.span,
-            f"search before '{scope.after}', or keep 'message' there",
-        )
+    if isinstance(expr, ast.StringLit | ast.RegexLit | ast.Param):
+        _require_column(scope, "message", Type.STRING, expr.span, "a bare search")
     match expr:
         case ast.StringLit(value):
             return ir.Search(ir.Lit(value, Type.STRING))
@@ -731,6 +736,7 @@ class _Typer:
                     f"{call.name}() needs the field 'timestamp', which is not available here",
                     call.span,
                 )
+            _require_column(self.scope, "timestamp", Type.TIMESTAMP, call.span, f"{call.name}()")
             args = (*args, ir.Col("timestamp", Type.TIMESTAMP))
         result = signature.result(tuple(a.type for a in args))
         return ir.Agg(call.name, args, result)
@@ -817,10 +823,24 @@ def _is_severity(expr: ir.Expr) -> bool:
     return isinstance(expr, ir.Col) and expr.name == "severity" and expr.type is Type.INT
 
 
+def level_range(op: str, column: ir.Expr, low: int) -> ir.Expr:
+    """`severity OP level` for the level whose OTel range starts at `low` (4 numbers wide)."""
+    lo, hi = ir.Lit(low, Type.INT), ir.Lit(low + 3, Type.INT)
+    ranges: dict[str, ir.Expr] = {
+        "==": ir.And((ir.Compare(">=", column, lo), ir.Compare("<=", column, hi))),
+        "!=": ir.Or((ir.Compare("<", column, lo), ir.Compare(">", column, hi))),
+        ">=": ir.Compare(">=", column, lo),
+        ">": ir.Compare(">", column, hi),
+        "<": ir.Compare("<", column, lo),
+        "<=": ir.Compare("<=", column, hi),
+    }
+    return ranges[op]
+
+
 def _severity_compare(op: str, column: ir.Expr, value: ir.Expr, node: ast.Expr) -> ir.Expr:
     """`severity OP value` where value is a level name or a number 1–24."""
     if isinstance(value, ir.Param):
-        return ir.Compare(op, column, ir.Param(value.name, Type.INT, value.span))
+        return ir.Compare(op, column, ir.Param(value.name, Type.INT, value.span, "severity"))
     if isinstance(value, ir.Lit) and value.type is Type.STRING and str(value.value).isdecimal():
         value = ir.Lit(int(str(value.value)), Type.INT)  # a quoted number is the number
     if isinstance(value, ir.Lit) and value.type is Type.STRING:
@@ -833,18 +853,7 @@ def _severity_compare(op: str, column: ir.Expr, value: ir.Expr, node: ast.Expr) 
                 did_you_mean(name, LEVELS),
                 _LEVEL_HINT,
             )
-        low = LEVELS[name]
-        high = low + 3
-        lo, hi = ir.Lit(low, Type.INT), ir.Lit(high, Type.INT)
-        ranges: dict[str, ir.Expr] = {
-            "==": ir.And((ir.Compare(">=", column, lo), ir.Compare("<=", column, hi))),
-            "!=": ir.Or((ir.Compare("<", column, lo), ir.Compare(">", column, hi))),
-            ">=": ir.Compare(">=", column, lo),
-            ">": ir.Compare(">", column, hi),
-            "<": ir.Compare("<", column, lo),
-            "<=": ir.Compare("<=", column, hi),
-        }
-        return ranges[op]
+        return level_range(op, column, LEVELS[name])
     if isinstance(value, ir.Lit) and value.type is Type.INT and 1 <= int(value.value or 0) <= 24:
         return ir.Compare(op, column, value)
     if isinstance(value, ir.Lit) and value.type is Type.NULL:
