@@ -19,11 +19,11 @@ import time
 from pathlib import Path
 
 import duckdb
-from datafusion import SessionContext
 
 import starbase
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
+from starbase.runtime.engine import new_session
 from starbase.runtime.tables import STORED
 from starbase.storage.synthetic import write_dataset
 
@@ -165,8 +165,7 @@ def main() -> None:
     print(f"dataset: {args.rows:,} rows, {len(files):,} files, {total_bytes / 2**20:.1f} MiB")
 
     config = default_config(root)
-    hand = SessionContext()
-    hand.sql("SET datafusion.runtime.list_files_cache_limit = '0'")
+    hand = new_session()  # the same session settings as Starbase's engine
     stored = STORED["otel"]
     hand.register_listing_table(
         "otel",
@@ -180,9 +179,9 @@ def main() -> None:
         "CREATE VIEW logs AS SELECT * FROM read_parquet("
         f"'{table_dir}/**/*.parquet', hive_partitioning = true)"
     )
-    trace_id = duck.execute(
-        "SELECT trace_id FROM logs WHERE trace_id IS NOT NULL LIMIT 1"
-    ).fetchone()[0]  # type: ignore[index]
+    trace_id = duck.sql("SELECT trace_id FROM logs WHERE trace_id IS NOT NULL LIMIT 1").fetchall()[
+        0
+    ][0]
 
     start = END - args.days * 24 * HOUR
     rows_out = []

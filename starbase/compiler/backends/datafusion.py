@@ -17,6 +17,7 @@ from __future__ import annotations
 import itertools
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 
 from sqlglot import exp
 
@@ -277,13 +278,20 @@ def _partition_predicates(scan: ir.Scan) -> list[exp.Expr]:
         for bound, op in ((part.time_range.lower, exp.GTE), (part.time_range.upper, exp.LTE)):
             if bound is None:
                 continue
-            instant = _bound_instant(bound, is_upper=op is exp.LTE)
-            key = exp.Anonymous(
-                this="TO_CHAR",
-                expressions=[instant, exp.Literal.string(strftime.replace("%", "%"))],
-            )
+            key: exp.Expr
+            if bound.param is None and bound.base is not None:  # bound: the key itself
+                last = bound.base + bound.offset - (0 if op is exp.GTE or bound.inclusive else 1)
+                key = exp.Literal.string(_utc(last).strftime(strftime))
+            else:
+                instant = _bound_instant(bound, is_upper=op is exp.LTE)
+                text = exp.Literal.string(strftime)
+                key = exp.Anonymous(this="TO_CHAR", expressions=[instant, text])
             out.append(op(this=_col(part.column), expression=key))
     return out
+
+
+def _utc(nanos: int) -> datetime:
+    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanos // 1_000)
 
 
 def _bound_instant(bound: ir.TimeBound, *, is_upper: bool) -> exp.Expr:
