@@ -12,35 +12,21 @@ import re
 
 from starbase.compiler import ast
 
-KEYWORDS = frozenset(
-    {
-        "from",
-        "where",
-        "since",
-        "between",
-        "parse",
-        "extend",
-        "fields",
-        "stats",
-        "sort",
-        "limit",
-        "dedup",
-        "not",
-        "and",
-        "or",
-        "in",
-        "true",
-        "false",
-        "null",
-        "as",
-        "by",
-        "asc",
-        "desc",
-        "contains",
-        "startswith",
-        "endswith",
-    }
+STAGE_KEYWORDS = (
+    "where",
+    "since",
+    "between",
+    "parse",
+    "extend",
+    "fields",
+    "stats",
+    "sort",
+    "limit",
+    "dedup",
 )
+KEYWORDS = frozenset(
+    (*STAGE_KEYWORDS, "from", "not", "and", "or", "in", "true", "false", "null", "as", "by")
+) | frozenset(("asc", "desc", "contains", "startswith", "endswith"))
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRECEDENCE = {
     "or": 1,

@@ -14,19 +14,9 @@ import re
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from starbase.compiler.errors import Code, Diagnostic, Span, did_you_mean
+from starbase.compiler.format import STAGE_KEYWORDS
 
-STAGES = (
-    "where",
-    "since",
-    "between",
-    "parse",
-    "extend",
-    "fields",
-    "stats",
-    "sort",
-    "limit",
-    "dedup",
-)
+STAGES = STAGE_KEYWORDS
 
 # Terminals that can start an expression; if a parser state accepts several of them, the user
 # is told "an expression" rather than the list.
