@@ -43,6 +43,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"starbase: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except Exception as exc:  # a bug: still one line, the traceback with --debug
+        if args.debug:
+            raise
+        print(
+            f"starbase: internal error: {type(exc).__name__}: {exc} (rerun with --debug)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,6 +83,11 @@ def _parser() -> argparse.ArgumentParser:
         "--analyze", action="store_true", help="run the query and show DataFusion's metrics"
     )
     explain_cmd.set_defaults(handler=_explain)
+
+    repl_cmd = commands.add_parser("repl", help="query interactively (a terminal UI)")
+    repl_cmd.add_argument("--config", type=Path, help="a starbase.toml (default: embedded)")
+    repl_cmd.add_argument("--data", help="the data folder (default: $STARBASE_DATA)")
+    repl_cmd.set_defaults(handler=_repl, diagnostics="text")
     return parser
 
 
@@ -161,6 +174,15 @@ def _explain(args: argparse.Namespace) -> int:
     compiled = compile(_query_text(args), _config(args))
     params = _params(args, compiled.parameters)
     print(compiled.explain(analyze=bool(args.analyze), params=params))
+    return EXIT_OK
+
+
+def _repl(args: argparse.Namespace) -> int:
+    try:
+        from starbase.repl.app import StarbaseRepl
+    except ImportError as exc:  # textual is needed only here
+        raise ConfigError(f"the REPL needs the 'textual' package ({exc})") from None
+    StarbaseRepl(_config(args)).run()
     return EXIT_OK
 
 

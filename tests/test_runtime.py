@@ -740,3 +740,21 @@ def test_explain_analyze_with_parameters_shows_metrics(data: Path) -> None:
     assert "service=search" in plans and "service=checkout" not in plans
     # without the parameter the plan is not available, but explain still works
     assert "(not available: " in compiled.explain()
+
+
+@pytest.mark.parametrize(
+    "pipeline",
+    [
+        "sort length(message) | sort service",
+        "sort length(message) | extend x = 1 | sort service",
+        "sort length(message) desc | dedup service | sort service",
+        "sort tonumber(attributes.duration_ms) | fields service, message",
+    ],
+)
+def test_sort_keys_never_leak_into_the_result(data: Path, pipeline: str) -> None:
+    """Sorting on an expression keeps it as a hidden column until the end; a later sort or
+    projection must drop it (the result has exactly the query's columns)."""
+    query = compile(f"from otel | {pipeline}", default_config(data))
+    table = query.run()
+    assert table.column_names == [c.name for c in query.columns]
+    assert not any(name.startswith("__") for name in table.column_names)

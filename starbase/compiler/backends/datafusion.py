@@ -79,7 +79,10 @@ def lower(plan: ir.Plan) -> exp.Query:
 
 @dataclass
 class _Relation:
-    """A SELECT being built, its visible columns, and the pending row order."""
+    """A SELECT being built, its visible columns, and the pending row order.
+
+    Invariant: `query` outputs exactly `columns` then `hidden` (sort keys kept for `ordering`).
+    """
 
     query: exp.Select
     columns: list[str]
@@ -202,14 +205,14 @@ class _Lowering:
                 extra.append(_alias(_col(name), hidden))
                 keep_hidden.append(hidden)
                 ordering[position] = (hidden, desc)
+        used = {name for name, _ in ordering}
+        kept = [h for h in rel.hidden if h in used]
         projections: list[exp.Expr] = [
             _alias(_expr(new[c]), c) if c in new else _col(c) for c in columns
         ]
-        projections += [*(_col(h) for h in rel.hidden), *extra]
+        projections += [*(_col(h) for h in kept), *extra]
         query = exp.select(*projections).from_(rel.query.subquery("q"))
-        used = {name for name, _ in ordering}
-        keep_hidden = [h for h in keep_hidden if h in used]
-        return _Relation(query, columns, keep_hidden, ordering)
+        return _Relation(query, columns, [h for h in keep_hidden if h in used], ordering)
 
     def aggregate(
         self,
@@ -233,13 +236,14 @@ class _Lowering:
             hidden = f"__sort_{next(self.sort_keys)}"
             computed.append(_alias(_expr(key.expr), hidden))
             ordering.append((hidden, key.descending))
-        hidden_names = [name for name, _ in ordering if name.startswith("__sort_")]
-        if not computed:
+        if not computed and not rel.hidden:
             return _Relation(rel.query, rel.columns, [], ordering)
+        # the earlier order's hidden columns are dropped: a new sort replaces the order
         query = exp.select(*[_col(c) for c in rel.columns], *computed).from_(
             rel.query.subquery("q")
         )
-        return _Relation(query, rel.columns, hidden_names, ordering)
+        hidden = [name for name, _ in ordering if name not in rel.columns]
+        return _Relation(query, rel.columns, hidden, ordering)
 
     def dedup(self, rel: _Relation, keys: tuple[ir.Expr, ...]) -> _Relation:
         window = exp.Window(
