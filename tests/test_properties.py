@@ -24,8 +24,8 @@ from starbase.compiler.driver import Context, compile, render_stage, run_pipelin
 from starbase.compiler.errors import Code, CompileError, Span
 from starbase.compiler.format import format_query
 from starbase.compiler.grammar.parser import parse
+from starbase.compiler.ir import output_schema
 from starbase.compiler.passes.normalize import normalize
-from starbase.compiler.passes.resolve import output_schema
 from starbase.compiler.types import Type
 
 

@@ -22,7 +22,7 @@ from starbase.compiler.passes.map_fields import absent_field_warnings, map_field
 from starbase.compiler.passes.normalize import normalize
 from starbase.compiler.passes.plan import plan
 from starbase.compiler.passes.pushdown import pushdown
-from starbase.compiler.passes.resolve import output_schema, resolve
+from starbase.compiler.passes.resolve import resolve
 from starbase.compiler.render import render_plan
 from starbase.config import Config, default_config
 from starbase.mappings import Mapping, MappingError, load_mapping
@@ -104,7 +104,7 @@ class CompiledQuery:
     @property
     def columns(self) -> tuple[ir.Column, ...]:
         """The output columns (names per contract §5) and their types."""
-        return output_schema(self.plan)
+        return ir.output_schema(self.plan)
 
     @property
     def parameters(self) -> dict[str, str]:

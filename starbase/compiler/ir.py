@@ -546,3 +546,27 @@ def node_exprs(plan: Plan) -> tuple[Expr, ...]:
         case Dedup(_, keys):
             return keys
     return ()
+
+
+def output_schema(plan: Plan) -> tuple[Column, ...]:
+    """The columns a plan produces, in order."""
+    match plan:
+        case Sources(_, schema) | Scan(_, _, _, schema):
+            return schema
+        case Project(_, items):
+            return tuple(Column(i.name, i.expr.type) for i in items)
+        case Extend(inp, items):
+            columns = {c.name: c.type for c in output_schema(inp)}
+            columns.update({i.name: i.expr.type for i in items})
+            return tuple(Column(n, t) for n, t in columns.items())
+        case Parse(inp, _, _, _, _, names):
+            columns = {c.name: c.type for c in output_schema(inp)}
+            columns.update(dict.fromkeys(names, Type.STRING))
+            return tuple(Column(n, t) for n, t in columns.items())
+        case Aggregate(_, keys, aggregates):
+            return tuple(Column(i.name, i.expr.type) for i in (*keys, *aggregates))
+        case Union(inputs):
+            return output_schema(inputs[0])
+        case Filter(inp) | Sort(inp) | Limit(inp) | Dedup(inp):
+            return output_schema(inp)
+    raise TypeError(f"not a plan: {plan!r}")

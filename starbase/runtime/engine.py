@@ -20,7 +20,6 @@ from datafusion import SessionContext
 
 from starbase.compiler import ir
 from starbase.compiler.backends.datafusion import UnsupportedError, to_sql
-from starbase.compiler.passes.resolve import output_schema
 from starbase.compiler.types import Type
 from starbase.config import Config
 from starbase.runtime.bind import bind
@@ -77,7 +76,7 @@ class Engine:
             table = self.ctx.sql(sql).to_arrow_table()
         except Exception as exc:  # DataFusion raises its own exception types
             raise QueryFailed(_one_line(exc)) from exc
-        return unify(table, output_schema(plan))
+        return unify(table, ir.output_schema(plan))
 
     def explain(self, plan: ir.Plan, params: Mapping[str, object], *, analyze: bool = False) -> str:
         """DataFusion's optimized logical plan and physical plan (or EXPLAIN ANALYZE)."""

@@ -233,9 +233,9 @@ class _Lowering:
             if isinstance(key.expr, ir.Col) and key.expr.name in rel.columns:
                 ordering.append((key.expr.name, key.descending))
                 continue
-            hidden = f"__sort_{next(self.sort_keys)}"
-            computed.append(_alias(_expr(key.expr), hidden))
-            ordering.append((hidden, key.descending))
+            name = f"__sort_{next(self.sort_keys)}"
+            computed.append(_alias(_expr(key.expr), name))
+            ordering.append((name, key.descending))
         if not computed and not rel.hidden:
             return _Relation(rel.query, rel.columns, [], ordering)
         # the earlier order's hidden columns are dropped: a new sort replaces the order

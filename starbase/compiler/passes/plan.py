@@ -22,9 +22,7 @@ from starbase.compiler import ir
 
 def plan(tree: ir.Plan) -> ir.Plan:
     """Prune unused columns from every source read."""
-    from starbase.compiler.passes.resolve import output_schema
-
-    return _prune(tree, frozenset(c.name for c in output_schema(tree)))
+    return _prune(tree, frozenset(c.name for c in ir.output_schema(tree)))
 
 
 def _reads(exprs: tuple[ir.Expr, ...]) -> frozenset[str]:

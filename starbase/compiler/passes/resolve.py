@@ -59,30 +59,6 @@ def resolve(query: ast.Query, config: Config) -> ir.Plan:
     return plan
 
 
-def output_schema(plan: ir.Plan) -> tuple[ir.Column, ...]:
-    """The columns a plan produces, in order."""
-    match plan:
-        case ir.Sources(_, schema) | ir.Scan(_, _, _, schema):
-            return schema
-        case ir.Project(_, items):
-            return tuple(ir.Column(i.name, i.expr.type) for i in items)
-        case ir.Extend(inp, items):
-            columns = {c.name: c.type for c in output_schema(inp)}
-            columns.update({i.name: i.expr.type for i in items})
-            return tuple(ir.Column(n, t) for n, t in columns.items())
-        case ir.Parse(inp, _, _, _, _, names):
-            columns = {c.name: c.type for c in output_schema(inp)}
-            columns.update(dict.fromkeys(names, Type.STRING))
-            return tuple(ir.Column(n, t) for n, t in columns.items())
-        case ir.Aggregate(_, keys, aggregates):
-            return tuple(ir.Column(i.name, i.expr.type) for i in (*keys, *aggregates))
-        case ir.Union(inputs):
-            return output_schema(inputs[0])
-        case ir.Filter(inp) | ir.Sort(inp) | ir.Limit(inp) | ir.Dedup(inp):
-            return output_schema(inp)
-    raise TypeError(f"not a plan: {plan!r}")
-
-
 # ---------------------------------------------------------------- sources
 
 
