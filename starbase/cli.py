@@ -21,7 +21,7 @@ from starbase.runtime.engine import QueryFailed
 from starbase.runtime.output import FORMATS, render
 
 EXIT_OK, EXIT_FAILURE, EXIT_COMPILE_ERROR = 0, 1, 2
-TARGETS = ("ir", "datafusion")
+TARGETS = ("ir", "datafusion", "cloudwatch")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -162,8 +162,8 @@ def _query(args: argparse.Namespace) -> int:
 def _compile(args: argparse.Namespace) -> int:
     text = _query_text(args)
     config = _config(args)
-    if args.target == "datafusion":
-        print(compile(text, config).sql("datafusion"))
+    if args.target in ("datafusion", "cloudwatch"):
+        print(compile(text, config).sql(args.target))
         return EXIT_OK
     result = run_pipeline(text, Context(config), until=args.stage)
     print(render_stage(args.stage, result))

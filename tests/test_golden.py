@@ -73,9 +73,15 @@ def _datafusion(compiled: CompiledQuery) -> str | None:
         return f"(not run by datafusion: {exc})"
 
 
+def _cloudwatch(compiled: CompiledQuery) -> str | None:
+    """Each CloudWatch source's Insights query under its (default `aws`) profile."""
+    return compiled.sql("cloudwatch")
+
+
 SECTIONS: tuple[tuple[str, Callable[[CompiledQuery], str | None]], ...] = (
     *((name, _stage_section(name)) for name in STAGE_NAMES),
     ("datafusion", _datafusion),
+    ("cloudwatch", _cloudwatch),
     ("warnings", _warnings),
 )
 

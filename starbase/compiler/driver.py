@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Diagnostic, error
@@ -26,6 +26,9 @@ from starbase.compiler.passes.resolve import resolve
 from starbase.compiler.render import render_plan
 from starbase.config import Config, default_config
 from starbase.mappings import Mapping, MappingError, load_mapping
+
+if TYPE_CHECKING:
+    from starbase.compiler.backends.cloudwatch import InsightsQuery
 
 Trace = Callable[[str, Any], None]
 
@@ -114,12 +117,24 @@ class CompiledQuery:
         return {name: kind.value for name, kind in parameters(self.plan).items()}
 
     def sql(self, target: str = "datafusion") -> str:
-        """What `target` runs for this query (parameters and now() shown unbound)."""
+        """What `target` runs for this query (parameters and now() shown unbound); for
+        `cloudwatch`, the rendered `insights()` (text, time range, log groups, remainder)."""
+        if target == "cloudwatch":
+            from starbase.compiler.backends.cloudwatch import render
+
+            return render(self.insights())
         if target != "datafusion":
-            raise ValueError(f"unknown target {target!r}; targets: datafusion")
+            raise ValueError(f"unknown target {target!r}; targets: datafusion, cloudwatch")
         from starbase.compiler.backends.datafusion import to_sql
 
         return to_sql(self.plan, pretty=True)
+
+    def insights(self, profile: str | None = None) -> tuple[InsightsQuery, ...]:
+        """One `cloudwatch.InsightsQuery` per CloudWatch source (each source's configured
+        capability profile unless `profile` is given); empty when there is none."""
+        from starbase.compiler.backends.cloudwatch import lower
+
+        return lower(self.plan, self.config, profile=profile)
 
     def run(self, **params: object) -> Any:
         """Run on the configured sources with `params` bound; returns a `pyarrow.Table`.

@@ -1,0 +1,339 @@
+"""The REPL's parts without a screen: lexer, completion, history, rewrites, time ranges,
+chart drawing, cell formatting, export and the cancellable runner."""
+
+from __future__ import annotations
+
+import json
+import threading
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+
+from starbase.compiler.driver import compile
+from starbase.config import Config, config_from_dict
+from starbase.repl.chart import bars, regroup, time_label
+from starbase.repl.completion import Vocabulary, complete
+from starbase.repl.diagnostics import check, is_typing
+from starbase.repl.explain import explain_text, sections
+from starbase.repl.export import export, format_for
+from starbase.repl.history import HistoryCursor, HistoryStore
+from starbase.repl.lexer import Kind, tokenize
+from starbase.repl.results import _layout, cell_text
+from starbase.repl.rewrite import with_since, with_sources
+from starbase.repl.runner import Cancelled, DataFusionBackend, RunRequest
+from starbase.repl.timerange import (
+    HOUR,
+    MINUTE,
+    choose_bucket,
+    fill_buckets,
+    histogram_query,
+    query_window,
+    span_query,
+)
+
+from .repl_support import NOW
+
+VOCABULARY = Vocabulary(
+    sources=("otel", "lambda"), attribute_keys=("http.status_code", "duration_ms")
+)
+
+
+# ---------------------------------------------------------------- lexer
+
+
+def kinds(text: str) -> list[tuple[str, str]]:
+    return [(t.kind.value, t.text) for t in tokenize(text)]
+
+
+def test_lexer_tells_regexes_from_division() -> None:
+    assert kinds("where a / 2 > b / 4") == [
+        ("keyword", "where"),
+        ("name", "a"),
+        ("operator", "/"),
+        ("number", "2"),
+        ("operator", ">"),
+        ("name", "b"),
+        ("operator", "/"),
+        ("number", "4"),
+    ]
+    assert ("regex", "/time\\/out/i") in kinds("where message ~ /time\\/out/i")
+    assert ("regex", "/(?<user>\\w+)/") in kinds("parse message /(?<user>\\w+)/")
+    assert ("regex", "/5\\d\\d/") in kinds("where /5\\d\\d/")
+
+
+def test_lexer_kinds_and_unfinished_tokens() -> None:
+    tokens = tokenize('from otel # note\n| stats count() by bin(timestamp, 5m) | where x == "ab')
+    assert [t.kind for t in tokens][:3] == [Kind.KEYWORD, Kind.NAME, Kind.COMMENT]
+    assert (Kind.FUNCTION, "count") in [(t.kind, t.text) for t in tokens]
+    assert (Kind.DURATION, "5m") in [(t.kind, t.text) for t in tokens]
+    last = tokens[-1]
+    assert last.kind is Kind.STRING and not last.closed and last.text == '"ab'
+    assert [t.kind for t in tokenize("$level true @ `x")] == [
+        Kind.PARAM,
+        Kind.CONSTANT,
+        Kind.ERROR,
+        Kind.QUOTED_NAME,
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", ["", "|||", '"', "/", "from otel | where (((", "\n\n", "a.b.c", "`x", "1.2.3e"]
+)
+def test_lexer_covers_any_text(text: str) -> None:
+    tokens = tokenize(text)
+    covered = "".join(text[t.start : t.end] for t in tokens)
+    assert covered == "".join(text.split())
+
+
+# ---------------------------------------------------------------- completion
+
+
+def labels(text: str, offset: int | None = None) -> list[str]:
+    result = complete(text, len(text) if offset is None else offset, VOCABULARY)
+    return [c.label for c in result.candidates]
+
+
+def test_completion_by_context() -> None:
+    assert labels("") == ["from"]
+    assert labels("from ") == ["otel", "lambda", "*"]
+    assert labels("from otel | ")[:3] == ["where", "since", "between"]
+    assert labels("from otel | since ")[:3] == ["15m", "1h", "24h"]
+    assert labels("from otel | where sev") == ["severity", "severity_text"]
+    assert labels("from otel | where attributes.") == [
+        "attributes.http.status_code",
+        "attributes.duration_ms",
+    ]
+    assert labels("from otel | stats co")[:2] == ["count()", "count_distinct()"]
+    assert labels("from otel | sort n ") == ["desc", "asc"]
+    assert labels('from otel | where severity >= "er') == ['"error"']
+    assert labels('from otel | where message contains "ti') == []  # inside a string
+    assert labels("from otel | extend slow = 1 | where sl") == ["slow"]
+
+
+def test_completion_replaces_the_whole_word_under_the_cursor() -> None:
+    text = "from otel | where servce == 1"
+    result = complete(text, text.index("rvce"), VOCABULARY)
+    assert (result.start, result.end, result.prefix) == (18, 24, "se")
+
+
+def test_completion_knows_names_from_parse() -> None:
+    text = "from otel | parse message /user (?<user>\\w+)/ | where us"
+    assert labels(text)[0] == "user"
+
+
+# ---------------------------------------------------------------- diagnostics
+
+
+def test_check_returns_compiled_or_diagnostics(config: Config) -> None:
+    ok = check("from otel | since 1h", config)
+    assert ok.compiled is not None and ok.error is None
+    bad = check("from otel | where nope == 1", config)
+    assert bad.compiled is None and bad.error is not None and bad.error.code.value == "E302"
+    assert check("   ", config).error is None
+    unfinished = check("from otel | where", config)
+    assert unfinished.error is not None
+    assert is_typing(unfinished.error, "from otel | where", len("from otel | where"))
+    assert not is_typing(bad.error, "from otel | where nope == 1", 27)
+
+
+# ---------------------------------------------------------------- history
+
+
+def test_history_store_persists_dedupes_and_survives_junk(tmp_path: Path) -> None:
+    path = tmp_path / "state" / "history.ndjson"
+    store = HistoryStore(path)
+    for query in ("from a", "from b", "from b", "  ", "from a"):
+        store.add(query)
+    assert store.entries == ["from a", "from b", "from a"]
+    with path.open("a") as out:
+        out.write("not json\n{}\n")
+    again = HistoryStore(path, limit=2)
+    assert again.entries == ["from b", "from a"]
+    assert again.search("FROM") == ["from a", "from b"]
+    assert again.search("b") == ["from b"]
+
+
+def test_history_store_reports_an_unwritable_file(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    store = HistoryStore(blocker / "history.ndjson")
+    store.add("from otel")
+    assert store.entries == ["from otel"] and store.error is not None
+
+
+def test_history_cursor_walks_and_restores_the_draft() -> None:
+    store = HistoryStore(None)
+    for query in ("q1", "q2", "q3"):
+        store.add(query)
+    cursor = HistoryCursor(store)
+    assert cursor.newer() is None
+    assert cursor.older("draft") == "q3"
+    assert cursor.older("q3") == "q2"
+    assert cursor.older("q2") == "q1"
+    assert cursor.older("q1") is None
+    assert cursor.newer() == "q2"
+    assert cursor.newer() == "q3"
+    assert cursor.newer() == "draft"
+
+
+# ---------------------------------------------------------------- rewrites
+
+
+@pytest.mark.parametrize(
+    ("text", "duration", "expected"),
+    [
+        ("", "1h", "from otel\n| since 1h"),
+        ("from otel", "15m", "from otel\n| since 15m"),
+        ("from otel | where x", "15m", "from otel | since 15m | where x"),
+        ("from otel\n| since 1h\n| where x", "24h", "from otel\n| since 24h\n| where x"),
+        (
+            'from otel | between "2026-11-20" and "2026-11-21" | since 2h',
+            "1h",
+            "from otel | since 1h",
+        ),
+        ("from otel\n| since 1h\n| where x", None, "from otel\n| where x"),
+        ("from otel | where (", "1h", "from otel | since 1h | where ("),  # does not parse
+        ("from otel | since 5m | where (", "1h", "from otel | since 1h | where ("),
+    ],
+)
+def test_with_since(text: str, duration: str | None, expected: str) -> None:
+    assert with_since(text, duration) == expected
+
+
+def test_with_sources() -> None:
+    assert with_sources("from otel | limit 1", ["a", "b"]) == "from a, b | limit 1"
+    assert with_sources("# c\nfrom otel\n| limit 1", ["*"]) == "# c\nfrom *\n| limit 1"
+    assert with_sources("from otel | where (", ["x"]) == "from x | where ("
+    assert with_sources("", ["my-logs"]) == "from `my-logs`"
+
+
+# ---------------------------------------------------------------- time ranges
+
+
+def test_query_window_and_histogram_query(config: Config) -> None:
+    since = compile('from otel | since 1h | where "x" | stats count() | sort 1', config)
+    window = query_window(since, NOW)
+    assert (window.lower, window.upper, window.label) == (NOW - HOUR, NOW, "last 1h")
+    assert histogram_query(since, MINUTE) == (
+        'from otel\n| since 1h\n| where "x"\n| stats count() as n by bin(timestamp, 1m) as t'
+    )
+    between = compile('from otel | between "2026-11-21" and "2026-11-21T06:00"', config)
+    label = query_window(between, NOW).label
+    assert label == "2026-11-21 00:00Z → 2026-11-21 06:00Z"
+    assert query_window(compile("from otel", config), NOW).label == "all time"
+    assert span_query(compile("from otel | limit 3", config)).endswith(
+        "| stats min(timestamp) as lo, max(timestamp) as hi, count() as n"
+    )
+
+
+def test_buckets() -> None:
+    assert choose_bucket(0, HOUR, 80) == MINUTE
+    assert choose_bucket(0, 24 * HOUR, 80) == 30 * MINUTE
+    assert choose_bucket(0, 1, 80) == 1_000_000_000
+    start, values = fill_buckets(
+        [(90 * 10**9, 2.0), (150 * 10**9, 1.0)], 70 * 10**9, 200 * 10**9, MINUTE
+    )
+    assert start == 60 * 10**9 and values == [2.0, 1.0, 0.0]
+
+
+# ---------------------------------------------------------------- chart
+
+
+def test_bars_are_proportional_and_never_hide_a_nonzero_bucket() -> None:
+    rows = bars([0, 1, 8, 16], height=2)
+    assert rows == ["   █", " ▁██"]
+    assert regroup((1.0, 2.0, 3.0), 7) == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]  # equal widths
+    assert regroup((1.0,) * 10, 4) == [3.0, 2.0, 3.0, 2.0]  # summed
+    assert time_label(NOW, HOUR) == "00:00Z"
+    assert time_label(NOW, 48 * HOUR) == "11-22 00:00Z"
+
+
+# ---------------------------------------------------------------- results
+
+
+def test_cell_text() -> None:
+    assert cell_text(None) == "null"
+    assert cell_text("2026-11-21T05:00:00.123456789Z", timestamp=True) == "2026-11-21 05:00:00.123"
+    assert cell_text("2026-11-21T05:00:00Z", timestamp=True) == "2026-11-21 05:00:00.000"
+    assert cell_text({"a": "1"}) == '{"a":"1"}'
+    assert cell_text("two\nlines") == "two⏎lines"
+    assert cell_text(0.1) == "0.1" and cell_text(1 / 3) == "0.333333"
+
+
+def test_layout_widths_and_empty_columns(config: Config) -> None:
+    table = pa.table(
+        {
+            "n": pa.array([1, 22], pa.int64()),
+            "empty": pa.array([None, None], pa.string()),
+            "text": ["a", "x" * 500],
+        }
+    )
+    columns, hidden = _layout(table)
+    assert [c.name for c in columns] == ["n", "empty", "text"] and hidden == []  # asked for
+    assert columns[0].numeric and columns[2].width == 40
+    records = compile("from otel | limit 3", config).run()
+    columns, hidden = _layout(records)
+    assert [c.name for c in columns][:4] == ["timestamp", "severity_text", "service", "message"]
+    assert hidden == ["log_group", "log_stream"]
+
+
+# ---------------------------------------------------------------- export
+
+
+def test_export_formats(tmp_path: Path) -> None:
+    table = pa.table({"ts": pa.array([NOW], pa.timestamp("ns", tz="UTC")), "n": [1]})
+    assert format_for(Path("x.JSONL")) == "ndjson" and format_for(Path("x.txt")) == "csv"
+    export(table, tmp_path / "a.ndjson", "ndjson")
+    assert json.loads((tmp_path / "a.ndjson").read_text()) == {"ts": "2026-11-22T00:00:00Z", "n": 1}
+    export(table, tmp_path / "a.parquet", "parquet")
+    assert pq.read_table(tmp_path / "a.parquet").equals(table)
+    with pytest.raises(ValueError):
+        export(table, tmp_path / "a.xls", "xls")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.ndjson", "a.parquet"]
+
+
+# ---------------------------------------------------------------- runner
+
+
+def test_runner_caps_rows_counts_bytes_and_cancels(config: Config) -> None:
+    backend = DataFusionBackend(config)
+    compiled = compile("from otel", config)
+    result = backend.execute(RunRequest(compiled, {}, NOW, max_rows=1000))
+    assert result.table.num_rows == 1000 and result.truncated
+    exact = backend.execute(RunRequest(compile("from otel | limit 1000", config), {}, NOW, 1000))
+    assert exact.table.num_rows == 1000 and not exact.truncated
+    assert result.bytes_scanned and result.bytes_scanned > 0
+    assert result.sources == ("otel",)
+    assert result.table.schema == compiled.run().schema  # the same unified types
+    cancel = threading.Event()
+    cancel.set()
+    with pytest.raises(Cancelled):
+        backend.execute(RunRequest(compiled, {}, NOW, cancel=cancel))
+    keys = backend.sample_keys("otel", "attributes")
+    assert "http.status_code" in keys and "user.id" in keys
+    assert backend.sample_keys("otel", "message") == []
+    assert backend.sample_keys("nope", "attributes") == []
+
+
+# ---------------------------------------------------------------- explain
+
+
+def test_explain_says_where_each_source_runs() -> None:
+    config = config_from_dict(
+        {
+            "sources": {
+                "otel": {"format": "otel", "location": "data"},
+                "lambda": {"format": "cloudwatch", "log_groups": ["/aws/lambda/x"]},
+            }
+        }
+    )
+    compiled = compile('from otel, lambda | where severity >= "error"', config)
+    text = explain_text(compiled, config, "(plan)")
+    assert "otel (otel) → DataFusion, in this process, over Parquet at data" in text
+    assert "lambda (cloudwatch) → cloudwatch: its native query is below" in text
+    assert "== cloudwatch logs insights ==" in text
+    titles = [title for title, _ in sections(compiled, config, "(plan)")]
+    assert titles[:3] == ["Where it runs", "Stage: parse", "Stage: resolve"]
+    assert titles[-3:] == ["DataFusion SQL", "DataFusion plan", "CloudWatch Logs Insights"]
