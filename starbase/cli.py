@@ -17,6 +17,7 @@ from pathlib import Path
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
 from starbase.compiler.errors import CompileError
 from starbase.config import Config, ConfigError, default_config, load_config
+from starbase.runtime.bind import value_from_text
 from starbase.runtime.engine import QueryFailed
 from starbase.runtime.output import FORMATS, render
 
@@ -133,21 +134,8 @@ def _params(args: argparse.Namespace, expected: dict[str, str]) -> dict[str, obj
         name = name.lstrip("$")
         if not sep or not name:
             raise ConfigError(f"--param needs NAME=VALUE, got {item!r}")
-        params[name] = _typed(raw, expected.get(name, "null"))
+        params[name] = value_from_text(raw, expected.get(name, "null"))
     return params
-
-
-def _typed(raw: str, expected: str) -> object:
-    if expected in ("regex", "timestamp", "duration"):
-        return raw  # text: the binder parses timestamps and durations itself
-    if raw in ("true", "false"):
-        return raw == "true"
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            continue
-    return raw
 
 
 def _query(args: argparse.Namespace) -> int:

@@ -63,7 +63,6 @@ from starbase.repl.runner import (
     Run,
     RunRequest,
     SystemClock,
-    typed_param,
 )
 from starbase.repl.screens import (
     ChoiceScreen,
@@ -77,6 +76,7 @@ from starbase.repl.screens import (
 )
 from starbase.repl.status import StatusLine
 from starbase.repl.timerange import query_window
+from starbase.runtime.bind import value_from_text
 from starbase.runtime.engine import QueryFailed as EngineFailed
 
 CHECK_DELAY = 0.25  # seconds of quiet typing before the query is checked
@@ -278,7 +278,7 @@ class StarbaseRepl(App[None]):
                 if values is not None:
                     self.params.update(values)
                     self._start(
-                        compiled, {k: typed_param(v, expected[k]) for k, v in values.items()}
+                        compiled, {k: value_from_text(v, expected[k]) for k, v in values.items()}
                     )
 
             self.push_screen(ParamsScreen(expected, previous), with_values)

@@ -15,10 +15,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+from starbase.compiler.format import STAGE_KEYWORDS
 from starbase.compiler.functions import AGGREGATES, SCALARS
 from starbase.mappings.metamodel import UNIVERSAL_FIELDS
 from starbase.repl.lexer import (
-    STAGE_KEYWORDS,
     Kind,
     Token,
     previous_significant,

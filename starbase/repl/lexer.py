@@ -15,6 +15,8 @@ import re
 from dataclasses import dataclass
 from enum import StrEnum
 
+from starbase.compiler.format import STAGE_KEYWORDS
+
 
 class Kind(StrEnum):
     KEYWORD = "keyword"  # stage keywords and by/as/asc/desc
@@ -35,18 +37,6 @@ class Kind(StrEnum):
     ERROR = "error"
 
 
-STAGE_KEYWORDS = (
-    "where",
-    "since",
-    "between",
-    "parse",
-    "extend",
-    "fields",
-    "stats",
-    "sort",
-    "limit",
-    "dedup",
-)
 KEYWORDS = frozenset({"from", *STAGE_KEYWORDS, "by", "as", "asc", "desc"})
 OPERATOR_WORDS = frozenset({"and", "or", "not", "in", "contains", "startswith", "endswith"})
 CONSTANTS = frozenset({"true", "false", "null"})

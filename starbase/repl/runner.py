@@ -91,20 +91,6 @@ class Run:
     finished: bool = False
 
 
-def typed_param(raw: str, expected: str) -> object:
-    """A parameter value typed in the REPL, read as the type the query expects."""
-    if expected in ("regex", "timestamp", "duration", "string"):
-        return raw
-    if raw in ("true", "false"):
-        return raw == "true"
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            continue
-    return raw
-
-
 def plan_sources(plan: ir.Plan) -> tuple[str, ...]:
     """The sources a plan reads, in plan order, each once."""
     names: list[str] = []

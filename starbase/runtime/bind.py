@@ -29,6 +29,22 @@ from starbase.mappings import LEVELS
 _DURATION = re.compile(r"([0-9]+)(ns|us|ms|s|m|h|d|w)")
 
 
+def value_from_text(raw: str, expected: str) -> object:
+    """A parameter value typed as text (command line, REPL), read for the type it is expected
+    to have (`parameters`): times, durations and regexes stay text for `bind` to parse;
+    otherwise `true`/`false` and numbers are read as such, anything else stays text."""
+    if expected in ("regex", "timestamp", "duration"):
+        return raw
+    if raw in ("true", "false"):
+        return raw == "true"
+    for kind in (int, float):
+        try:
+            return kind(raw)
+        except ValueError:
+            continue
+    return raw
+
+
 def parameters(plan: ir.Plan) -> dict[str, Type]:
     """The parameters a plan needs, with the type each is expected to have."""
     found: dict[str, Type] = {}
