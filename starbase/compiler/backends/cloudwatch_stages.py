@@ -31,6 +31,7 @@ from starbase.compiler.backends import cloudwatch_syntax as syntax
 from starbase.compiler.backends.cloudwatch_expr import SYSTEM_FIELDS, ExprLowering, strip_casts
 from starbase.compiler.backends.cloudwatch_severity import severity_call
 from starbase.compiler.backends.cloudwatch_syntax import NotExpressible
+from starbase.compiler.passes.pushdown import time_bound
 from starbase.compiler.types import Type
 from starbase.mappings import Profile
 
@@ -362,7 +363,7 @@ def _covered(conjunct: ir.Expr, time_range: ir.TimeRange | None) -> bool:
     stamp = strip_casts(conjunct.left)
     if stamp != ir.Col("@timestamp", Type.INT) or conjunct.left.type is not Type.TIMESTAMP:
         return False
-    bound = _bound(conjunct.right)
+    bound = time_bound(conjunct.right)
     if bound is None:
         return False
     op = conjunct.op
@@ -373,19 +374,6 @@ def _covered(conjunct: ir.Expr, time_range: ir.TimeRange | None) -> bool:
     if op in ("<", "<=", "==") and not _implies(time_range.upper, upper, is_lower=False):
         return False
     return op != "!="
-
-
-def _bound(expr: ir.Expr) -> ir.TimeBound | None:
-    match expr:
-        case ir.Lit(int() as nanos, Type.TIMESTAMP):
-            return ir.TimeBound(base=nanos)
-        case ir.Now():
-            return ir.TimeBound()
-        case ir.Arith(op, ir.Now(), ir.Lit(int() as offset, Type.DURATION)) if op in "+-":
-            return ir.TimeBound(offset=offset if op == "+" else -offset)
-        case ir.Param(name, Type.TIMESTAMP):
-            return ir.TimeBound(param=name)
-    return None
 
 
 def _implies(kept: ir.TimeBound | None, bound: ir.TimeBound, *, is_lower: bool) -> bool:

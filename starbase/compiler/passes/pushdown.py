@@ -141,7 +141,7 @@ def time_range(predicate: ir.Expr, timestamp: ir.Expr | None) -> ir.TimeRange | 
     for conjunct in _conjuncts(predicate):
         if not (isinstance(conjunct, ir.Compare) and conjunct.left == timestamp):
             continue
-        bound = _bound(conjunct.right)
+        bound = time_bound(conjunct.right)
         if bound is None:
             continue
         op = conjunct.op
@@ -154,13 +154,15 @@ def time_range(predicate: ir.Expr, timestamp: ir.Expr | None) -> ir.TimeRange | 
     return ir.TimeRange(lower, upper)
 
 
-def _bound(expr: ir.Expr) -> ir.TimeBound | None:
+def time_bound(expr: ir.Expr) -> ir.TimeBound | None:
+    """The instant a normalized time expression stands for (literal, `now() ± offset`,
+    `$param`), or None."""
     match expr:
         case ir.Lit(int() as nanos, Type.TIMESTAMP):
             return ir.TimeBound(base=nanos)
         case ir.Now():
             return ir.TimeBound()
-        case ir.Arith(op, ir.Now(), ir.Lit(int() as offset, Type.DURATION)):
+        case ir.Arith(op, ir.Now(), ir.Lit(int() as offset, Type.DURATION)) if op in "+-":
             return ir.TimeBound(offset=offset if op == "+" else -offset)
         case ir.Param(name, Type.TIMESTAMP):
             return ir.TimeBound(param=name)
