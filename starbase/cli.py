@@ -20,6 +20,7 @@ from starbase.config import Config, ConfigError, default_config, load_config
 from starbase.runtime.bind import value_from_text
 from starbase.runtime.engine import QueryFailed
 from starbase.runtime.output import FORMATS, render
+from starbase.storage import cli as storage_cli
 
 EXIT_OK, EXIT_FAILURE, EXIT_COMPILE_ERROR = 0, 1, 2
 TARGETS = ("ir", "datafusion", "cloudwatch")
@@ -89,6 +90,7 @@ def _parser() -> argparse.ArgumentParser:
     repl_cmd.add_argument("--config", type=Path, help="a starbase.toml (default: embedded)")
     repl_cmd.add_argument("--data", help="the data folder (default: $STARBASE_DATA)")
     repl_cmd.set_defaults(handler=_repl, diagnostics="text")
+    storage_cli.add_parsers(commands)
     return parser
 
 

@@ -48,3 +48,30 @@ settings.register_profile(
 settings.register_profile("thorough", settings.get_profile("dev"), max_examples=1000)
 _CI = os.environ.get("CI", "").lower() in ("1", "true", "yes")
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _CI else "dev"))
+
+
+# ---------------------------------------------------------------- a local S3 (moto's server)
+import logging  # noqa: E402
+import socket  # noqa: E402
+from collections.abc import Iterator  # noqa: E402
+
+from moto.server import ThreadedMotoServer  # noqa: E402
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (S3, CloudWatch Logs, …) on a free port of 127.0.0.1, for the session."""
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()

@@ -711,19 +711,21 @@ def test_explain_shows_partition_pruning_for_an_hour_and_a_service(data: Path) -
     text = compiled.explain()
     plans = text.split("== datafusion plan ==", 1)[1]
     logical, physical = plans.split("-- physical plan --")
-    scan = next(line for line in logical.splitlines() if "TableScan:" in line)
-    full = re.search(r"full_filters=\[(.*?)\]", scan)
-    assert full is not None, scan
-    filters = full.group(1)
-    assert 'otel.service = Utf8("checkout")' in filters
-    assert 'otel.hour >= Utf8("2026-11-20T10")' in filters
-    assert 'otel.hour <= Utf8("2026-11-20T10")' in filters
+    scans = [line for line in logical.splitlines() if "TableScan:" in line]
+    assert len(scans) == 2  # incoming and compacted files, both pruned the same way
+    for scan, part in zip(scans, ("incoming", "compacted"), strict=True):
+        full = re.search(r"full_filters=\[(.*?)\]", scan)
+        assert full is not None, scan
+        filters = full.group(1)
+        assert f'otel__{part}.service = Utf8("checkout")' in filters
+        assert f'otel__{part}.hour >= Utf8("2026-11-20T10")' in filters
+        assert f'otel__{part}.hour <= Utf8("2026-11-20T10")' in filters
     groups = re.search(r"file_groups=\{(.*?)\]\]\}", physical)
     assert groups is not None, physical
-    listed = re.findall(r"hour=[^/]+/service=[^/]+/[^,\]\s]+\.parquet", groups.group(1))
+    listed = re.findall(r"hour=[^/]+/service=[^/]+/c=\d+/[^,\]\s]+\.parquet", groups.group(1))
+    partition = data / "otel" / "logs" / "incoming" / "hour=2026-11-20T10" / "service=checkout"
     on_disk = sorted(
-        str(p.relative_to(data / "otel" / "logs"))
-        for p in (data / "otel" / "logs" / "hour=2026-11-20T10" / "service=checkout").iterdir()
+        str(p.relative_to(partition.parent.parent)) for p in partition.rglob("*.parquet")
     )
     assert len(on_disk) == 2  # FIRST was written in a file of its own
     assert sorted(listed) == on_disk

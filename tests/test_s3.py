@@ -8,20 +8,17 @@ give the same answer from both.
 from __future__ import annotations
 
 import json
-import logging
 import random
 import re
-import socket
 import time
 from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import boto3
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
-from moto.server import ThreadedMotoServer
+from conftest import free_port
 
 from starbase.cli import main
 from starbase.compiler.driver import compile
@@ -29,6 +26,8 @@ from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, config_from_dict
 from starbase.runtime.engine import QueryFailed
 from starbase.storage.otel_layout import write_batch
+from starbase.storage.store import S3Location
+from starbase.storage.table import open_table
 
 S = 1_000_000_000
 MINUTE = 60 * S
@@ -41,25 +40,6 @@ MAP = pa.map_(pa.string(), pa.string())
 SERVICES = ("checkout", "payments", "search")
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto S3 server on a free port of 127.0.0.1, for the whole session."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
-
-
 def s3_client(endpoint: str) -> Any:
     return boto3.client(
         "s3",
@@ -70,9 +50,10 @@ def s3_client(endpoint: str) -> Any:
     )
 
 
-def upload(client: Any, root: Path, files: list[Path], prefix: str) -> None:
-    for file in files:
-        client.upload_file(str(file), BUCKET, f"{prefix}/{file.relative_to(root).as_posix()}")
+def s3_append(endpoint: str, prefix: str, batch: pa.Table) -> None:
+    """Append `batch` to the OTel table under s3://BUCKET/prefix: real PUTs through the index."""
+    location = S3Location(BUCKET, prefix, endpoint, REGION, **CREDENTIALS)
+    open_table(f"s3://{BUCKET}/{prefix}", "otel", s3=location).append(batch)
 
 
 def s3_source(endpoint: str, location: str) -> dict[str, Any]:
@@ -121,10 +102,11 @@ def trees(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> tuple
     """The same data as a local folder and under s3://BUCKET/PREFIX: (local, s3) configs."""
     root = tmp_path_factory.mktemp("s3-tree")
     first, second = records(300, seed=1), records(60, seed=2)
-    files = write_batch(root, first) + write_batch(root, second)
-    client = s3_client(moto_endpoint)
-    client.create_bucket(Bucket=BUCKET)
-    upload(client, root, files, PREFIX)
+    write_batch(root, first)
+    write_batch(root, second)
+    s3_client(moto_endpoint).create_bucket(Bucket=BUCKET)
+    s3_append(moto_endpoint, PREFIX, first)
+    s3_append(moto_endpoint, PREFIX, second)
     return local_config(root), s3_config(moto_endpoint)
 
 
@@ -171,18 +153,17 @@ def test_s3_counts_match_the_records_written(trees: tuple[Config, Config]) -> No
 
 
 def test_new_objects_uploaded_after_the_first_run_are_seen(
-    moto_endpoint: str, trees: tuple[Config, Config], tmp_path: Path
+    moto_endpoint: str, trees: tuple[Config, Config]
 ) -> None:
-    client = s3_client(moto_endpoint)
     prefix = "fresh/objects"
     config = s3_config(moto_endpoint, f"s3://{BUCKET}/{prefix}")
     count = compile("from otel | stats count() as n", config)
     assert count.run().to_pydict() == {"n": [0]}  # nothing there yet: an empty table
-    upload(client, tmp_path, write_batch(tmp_path, records(20, seed=3, span=30 * MINUTE)), prefix)
+    s3_append(moto_endpoint, prefix, records(20, seed=3, span=30 * MINUTE))
     assert count.run().to_pydict() == {"n": [20]}
     later = records(7, seed=4, start=T0 + 5 * 60 * MINUTE, span=MINUTE)  # a new hour= prefix
-    upload(client, tmp_path, write_batch(tmp_path, later), prefix)
-    upload(client, tmp_path, write_batch(tmp_path, records(3, seed=5, span=MINUTE)), prefix)
+    s3_append(moto_endpoint, prefix, later)
+    s3_append(moto_endpoint, prefix, records(3, seed=5, span=MINUTE))
     assert count.run().to_pydict() == {"n": [30]}
 
 
@@ -196,16 +177,18 @@ def test_explain_on_s3_lists_only_the_matching_partition_objects(
         s3,
     )
     plans = compiled.explain().split("== datafusion plan ==", 1)[1]
-    scan = next(line for line in plans.splitlines() if "TableScan:" in line)
-    assert 'otel.service = Utf8("search")' in scan
-    assert 'otel.hour >= Utf8("2026-11-20T11")' in scan
-    assert 'otel.hour <= Utf8("2026-11-20T11")' in scan
+    scan = next(line for line in plans.splitlines() if "TableScan: otel__incoming" in line)
+    assert 'otel__incoming.service = Utf8("search")' in scan
+    assert 'otel__incoming.hour >= Utf8("2026-11-20T11")' in scan
+    assert 'otel__incoming.hour <= Utf8("2026-11-20T11")' in scan
     groups = re.search(r"file_groups=\{(.*?)\]\]\}", plans)
     assert groups is not None, plans
     listed = re.findall(r"[^\[\], ]+\.parquet", groups.group(1))
-    assert len(listed) == 2  # one object from each of the two uploaded batches
+    assert len(listed) == 2  # one object from each of the two committed batches
     for key in listed:
-        assert key.startswith(f"{PREFIX}/otel/logs/hour=2026-11-20T11/service=search/"), key
+        assert key.startswith(
+            f"{PREFIX}/otel/logs/incoming/hour=2026-11-20T11/service=search/c="
+        ), key
 
 
 def test_a_starbase_toml_s3_source_through_the_cli(

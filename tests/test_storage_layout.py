@@ -137,8 +137,10 @@ def _records(times: list[int], services: list[str | None]) -> pa.Table:
 
 
 def _read(root: Path) -> pa.Table:
-    partitioning = ds.partitioning(PARTITION_SCHEMA, flavor="hive")
-    return ds.dataset(root / TABLE_DIR, format="parquet", partitioning=partitioning).to_table()
+    schema = pa.schema([*PARTITION_SCHEMA, pa.field("c", pa.string())])
+    partitioning = ds.partitioning(schema, flavor="hive")
+    files = root / TABLE_DIR / "incoming"
+    return ds.dataset(files, format="parquet", partitioning=partitioning).to_table()
 
 
 def test_write_batch_round_trip(tmp_path: Path) -> None:
@@ -147,7 +149,10 @@ def test_write_batch_round_trip(tmp_path: Path) -> None:
     services = ["checkout", "checkout", "pay/ments", "checkout", None, "checkout"]
     written = write_batch(tmp_path, _records(times, services))
 
-    rel = sorted(str(p.parent.relative_to(tmp_path / TABLE_DIR)) for p in written)
+    rel = sorted(
+        str(p.parent.parent.relative_to(tmp_path / TABLE_DIR / "incoming")) for p in written
+    )
+    assert {p.parent.name for p in written} == {"c=000000000001"}  # one commit
     assert rel == [
         "hour=1969-12-31T23/service=checkout",
         "hour=2026-11-27T04/service=checkout",
@@ -175,14 +180,16 @@ def test_files_are_complete_sorted_zstd_and_without_partition_columns(tmp_path: 
     assert file.metadata.row_group(0).column(0).compression == "ZSTD"
     column = file.read(columns=["time_unix_nano"])["time_unix_nano"].to_pylist()
     assert column == sorted(times)
-    leftovers = [p for p in tmp_path.rglob("*") if p.is_file() and p.suffix != ".parquet"]
+    data_files = tmp_path / TABLE_DIR / "incoming"
+    leftovers = [p for p in data_files.rglob("*") if p.is_file() and p.suffix != ".parquet"]
     assert leftovers == []
 
 
 def test_file_names_sort_by_creation(tmp_path: Path) -> None:
     first = write_batch(tmp_path, _records([0], ["s"]))
     second = write_batch(tmp_path, _records([1], ["s"]))
-    assert first[0].parent == second[0].parent
+    assert first[0].parent.parent == second[0].parent.parent
+    assert first[0].parent.name < second[0].parent.name  # c=<commit>
     assert first[0].name < second[0].name
 
 
@@ -195,11 +202,11 @@ def test_explicit_service_column_wins(tmp_path: Path) -> None:
 
 def test_write_batch_rejects_bad_input(tmp_path: Path) -> None:
     assert write_batch(tmp_path, _records([], [])) == []
-    with pytest.raises(ValueError, match="not in the OTel logs layout"):
+    with pytest.raises(ValueError, match="not in the otel layout"):
         write_batch(tmp_path, _records([0], ["s"]).append_column("oops", pa.array([1])))
     with pytest.raises(ValueError, match="time_unix_nano"):
         write_batch(tmp_path, pa.table({"body": ["x"]}))
-    assert not (tmp_path / TABLE_DIR).exists()
+    assert not list((tmp_path / TABLE_DIR).rglob("*.parquet"))
 
 
 def test_overlong_service_is_refused() -> None:

@@ -3,7 +3,8 @@
 Requires: plans from the compiler whose scans use the `datafusion` backend, and the `Config`
 naming their sources. Guarantees: one long-lived `SessionContext` per engine
 (`SESSION_SETTINGS`) with DataFusion's file-listing cache turned off, so files written after
-the engine started are seen by the next query; each source is registered once, on first use;
+the engine started are seen by the next query; each source is registered once, on first use,
+and stored sources move to their table's latest committed snapshot at every `prepare`;
 `execute` returns a `pyarrow.Table` whose columns are the query's output names (contract §5)
 in order, strings as `string`, timestamps as `timestamp[ns, UTC]`; failures raise
 `QueryFailed` with a one-line cause.
@@ -23,7 +24,7 @@ from starbase.compiler.backends.datafusion import UnsupportedError, to_sql
 from starbase.compiler.types import Type
 from starbase.config import Config
 from starbase.runtime.bind import bind
-from starbase.runtime.tables import SourceUnavailable, register
+from starbase.runtime.tables import SourceUnavailable, StoredSource, register
 
 SESSION_SETTINGS = (
     # A long-lived session must see files written after it started: DataFusion 55 caches
@@ -52,7 +53,7 @@ class QueryFailed(Exception):
 class Engine:
     config: Config
     ctx: SessionContext = field(init=False)
-    registered: set[str] = field(default_factory=set, init=False)
+    registered: dict[str, StoredSource] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
         self.ctx = new_session()
@@ -94,20 +95,27 @@ class Engine:
 
     def _register(self, plan: ir.Plan) -> None:
         for node in ir.plan_walk(plan):
-            if isinstance(node, ir.Scan) and node.source not in self.registered:
-                if node.backend != "datafusion":
-                    raise QueryFailed(
-                        f"source '{node.source}' ({node.format}) needs the {node.backend} "
-                        "backend, which is not available yet"
-                    )
-                source = self.config.source(node.source)
-                if source is None:
-                    raise QueryFailed(f"source '{node.source}' is not configured")
+            if not isinstance(node, ir.Scan):
+                continue
+            known = self.registered.get(node.source)
+            if known is not None:
                 try:
-                    register(self.ctx, source)
+                    known.refresh(self.ctx)
                 except SourceUnavailable as exc:
                     raise QueryFailed(str(exc)) from None
-                self.registered.add(node.source)
+                continue
+            if node.backend != "datafusion":
+                raise QueryFailed(
+                    f"source '{node.source}' ({node.format}) needs the {node.backend} "
+                    "backend, which is not available yet"
+                )
+            source = self.config.source(node.source)
+            if source is None:
+                raise QueryFailed(f"source '{node.source}' is not configured")
+            try:
+                self.registered[node.source] = register(self.ctx, source)
+            except SourceUnavailable as exc:
+                raise QueryFailed(str(exc)) from None
 
 
 def unify(table: pa.Table, columns: tuple[ir.Column, ...]) -> pa.Table:

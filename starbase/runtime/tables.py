@@ -1,11 +1,16 @@
-"""Where each stored format's table lives and how DataFusion reads it.
+"""Where each stored format's table lives and how DataFusion reads it, one snapshot per query.
 
-Requires: a configured source whose format is stored by Starbase (today: `otel`) and its
-location (a local folder or `s3://bucket/prefix`). Guarantees: `register` makes the source a
-DataFusion listing table named like the source, with the format's physical schema given
-explicitly (so an empty table is queryable) and its hive partition columns, reading only
-`.parquet` files (never the writer's hidden temporary files); S3 locations get an object store
-for their bucket with the source's endpoint, region and credentials.
+Requires: a configured source whose format is stored by Starbase (`otel`, `cloudwatch_table`,
+`raw`, see `STORED`) and its location (a local folder or `s3://bucket/prefix`). Guarantees:
+`register` makes the source readable in DataFusion under its name: two listing tables over the
+table's `incoming/` and `compacted/` folders (the format's physical schema given explicitly, so
+an empty table is queryable, and the hive partitions, reading only `.parquet` files) and a view
+named like the source that admits only what the table's latest committed state makes visible
+(`storage.table.Visibility`), with the format's columns followed by its two partition columns.
+`StoredSource.refresh` re-reads the commit log's head and replaces the view when it moved, so
+each query sees one snapshot: every committed file once, nothing uncommitted, nothing twice
+during compaction. S3 locations get an object store for their bucket with the source's
+endpoint, region and credentials.
 """
 
 from __future__ import annotations
@@ -21,29 +26,55 @@ from datafusion import SessionContext
 from datafusion.object_store import AmazonS3
 
 from starbase.config import SourceConfig
-from starbase.storage import otel_layout
+from starbase.storage.index import State
+from starbase.storage.store import S3Location
+from starbase.storage.table import Table, Visibility, open_table
 
 
 class SourceUnavailable(Exception):
     """A source's data cannot be reached; the message says which and why, in one line."""
 
 
-@dataclass(frozen=True)
-class StoredTable:
-    directory: str  # below the source's location
-    schema: pa.Schema
-    partitions: tuple[tuple[str, pa.DataType], ...]
+# source format (mapping name) -> stored table format
+STORED = {"otel": "otel", "cloudwatch_table": "cloudwatch", "raw": "raw"}
 
 
-STORED = {
-    "otel": StoredTable(
-        otel_layout.TABLE_DIR, otel_layout.OTEL_LOGS_SCHEMA, otel_layout.PARTITION_COLUMNS
-    ),
-}
+@dataclass
+class StoredSource:
+    """A registered source and the snapshot its view shows."""
+
+    name: str
+    table: Table
+    shown: State | None = None
+
+    def refresh(self, ctx: SessionContext) -> State:
+        """Point the view at the latest committed state; returns that state."""
+        try:
+            state = self.table.snapshot()
+        except Exception as exc:  # the store's own errors (I/O, S3) differ per backend
+            where = self.table.store.url("_log/")
+            raise SourceUnavailable(
+                f"source '{self.name}': cannot read its index at {where}: {exc}"
+            ) from None
+        if state != self.shown:
+            ctx.sql(view_sql(self.name, self.table, Visibility(state))).collect()
+            self.shown = state
+        return state
 
 
-def register(ctx: SessionContext, source: SourceConfig) -> None:
-    """Register `source` in `ctx` as a table named like the source."""
+def view_sql(name: str, table: Table, visible: Visibility) -> str:
+    """The view that turns the two listing tables into the snapshot `visible`."""
+    fmt = table.format
+    columns = ", ".join(f'"{c}"' for c in [*fmt.schema.names, *fmt.partitions])
+    return (
+        f'CREATE OR REPLACE VIEW "{name}" AS '
+        f'SELECT {columns} FROM "{name}__incoming" WHERE {visible.incoming} '
+        f'UNION ALL SELECT {columns} FROM "{name}__compacted" WHERE {visible.compacted}'
+    )
+
+
+def register(ctx: SessionContext, source: SourceConfig) -> StoredSource:
+    """Register `source` in `ctx` as a view named like the source; see the module docstring."""
     stored = STORED.get(source.format)
     if stored is None:
         raise SourceUnavailable(
@@ -53,7 +84,7 @@ def register(ctx: SessionContext, source: SourceConfig) -> None:
     if not location:
         raise SourceUnavailable(f"source '{source.name}' has no location")
     if location.startswith("s3://"):
-        path = _s3(ctx, source, location)
+        table = open_table(location, stored, s3=_s3(ctx, source, location))
     else:
         root = Path(location).expanduser()
         if not root.is_dir():
@@ -61,41 +92,69 @@ def register(ctx: SessionContext, source: SourceConfig) -> None:
                 f"source '{source.name}': data folder {root} does not exist "
                 "(start the router, or pass --data DIR / set STARBASE_DATA)"
             )
-        table_dir = root / stored.directory
-        table_dir.mkdir(parents=True, exist_ok=True)
-        path = str(table_dir) + "/"
-    ctx.register_listing_table(
-        source.name,
-        path,
-        table_partition_cols=list(stored.partitions),
-        file_extension=".parquet",
-        schema=stored.schema,
-    )
-
-
-def _s3(ctx: SessionContext, source: SourceConfig, location: str) -> str:
-    parsed = urlparse(location)
-    bucket, prefix = parsed.netloc, parsed.path.strip("/")
-    options = source.options
-    endpoint = source.endpoint
-    if endpoint:
-        _reachable(source.name, endpoint)
-    store = AmazonS3(
-        bucket_name=bucket,
-        region=source.region or os.environ.get("AWS_REGION") or "us-east-1",
-        access_key_id=str(options.get("access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID", ""))
-        or None,
-        secret_access_key=str(
-            options.get("secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY", "")
+        table = open_table(root, stored)
+        for part in ("incoming", "compacted"):
+            (root / table.format.directory / part).mkdir(parents=True, exist_ok=True)
+    fmt = table.format
+    for part, version in (("incoming", "c"), ("compacted", "g")):
+        ctx.register_listing_table(
+            f"{source.name}__{part}",
+            table.url(part),
+            table_partition_cols=[
+                ("hour", pa.string()),
+                (fmt.key, pa.string()),
+                (version, pa.string()),
+            ],
+            file_extension=".parquet",
+            schema=fmt.schema,
         )
-        or None,
-        endpoint=endpoint,
-        allow_http=bool(endpoint and endpoint.startswith("http://")),
+    registered = StoredSource(source.name, table)
+    registered.refresh(ctx)
+    return registered
+
+
+def open_source_table(source: SourceConfig) -> Table:
+    """The stored table behind `source` (no DataFusion involved): for maintenance commands."""
+    stored = STORED.get(source.format)
+    if stored is None or not source.location:
+        raise SourceUnavailable(f"source '{source.name}' is not a table stored by Starbase")
+    if source.location.startswith("s3://"):
+        return open_table(source.location, stored, s3=s3_location(source, source.location))
+    return open_table(Path(source.location).expanduser(), stored)
+
+
+def s3_location(source: SourceConfig, location: str) -> S3Location:
+    """Bucket, prefix, endpoint, region and credentials of an `s3://` source."""
+    parsed = urlparse(location)
+    options = source.options
+    key_id = str(options.get("access_key_id") or os.environ.get("AWS_ACCESS_KEY_ID", "")) or None
+    secret = (
+        str(options.get("secret_access_key") or os.environ.get("AWS_SECRET_ACCESS_KEY", "")) or None
     )
-    ctx.register_object_store("s3://", store, bucket)  # scheme + host: one store per bucket
-    stored = STORED[source.format]
-    key = "/".join(p for p in (prefix, stored.directory) if p)
-    return f"s3://{bucket}/{key}/"
+    return S3Location(
+        parsed.netloc,
+        parsed.path.strip("/"),
+        endpoint=source.endpoint,
+        region=source.region or os.environ.get("AWS_REGION") or "us-east-1",
+        access_key_id=key_id,
+        secret_access_key=secret,
+    )
+
+
+def _s3(ctx: SessionContext, source: SourceConfig, location: str) -> S3Location:
+    s3 = s3_location(source, location)
+    if s3.endpoint:
+        _reachable(source.name, s3.endpoint)
+    store = AmazonS3(
+        bucket_name=s3.bucket,
+        region=s3.region,
+        access_key_id=s3.access_key_id,
+        secret_access_key=s3.secret_access_key,
+        endpoint=s3.endpoint,
+        allow_http=bool(s3.endpoint and s3.endpoint.startswith("http://")),
+    )
+    ctx.register_object_store("s3://", store, s3.bucket)  # scheme + host: one store per bucket
+    return s3
 
 
 def _reachable(name: str, endpoint: str, timeout: float = 3.0) -> None:

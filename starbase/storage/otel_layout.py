@@ -10,17 +10,12 @@ sort by creation time, and sorts rows by `time_unix_nano` inside each file.
 
 from __future__ import annotations
 
-import os
 import re
-import secrets
-import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import quote, unquote
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 TABLE_DIR = "otel/logs"
 HOUR_FORMAT = "%Y-%m-%dT%H"  # the mapping's `hour` partition transform (model.TRANSFORM_FORMATS)
@@ -103,105 +98,15 @@ def parse_partition_path(rel: str) -> dict[str, str]:
 
 
 def write_batch(root: Path, table: pa.Table) -> list[Path]:
-    """Write `table` under `root/TABLE_DIR`, one new file per partition touched; return them.
+    """Append `table` to the OTel logs table under `root` in one commit; return the new files.
 
     `table` holds OTEL_LOGS_SCHEMA columns (missing nullable ones become null) and may add a
     string `service` column; where it is absent or null, resource_attributes['service.name']
-    is used, then `unknown_service`.
+    is used, then `unknown_service`. See `table.Table.append`.
     """
-    data, services = _conform(table)
-    if data.num_rows == 0:
+    from starbase.storage.table import open_table  # table.py builds on this module
+
+    commit = open_table(root, "otel").append(table)
+    if commit is None:
         return []
-    hours = pc.strftime(data["time_unix_nano"].cast(pa.timestamp("ns")), format=HOUR_FORMAT)
-    keyed = data.append_column("__hour", hours).append_column("__service", services)
-    keyed = keyed.sort_by(
-        [("__hour", "ascending"), ("__service", "ascending"), ("time_unix_nano", "ascending")]
-    )
-    written: list[Path] = []
-    for start, stop in _runs(keyed["__hour"], keyed["__service"]):
-        part = keyed.slice(start, stop - start)
-        values = {"hour": part["__hour"][0].as_py(), "service": part["__service"][0].as_py()}
-        directory = root / TABLE_DIR / partition_path(values)
-        written.append(_write_file(directory, part.select(OTEL_LOGS_SCHEMA.names)))
-    return written
-
-
-def _conform(table: pa.Table) -> tuple[pa.Table, pa.ChunkedArray]:
-    """`table` as exactly OTEL_LOGS_SCHEMA, and the service of each row."""
-    known = {*OTEL_LOGS_SCHEMA.names, "service"}
-    extra = [name for name in table.column_names if name not in known]
-    if extra:
-        raise ValueError(f"columns not in the OTel logs layout: {', '.join(extra)}")
-    columns = []
-    for field in OTEL_LOGS_SCHEMA:
-        if field.name in table.column_names:
-            columns.append(table[field.name].cast(field.type))
-        elif field.nullable:
-            columns.append(pa.nulls(table.num_rows, field.type))
-        else:
-            raise ValueError(f"column {field.name} is required")
-    data = pa.Table.from_arrays(columns, schema=OTEL_LOGS_SCHEMA)
-    if data["time_unix_nano"].null_count:
-        raise ValueError("time_unix_nano must not be null (use the observed time when unset)")
-    from_resource = pc.map_lookup(data["resource_attributes"], "service.name", "first")
-    given = table["service"].cast(pa.string()) if "service" in table.column_names else None
-    services = pc.coalesce(
-        *([given] if given is not None else []), from_resource, pa.scalar(UNKNOWN_SERVICE)
-    )
-    services = pc.if_else(pc.equal(services, ""), pa.scalar(UNKNOWN_SERVICE), services)
-    return data, services
-
-
-def _runs(*keys: pa.ChunkedArray) -> list[tuple[int, int]]:
-    """[start, stop) ranges over which every (sorted) key column stays the same."""
-    n = len(keys[0])
-    if n < 2:
-        return [(0, n)]
-    changed = pc.not_equal(keys[0][1:], keys[0][:-1])
-    for key in keys[1:]:
-        changed = pc.or_(changed, pc.not_equal(key[1:], key[:-1]))
-    starts = [0, *(i + 1 for i in pc.indices_nonzero(changed).to_pylist())]
-    return list(zip(starts, [*starts[1:], n], strict=True))
-
-
-def _write_file(directory: Path, table: pa.Table) -> Path:
-    _make_dirs(directory)
-    name = f"{time.time_ns():020d}-{secrets.token_hex(8)}.parquet"
-    final, temp = directory / name, directory / f".{name}.tmp"  # readers skip dot-files
-    try:
-        with open(temp, "wb") as sink:
-            pq.write_table(
-                table,
-                sink,
-                compression="zstd",
-                row_group_size=ROW_GROUP_ROWS,
-                write_page_index=True,
-                sorting_columns=[pq.SortingColumn(0)],  # time_unix_nano, ascending
-            )
-            sink.flush()
-            os.fsync(sink.fileno())
-        os.replace(temp, final)
-    except BaseException:
-        temp.unlink(missing_ok=True)
-        raise
-    _fsync_dir(directory)
-    return final
-
-
-def _make_dirs(directory: Path) -> None:
-    """Create `directory` and fsync each parent that gained an entry, so the path survives."""
-    missing = []
-    while not directory.exists():
-        missing.append(directory)
-        directory = directory.parent
-    for path in reversed(missing):
-        path.mkdir(exist_ok=True)
-        _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    return [root / TABLE_DIR / entry.path for entry in commit.add]

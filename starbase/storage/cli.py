@@ -1,0 +1,149 @@
+"""`starbase compact`, `starbase retention` and `starbase tables`: maintenance of stored tables.
+
+Requires: sources from `--config` or the embedded default (`--data`). Guarantees: each command
+acts on every stored source (or the ones named with `--source`), prints one line per table,
+and is safe while the router writes and queries read (see `table.py`): `compact` merges the
+incoming files and then vacuums what was superseded longer than `--grace` ago; `retention`
+hides the hours older than `--older-than` (default: the source's `retention` setting) and
+vacuums likewise; `tables` shows each table's committed state from its index.
+"""
+
+from __future__ import annotations
+
+import argparse
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from starbase.compiler.grammar.parser import DURATION_NANOS
+from starbase.config import Config, ConfigError, SourceConfig, default_config, load_config
+from starbase.runtime.tables import STORED, open_source_table
+from starbase.storage.table import TARGET_FILE_BYTES, VACUUM_GRACE_S, Table
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([a-z]+)\s*$")
+_SIZE = re.compile(r"^\s*(\d+)\s*(b|kib|mib|gib|kb|mb|gb)?\s*$", re.IGNORECASE)
+_SIZE_UNITS = {"b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9}
+_SIZE_UNITS |= {"kib": 2**10, "mib": 2**20, "gib": 2**30}
+
+
+def parse_duration(text: str) -> int:
+    """'30d', '12h', '90m', '45s' as nanoseconds (StarQL's duration units)."""
+    match = _DURATION.match(text.lower())
+    if not match or match.group(2) not in DURATION_NANOS:
+        units = ", ".join(DURATION_NANOS)
+        raise ConfigError(f"not a duration: {text!r} (a number and a unit: {units})")
+    return int(match.group(1)) * DURATION_NANOS[match.group(2)]
+
+
+def parse_size(text: str) -> int:
+    match = _SIZE.match(text)
+    if not match:
+        raise ConfigError(f"not a size: {text!r} (e.g. 128MiB)")
+    return int(match.group(1)) * _SIZE_UNITS[(match.group(2) or "b").lower()]
+
+
+def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    compact = commands.add_parser("compact", help="merge small files into large ones")
+    _common(compact)
+    compact.add_argument(
+        "--target-size", default="128MiB", help="size of the merged files (default: 128MiB)"
+    )
+    compact.set_defaults(handler=_compact)
+
+    retention = commands.add_parser("retention", help="expire data older than a duration")
+    _common(retention)
+    retention.add_argument(
+        "--older-than", help="e.g. 30d (default: each source's `retention` setting)"
+    )
+    retention.set_defaults(handler=_retention)
+
+    tables = commands.add_parser("tables", help="show stored tables from their index")
+    _common(tables)
+    tables.set_defaults(handler=_tables)
+
+
+def _common(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--config", type=Path, help="a starbase.toml (default: embedded)")
+    command.add_argument("--data", help="the data folder (default: $STARBASE_DATA)")
+    command.add_argument(
+        "--source", action="append", default=[], help="only this source (repeatable)"
+    )
+    command.add_argument(
+        "--grace",
+        default=f"{int(VACUUM_GRACE_S / 60)}m",
+        help="keep superseded files this long for running queries (default: 10m)",
+    )
+    command.set_defaults(diagnostics="text")
+
+
+def _compact(args: argparse.Namespace) -> int:
+    target = parse_size(args.target_size)
+
+    def act(source: SourceConfig, table: Table) -> str:
+        started = time.perf_counter()
+        report = table.compact(target_bytes=target if target else TARGET_FILE_BYTES)
+        vacuum = table.vacuum(grace_s=parse_duration(args.grace) / 1e9)
+        took = time.perf_counter() - started
+        if report.commit is None:
+            merged = f"nothing to merge ({report.inputs} incoming files)"
+        else:
+            merged = (
+                f"merged {report.inputs} files ({_mib(report.bytes_in)}) into "
+                f"{report.outputs} ({_mib(report.bytes_out)})"
+            )
+        return f"{merged}; deleted {vacuum.deleted_files} superseded files; {took:.1f}s"
+
+    return _each(args, act)
+
+
+def _retention(args: argparse.Namespace) -> int:
+    def act(source: SourceConfig, table: Table) -> str:
+        setting = args.older_than or source.options.get("retention")
+        if not setting:
+            return 'no retention set (use --older-than or `retention = "30d"` in the source)'
+        commit = table.expire(parse_duration(str(setting)))
+        vacuum = table.vacuum(grace_s=parse_duration(args.grace) / 1e9)
+        state = table.snapshot()
+        expired = "nothing expired" if commit is None else f"expired {len(commit.remove)} files"
+        return (
+            f"{expired}; hours before {state.cutoff} hidden; deleted {vacuum.deleted_files} files"
+        )
+
+    return _each(args, act)
+
+
+def _tables(args: argparse.Namespace) -> int:
+    def act(source: SourceConfig, table: Table) -> str:
+        state = table.snapshot()
+        files = table.files(state)
+        incoming = sum(1 for f in files if f.path.startswith("incoming/"))
+        size = sum(f.bytes for f in files)
+        span = ""
+        if files:
+            span = f"; hours {min(f.hour for f in files)} … {max(f.hour for f in files)}"
+        return (
+            f"version {state.version}: {state.rows:,} rows in {state.files} files "
+            f"({incoming} incoming, {state.files - incoming} compacted), {_mib(size)}{span}"
+        )
+
+    return _each(args, act)
+
+
+def _each(args: argparse.Namespace, act: Callable[[SourceConfig, Table], str]) -> int:
+    config = load_config(args.config) if args.config is not None else default_config(args.data)
+    for source in _stored(config, args.source):
+        print(f"{source.name} ({source.format}): {act(source, open_source_table(source))}")
+    return 0
+
+
+def _stored(config: Config, names: list[str]) -> list[SourceConfig]:
+    chosen = [s for s in config.sources if s.format in STORED and (not names or s.name in names)]
+    unknown = sorted(set(names) - {s.name for s in chosen})
+    if unknown:
+        raise ConfigError(f"not a stored source: {', '.join(unknown)}")
+    return chosen
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:.1f} MiB"

@@ -1,0 +1,401 @@
+"""Stored tables: commits, visibility, compaction, retention, vacuum, recovery, concurrency.
+
+Everything runs the real parts: Parquet files on disk (or on moto's S3 server over HTTP), the
+commit log, DataFusion through `compile(...).run()`, and DuckDB reading the same files.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import duckdb
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pytest
+
+from starbase.cli import main
+from starbase.compiler.driver import compile
+from starbase.compiler.timestamps import parse_iso
+from starbase.config import config_from_dict, default_config
+from starbase.runtime.engine import Engine
+from starbase.storage.engines import duckdb_select
+from starbase.storage.formats import CLOUDWATCH, RAW
+from starbase.storage.index import Commit
+from starbase.storage.store import S3Location
+from starbase.storage.table import Table, open_table
+
+S = 1_000_000_000
+H = 3_600 * S
+T0 = parse_iso("2026-11-20T10:00:00Z")
+MAP = pa.map_(pa.string(), pa.string())
+SERVICES = ("checkout", "payments", "search")
+
+
+def records(n: int, seed: int, start: int = T0, span: int = 3 * H) -> pa.Table:
+    rng = random.Random(seed)
+    times = [start + rng.randrange(span) for _ in range(n)]
+    services = [rng.choice(SERVICES) for _ in range(n)]
+    return pa.table(
+        {
+            "time_unix_nano": pa.array(times, pa.int64()),
+            "severity_number": pa.array([rng.choice([9, 13, 17]) for _ in range(n)], pa.int32()),
+            "body": [f"event {seed}-{i}" for i in range(n)],
+            "resource_attributes": pa.array([[("service.name", s)] for s in services], MAP),
+        }
+    )
+
+
+def count(data: Path) -> int:
+    table = compile("from otel | stats count() as n", default_config(data)).run()
+    return int(table["n"][0].as_py())
+
+
+def bodies(data: Path) -> Counter[str]:
+    table = compile("from otel | fields message", default_config(data)).run()
+    return Counter(table["message"].to_pylist())
+
+
+# ---------------------------------------------------------------- commits and visibility
+
+
+def test_appends_commit_whole_and_are_idempotent_per_writer_sequence(tmp_path: Path) -> None:
+    table = open_table(tmp_path, "otel")
+    first = table.append(records(100, 1), writer="router-0", seq=10)
+    assert first is not None and first.version == 1
+    assert {e.hour for e in first.add} == {"2026-11-20T10", "2026-11-20T11", "2026-11-20T12"}
+    assert sum(e.rows for e in first.add) == 100
+    assert table.append(records(100, 1), writer="router-0", seq=10) is None  # replayed
+    assert table.append(records(100, 1), writer="router-0", seq=3) is None
+    second = table.append(records(5, 2), writer="router-0", seq=11)
+    assert second is not None and second.version == 2
+    state = table.snapshot()
+    assert (state.rows, state.writers["router-0"]) == (105, 11)
+    assert count(tmp_path) == 105
+    # An empty batch with a sequence number still records it (a WAL segment with no records).
+    assert table.append(records(0, 3), writer="router-1", seq=1) is not None
+    assert table.snapshot().writers["router-1"] == 1
+    assert count(tmp_path) == 105
+
+
+def test_files_not_yet_committed_are_invisible(tmp_path: Path) -> None:
+    table = open_table(tmp_path, "otel")
+    table.append(records(10, 1))
+    # A file written under the next version's folder, as an append does before committing.
+    version = table.snapshot().version + 1
+    stray = tmp_path / "otel/logs/incoming/hour=2026-11-20T10/service=checkout"
+    early = stray / f"c={version:012d}" / "partial.parquet"
+    early.parent.mkdir(parents=True)
+    early.write_bytes((next(iter(stray.glob("c=*/*.parquet")))).read_bytes())
+    assert count(tmp_path) == 10
+
+
+def test_an_interrupted_append_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    class Crashing(Table):
+        def _publish(self, commit: Commit) -> None:
+            raise KeyboardInterrupt("killed before the commit")
+
+    table = open_table(tmp_path, "otel")
+    table.append(records(10, 1))
+    crashing = Crashing(table.store, table.format, tmp_path / "otel/logs/_log")
+    with pytest.raises(KeyboardInterrupt):
+        crashing.append(records(50, 2))
+    orphans = list((tmp_path / "otel/logs/incoming").rglob("c=000000000002/*.parquet"))
+    assert orphans  # written, never committed
+    assert count(tmp_path) == 10
+    table.append(records(7, 3))  # reuses version 2 after deleting the orphans
+    assert count(tmp_path) == 17
+    assert not any(p.exists() for p in orphans)
+    assert not (tmp_path / "otel/logs/_log/_append.intent").exists()
+
+
+# ---------------------------------------------------------------- compaction
+
+
+def test_compaction_keeps_every_row_once_and_merges_files(tmp_path: Path) -> None:
+    table = open_table(tmp_path, "otel")
+    for seed in range(12):
+        table.append(records(200, seed))
+    before = bodies(tmp_path)
+    files_before = len(table.files())
+    report = table.compact()
+    assert (
+        report.commit is not None and report.inputs == files_before == 108
+    )  # 12 appends x 9 partitions
+    assert report.outputs == 9  # 3 hours x 3 services
+    assert bodies(tmp_path) == before and sum(before.values()) == 2_400
+    state = table.snapshot()
+    assert (state.floor, state.gen, state.files, state.rows) == (12, 1, 9, 2_400)
+    # Superseded files stay for running queries until vacuumed after the grace period.
+    incoming = list((tmp_path / "otel/logs/incoming").rglob("*.parquet"))
+    assert len(incoming) == 108
+    assert table.vacuum(grace_s=3_600).deleted_files == 0
+    assert table.vacuum(grace_s=0).deleted_files == 108
+    assert not list((tmp_path / "otel/logs/incoming").rglob("*.parquet"))
+    assert bodies(tmp_path) == before
+    # Appends after compaction land in incoming again and are seen with the compacted rows.
+    table.append(records(30, 99))
+    assert count(tmp_path) == 2_430
+    second = table.compact(target_bytes=1)  # one row per file at most: splits still exact
+    assert second.outputs == 30
+    assert count(tmp_path) == 2_430
+    assert table.compact().commit is None  # nothing left to merge
+
+
+def test_compacted_files_are_sorted_and_sized_to_the_target(tmp_path: Path) -> None:
+    table = open_table(tmp_path, "otel")
+    for seed in range(4):
+        table.append(records(3_000, seed, span=H))
+    report = table.compact(target_bytes=20_000)
+    sizes = [f.bytes for f in table.files()]
+    assert report.outputs == len(sizes) > 3
+    assert max(sizes) < 2 * 20_000
+    for entry in table.files():
+        data = table._read(entry)["time_unix_nano"].to_pylist()
+        assert data == sorted(data) and (data[0], data[-1]) == (entry.min_ns, entry.max_ns)
+
+
+def test_an_interrupted_compaction_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
+    class Crashing(Table):
+        def _publish(self, commit: Commit) -> None:
+            if commit.operation == "compact":
+                raise KeyboardInterrupt("killed before the swap")
+            super()._publish(commit)
+
+    table = open_table(tmp_path, "otel")
+    for seed in range(3):
+        table.append(records(100, seed))
+    crashing = Crashing(table.store, table.format, tmp_path / "otel/logs/_log")
+    with pytest.raises(KeyboardInterrupt):
+        crashing.compact()
+    assert list((tmp_path / "otel/logs/compacted").rglob("*.parquet"))  # orphaned outputs
+    assert count(tmp_path) == 300
+    report = table.compact()
+    assert report.commit is not None
+    compacted = list((tmp_path / "otel/logs/compacted").rglob("*.parquet"))
+    assert len(compacted) == report.outputs
+    assert count(tmp_path) == 300
+
+
+# ---------------------------------------------------------------- retention
+
+
+def test_retention_hides_old_hours_at_once_and_vacuum_deletes_them(tmp_path: Path) -> None:
+    table = open_table(tmp_path, "otel")
+    table.append(records(300, 1))  # hours 10, 11, 12 of 2026-11-20
+    now = T0 + 3 * H + 30 * 60 * S  # 13:30
+    commit = table.expire(2 * H, now_ns=now)  # older than 11:30 -> hours before 11 expire
+    assert commit is not None and table.snapshot().cutoff == "2026-11-20T11"
+    hours = compile(
+        "from otel | stats count() as n by bin(timestamp, 1h)", default_config(tmp_path)
+    )
+    left = compile("from otel | stats min(timestamp) as first", default_config(tmp_path))
+    assert left.run()["first"][0].value >= T0 + H
+    assert table.expire(2 * H, now_ns=now) is None  # same cutoff: nothing to do
+    assert table.snapshot().rows == count(tmp_path) < 300
+    assert table.vacuum(grace_s=0).deleted_files == 3  # one file per service in hour 10
+    assert not (tmp_path / "otel/logs/incoming/hour=2026-11-20T10").exists()
+    assert hours.run().num_rows == 2  # 11:00 and 12:00
+
+
+def test_retention_from_the_source_setting_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    open_table(tmp_path, "otel").append(records(30, 1, start=time.time_ns() - 40 * 24 * H))
+    open_table(tmp_path, "otel").append(records(20, 2, start=time.time_ns() - 2 * H, span=H))
+    toml = tmp_path / "starbase.toml"
+    toml.write_text(
+        f'[sources.otel]\nformat = "otel"\nlocation = "{tmp_path}"\nretention = "30d"\n'
+    )
+    assert main(["retention", "--config", str(toml), "--grace", "0s"]) == 0
+    assert main(["compact", "--config", str(toml), "--grace", "0s"]) == 0
+    assert main(["tables", "--config", str(toml)]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0].startswith("otel (otel): expired ")
+    assert re.match(r"otel \(otel\): merged \d+ files .* deleted \d+ superseded files", out[1])
+    assert out[2].startswith("otel (otel): version 4: 20 rows in ")
+    assert count(tmp_path) == 20
+    assert main(["retention", "--data", str(tmp_path), "--older-than", "30 parsecs"]) == 1
+
+
+# ---------------------------------------------------------------- concurrency
+
+
+def test_readers_see_exactly_the_rows_committed_before_they_planned(tmp_path: Path) -> None:
+    """A writer commits continuously, a compactor merges and vacuums, readers count rows.
+
+    Each reader's count must equal the rows committed at the version its query was planned
+    at: no duplicates while compaction swaps files, no gaps, nothing uncommitted.
+    """
+    table = open_table(tmp_path, "otel")
+    committed: dict[int, int] = {0: 0}
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def writer() -> None:
+        rows, seed = 0, 0
+        while not stop.is_set():
+            seed += 1
+            n = 50 + seed % 50
+            commit = table.append(records(n, seed, span=2 * H))
+            assert commit is not None
+            rows += n
+            committed[commit.version] = rows
+        stop.set()
+
+    def compactor() -> None:
+        compacting = open_table(tmp_path, "otel")
+        while not stop.is_set():
+            compacting.compact(min_files=2)
+            compacting.vacuum(grace_s=2.0)
+            time.sleep(0.05)
+
+    checks: list[tuple[int, int]] = []
+
+    def reader() -> None:
+        engine = Engine(default_config(tmp_path))
+        plan = compile("from otel | stats count() as n", default_config(tmp_path)).plan
+        while not stop.is_set():
+            n = int(engine.execute(plan, {})["n"][0].as_py())
+            checks.append((engine.registered["otel"].shown.version, n))  # type: ignore[union-attr]
+
+    def guarded(target: object) -> threading.Thread:
+        def run() -> None:
+            try:
+                target()  # type: ignore[operator]
+            except BaseException as exc:
+                errors.append(exc)
+                stop.set()
+
+        return threading.Thread(target=run)
+
+    threads = [guarded(writer), guarded(compactor), guarded(reader), guarded(reader)]
+    for thread in threads:
+        thread.start()
+    time.sleep(6)
+    stop.set()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    state = table.snapshot()
+    assert state.gen >= 2, "the compactor should have swapped files several times"
+    assert len(checks) >= 10
+    versions = {v for v, _ in checks}
+    compactions = {c.version for c in table.log.commits(0, state.version)}
+    for version, n in checks:
+        # compaction commits carry the rows of the append before them
+        expected = committed.get(version)
+        if expected is None:
+            expected = max(rows for v, rows in committed.items() if v < version)
+        assert n == expected, f"at version {version}: counted {n}, committed {expected}"
+    assert len(versions) > 3 and compactions
+    assert count(tmp_path) == max(committed.values()) == state.rows
+
+
+# ---------------------------------------------------------------- other engines and stores
+
+
+def test_duckdb_reads_the_same_rows(tmp_path: Path) -> None:
+    table = open_table(tmp_path, "otel")
+    for seed in range(4):
+        table.append(records(250, seed))
+    table.compact()
+    table.append(records(40, 9))  # some incoming, some compacted
+    sql = duckdb_select(table)
+    ours = compile(
+        "from otel | stats count() as n, max(severity) as worst by service | sort service",
+        default_config(tmp_path),
+    ).run()
+    theirs = duckdb.sql(
+        f"SELECT service, count(*) AS n, max(severity_number) AS worst FROM ({sql}) "
+        "GROUP BY service ORDER BY service"
+    ).to_arrow_table()
+    assert theirs["service"].to_pylist() == ours["service"].to_pylist()
+    assert theirs["n"].to_pylist() == ours["n"].to_pylist()
+    assert sum(theirs["n"].to_pylist()) == 1_040
+    assert theirs["worst"].to_pylist() == ours["worst"].to_pylist()
+    hours = duckdb.sql(f"SELECT count(DISTINCT hour) FROM ({sql})").fetchall()
+    assert hours == [(3,)]
+
+
+def test_a_table_on_s3_commits_compacts_and_vacuums(moto_endpoint: str) -> None:
+    import boto3
+
+    bucket = "storage-tests"
+    boto3.client(
+        "s3",
+        endpoint_url=moto_endpoint,
+        region_name="us-east-1",
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    ).create_bucket(Bucket=bucket)
+    s3 = S3Location(bucket, "team/a", moto_endpoint, "us-east-1", "testing", "testing")
+    table = open_table(f"s3://{bucket}/team/a", "otel", s3=s3)
+    for seed in range(3):
+        table.append(records(100, seed), writer="w", seq=seed)
+    assert table.append(records(100, 0), writer="w", seq=0) is None
+    config = config_from_dict(
+        {
+            "sources": {
+                "otel": {
+                    "format": "otel",
+                    "location": f"s3://{bucket}/team/a",
+                    "endpoint": moto_endpoint,
+                    "access_key_id": "testing",
+                    "secret_access_key": "testing",
+                }
+            }
+        }
+    )
+    query = compile("from otel | stats count() as n by service | sort service", config)
+    before = query.run()
+    assert sum(before["n"].to_pylist()) == 300
+    report = table.compact()
+    assert report.commit is not None and report.outputs == 9
+    assert query.run().equals(before)
+    assert table.vacuum(grace_s=0).deleted_files == 27  # 3 appends x 9 partitions
+    assert query.run().equals(before)
+    log = [json.loads(c.to_json()) for c in table.log.commits(0, 99)]
+    assert [c["operation"] for c in log] == ["compact"]  # older commits pruned, checkpointed
+    assert len(table.files()) == 9
+
+
+def test_cloudwatch_and_raw_tables_partition_by_their_own_keys(tmp_path: Path) -> None:
+    events = pa.table(
+        {
+            "timestamp": pa.array([T0 // 10**6, T0 // 10**6 + 1, T0 // 10**6 + H // 10**6]),
+            "message": ["START RequestId: 1", "ERROR boom", "END RequestId: 1"],
+            "log_group": ["/aws/lambda/checkout", "/aws/lambda/checkout", "/aws/lambda/auth"],
+            "log_stream": ["2026/11/20/[$LATEST]abc"] * 3,
+            "event_id": ["1", "2", "3"],
+        }
+    )
+    commit = open_table(tmp_path, "cloudwatch").append(events)
+    assert commit is not None
+    paths = sorted(e.path.rsplit("/", 2)[0] for e in commit.add)
+    assert paths == [
+        "incoming/hour=2026-11-20T10/group=%2Faws%2Flambda%2Fcheckout",
+        "incoming/hour=2026-11-20T11/group=%2Faws%2Flambda%2Fauth",
+    ]
+    assert {e.min_ns for e in commit.add} == {T0, T0 + H}
+    lines = pa.table(
+        {
+            "received_time_unix_nano": pa.array([T0, T0 + 5], pa.int64()),
+            "source": ["nginx", "nginx"],
+            "line": ['127.0.0.1 - - "GET / HTTP/1.1" 200', "  untouched \t line  "],
+        }
+    )
+    raw = open_table(tmp_path, "raw")
+    raw.append(lines)
+    back = duckdb.sql(duckdb_select(raw) + " ORDER BY received_time_unix_nano").to_arrow_table()
+    assert back["line"].to_pylist() == lines["line"].to_pylist()
+    assert back["source"].to_pylist() == ["nginx", "nginx"]
+    with pytest.raises(ValueError, match="log_group must not be null"):
+        open_table(tmp_path, "cloudwatch").append(
+            pa.table({"timestamp": pa.array([1]), "log_group": pa.array([None], pa.string())})
+        )
+    assert CLOUDWATCH.partitions == ("hour", "group") and RAW.partitions == ("hour", "source")
