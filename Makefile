@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit golden-update bench bench-query clean
+.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ bench: $(STAMP)
 # 10M synthetic records over 30 days (generated once into benchmarks/.data/, ~1 GB).
 bench-query: $(STAMP)
 	$(BIN)/python benchmarks/query.py
+
+# Commit latency, files/bytes per day, bytes per record vs OTLP, planning at 10k files.
+bench-storage: $(STAMP)
+	$(BIN)/python benchmarks/storage.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

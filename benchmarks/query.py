@@ -19,13 +19,15 @@ import time
 from pathlib import Path
 
 import duckdb
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 import starbase
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
 from starbase.runtime.engine import new_session
-from starbase.runtime.tables import STORED
+from starbase.storage.formats import OTEL as STORED_FORMAT
 from starbase.storage.synthetic import write_dataset
+from starbase.storage.table import open_table
 
 END = parse_iso("2026-11-01T00:00:00Z")
 HOUR = 3_600 * 10**9
@@ -130,7 +132,7 @@ def queries(start: int, end: int, trace_id: str) -> list[tuple[str, str, str, st
 
 
 def dataset(root: Path, rows: int, days: int) -> Path:
-    marker = root / f"rows={rows},days={days}.done"
+    marker = root / f"rows={rows},days={days},layout=index.done"
     if marker.exists():
         return root
     if root.exists():
@@ -140,6 +142,10 @@ def dataset(root: Path, rows: int, days: int) -> Path:
     root.mkdir(parents=True)
     started = time.perf_counter()
     write_dataset(root, rows, start_ns=END - days * 24 * HOUR, span_ns=days * 24 * HOUR, seed=1)
+    # As the router's background compaction leaves it: every partition merged into compacted/.
+    table = open_table(root, "otel")
+    table.compact()
+    table.vacuum(grace_s=0)
     print(f"generated {rows:,} rows in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     marker.touch()
     return root
@@ -159,20 +165,19 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=None)
     args = parser.parse_args()
     root = dataset(args.data or DEFAULT_DATA / f"otel-{args.rows}", args.rows, args.days)
-    table_dir = root / STORED["otel"].directory
+    table_dir = root / STORED_FORMAT.directory / "compacted"  # everything, after compaction
     files = list(table_dir.rglob("*.parquet"))
     total_bytes = sum(f.stat().st_size for f in files)
     print(f"dataset: {args.rows:,} rows, {len(files):,} files, {total_bytes / 2**20:.1f} MiB")
 
     config = default_config(root)
     hand = new_session()  # the same session settings as Starbase's engine
-    stored = STORED["otel"]
     hand.register_listing_table(
         "otel",
         str(table_dir) + "/",
-        table_partition_cols=list(stored.partitions),
+        table_partition_cols=[("hour", pa.string()), ("service", pa.string()), ("g", pa.string())],
         file_extension=".parquet",
-        schema=stored.schema,
+        schema=STORED_FORMAT.schema,
     )
     duck = duckdb.connect()
     duck.execute(

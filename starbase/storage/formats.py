@@ -3,8 +3,7 @@
 Requires: batches whose columns are a subset of the format's schema (missing nullable columns
 become null). Guarantees: `TableFormat.split(batch)` conforms a batch to the format's schema
 and cuts it into per-partition slices, each sorted by the format's time column, together with
-the partition values (`hour` = UTC hour of the record time, then the format's second key);
-`segment`/`parse_segment` are the one Hive path encoding (URI-escaped values) for every table.
+the partition values (`hour` = UTC hour of the record time, then the format's second key).
 
 | format | table directory | time column | second partition |
 |---|---|---|---|
@@ -21,7 +20,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, unquote
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -29,14 +27,14 @@ import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.storage.otel_layout import (
     HOUR_FORMAT,
+    NS_PER_HOUR,
     OTEL_LOGS_SCHEMA,
     TABLE_DIR,
     UNKNOWN_SERVICE,
+    path_segment,
 )
 
-NS_PER_HOUR = 3_600 * 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
-_MAX_SEGMENT_BYTES = 200  # file systems cap a name at 255 bytes
 _STR_LIST = pa.list_(pa.string())
 
 CLOUDWATCH_EVENTS_SCHEMA = pa.schema(
@@ -68,18 +66,7 @@ def hour_keys(ns: np.ndarray[tuple[int], np.dtype[np.int64]]) -> pa.Array:
     return pa.DictionaryArray.from_arrays(pa.array(inverse, pa.int32()), names).cast(pa.string())
 
 
-def segment(name: str, value: str) -> str:
-    """`name=<value URI-escaped>`, refused when too long for a directory name."""
-    text = f"{name}={quote(value, safe='')}"
-    if len(text.encode()) > _MAX_SEGMENT_BYTES:
-        raise ValueError(f"{name} value too long for a directory name: {value[:40]}…")
-    return text
-
-
-def parse_segment(text: str) -> tuple[str, str] | None:
-    """Inverse of `segment`; None for a path part that is not `name=value`."""
-    name, eq, value = text.partition("=")
-    return (name, unquote(value)) if eq and name else None
+segment = path_segment  # `name=value` as stored tables spell a partition folder
 
 
 @dataclass(frozen=True)

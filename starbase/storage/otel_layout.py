@@ -1,11 +1,10 @@
-"""The stored OpenTelemetry logs layout: Arrow schema, Hive partitions, atomic Parquet writes.
+"""The stored OpenTelemetry logs layout: Arrow schema and Hive partitions.
 
 Requires: rows in `OTEL_LOGS_SCHEMA` (see LAYOUT.md for why each column is what it is).
-Guarantees: one definition of the layout shared by the router (writer) and runtime (reader);
-`<root>/otel/logs/hour=YYYY-MM-DDTHH/service=<escaped service.name>/<name>.parquet`, where the
-hour is UTC and sorts lexicographically in time order; `write_batch` makes each file appear
-whole or not at all (temp name, fsync, rename, fsync of the directory), names files so they
-sort by creation time, and sorts rows by `time_unix_nano` inside each file.
+Guarantees: one definition of the layout shared by the router (writer), the storage layer and
+the runtime (reader): partitions `hour=YYYY-MM-DDTHH/service=<escaped service.name>` below the
+table's `incoming/` and `compacted/` folders, where the hour is UTC and sorts lexicographically
+in time order; `write_batch` appends rows in one commit through `table.Table.append`.
 """
 
 from __future__ import annotations
@@ -20,9 +19,8 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 TABLE_DIR = "otel/logs"
 HOUR_FORMAT = "%Y-%m-%dT%H"  # the mapping's `hour` partition transform (model.TRANSFORM_FORMATS)
 UNKNOWN_SERVICE = "unknown_service"  # what OTel SDKs report when service.name is not set
-ROW_GROUP_ROWS = 128 * 1024
 _MAX_SEGMENT_BYTES = 200  # file systems cap a name at 255 bytes
-_NS_PER_HOUR = 3_600 * 1_000_000_000
+NS_PER_HOUR = 3_600 * 1_000_000_000
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _HOUR_VALUE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}$")
 
@@ -58,7 +56,7 @@ _PARTITION_NAMES = tuple(name for name, _ in PARTITION_COLUMNS)
 
 def hour_key(ns: int) -> str:
     """The UTC hour holding `ns` (ns since the epoch), as 'YYYY-MM-DDTHH'; floors before 1970."""
-    return (_EPOCH + timedelta(hours=ns // _NS_PER_HOUR)).strftime(HOUR_FORMAT)
+    return (_EPOCH + timedelta(hours=ns // NS_PER_HOUR)).strftime(HOUR_FORMAT)
 
 
 def partition_values(time_unix_nano: int, service: str | None) -> dict[str, str]:
@@ -72,13 +70,15 @@ def partition_path(values: dict[str, str]) -> str:
         raise ValueError(f"partition values must name exactly {', '.join(_PARTITION_NAMES)}")
     if not _HOUR_VALUE.match(values["hour"]):
         raise ValueError(f"hour must look like 2026-11-27T05, not {values['hour']!r}")
-    segments = []
-    for name in _PARTITION_NAMES:
-        segment = f"{name}={quote(values[name], safe='')}"
-        if len(segment.encode()) > _MAX_SEGMENT_BYTES:
-            raise ValueError(f"{name} value too long for a directory name: {values[name][:40]}…")
-        segments.append(segment)
-    return "/".join(segments)
+    return "/".join(path_segment(name, values[name]) for name in _PARTITION_NAMES)
+
+
+def path_segment(name: str, value: str) -> str:
+    """`name=<value URI-escaped>` (every stored table's Hive encoding); refused when too long."""
+    text = f"{name}={quote(value, safe='')}"
+    if len(text.encode()) > _MAX_SEGMENT_BYTES:
+        raise ValueError(f"{name} value too long for a directory name: {value[:40]}…")
+    return text
 
 
 def parse_partition_path(rel: str) -> dict[str, str]:

@@ -39,8 +39,9 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
-from starbase.storage.formats import FORMATS, NS_PER_HOUR, TableFormat, hour_keys, segment
+from starbase.storage.formats import FORMATS, TableFormat, hour_keys
 from starbase.storage.index import LOG, Commit, CommitLog, FileEntry, State, next_state
+from starbase.storage.otel_layout import NS_PER_HOUR, path_segment
 from starbase.storage.store import LocalStore, S3Location, S3Store, Store
 
 ROW_GROUP_ROWS = 128 * 1024
@@ -260,8 +261,8 @@ class Table:
     # ------------------------------------------------------------------ internals
 
     def _path(self, part: str, values: dict[str, str], folder: str) -> str:
-        hour = segment("hour", values["hour"])
-        key = segment(self.format.key, values[self.format.key])
+        hour = path_segment("hour", values["hour"])
+        key = path_segment(self.format.key, values[self.format.key])
         return f"{part}/{hour}/{key}/{folder}/{time.time_ns():020d}-{secrets.token_hex(8)}.parquet"
 
     def _write(
