@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import tempfile
 import threading
 import time
 from collections import Counter
@@ -17,6 +18,8 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from starbase.cli import main
 from starbase.compiler.driver import compile
@@ -399,3 +402,52 @@ def test_cloudwatch_and_raw_tables_partition_by_their_own_keys(tmp_path: Path) -
             pa.table({"timestamp": pa.array([1]), "log_group": pa.array([None], pa.string())})
         )
     assert CLOUDWATCH.partitions == ("hour", "group") and RAW.partitions == ("hour", "source")
+
+
+# ---------------------------------------------------------------- any sequence of operations
+
+OPERATIONS = st.lists(
+    st.one_of(
+        st.tuples(st.just("append"), st.integers(0, 40), st.integers(0, 5)),
+        st.tuples(st.just("compact"), st.integers(1, 3), st.integers(200, 50_000)),
+        st.tuples(st.just("expire"), st.integers(0, 6), st.just(0)),
+        st.tuples(st.just("vacuum"), st.just(0), st.just(0)),
+    ),
+    min_size=1,
+    max_size=12,
+)
+
+
+@settings(max_examples=25, deadline=None)
+@given(OPERATIONS)
+def test_any_sequence_of_operations_keeps_the_rows_a_model_expects(
+    operations: list[tuple[str, int, int]],
+) -> None:
+    """Rows live per hour in a model; the table, its state and DataFusion must all agree."""
+    with tempfile.TemporaryDirectory() as folder:
+        root = Path(folder)
+        table = open_table(root, "otel")
+        engine = Engine(default_config(root))
+        plan = compile("from otel | stats count() as n", default_config(root)).plan
+        model: Counter[int] = Counter()  # hour index -> rows
+        cutoff = -1
+        for seed, (operation, a, b) in enumerate(operations):
+            if operation == "append":
+                batch = records(a, seed, start=T0 + b * H, span=2 * H)
+                table.append(batch)
+                for ns in batch["time_unix_nano"].to_pylist():
+                    if (ns - T0) // H > cutoff:
+                        model[(ns - T0) // H] += 1
+            elif operation == "compact":
+                table.compact(min_files=a, target_bytes=b)
+            elif operation == "expire":
+                now = T0 + a * H + H // 2
+                table.expire(H, now_ns=now)  # hours before the one holding now - 1h
+                cutoff = max(cutoff, a - 2)
+                model = Counter({h: n for h, n in model.items() if h > cutoff})
+            else:
+                table.vacuum(grace_s=0)
+            expected = sum(model.values())
+            assert table.snapshot().rows == expected
+            assert sum(f.rows for f in table.files()) == expected
+            assert int(engine.execute(plan, {})["n"][0].as_py()) == expected

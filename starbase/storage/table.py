@@ -125,7 +125,7 @@ class Table:
         """Write `batch` (one file per partition touched) and commit it; None if nothing to do.
 
         With `writer` and `seq`, a batch whose `seq` is not above the writer's last committed
-        one is skipped.
+        one is skipped. Rows in hours that retention already expired are dropped.
         """
         parts = list(self.format.split(batch))
         with self._locked("append"):
@@ -139,6 +139,7 @@ class Table:
             planned = [
                 (self._path("incoming", values, f"c={version:0{_WIDTH}d}"), values, data, lo, hi)
                 for values, data, lo, hi in parts
+                if head.cutoff is None or values["hour"] >= head.cutoff  # else already expired
             ]
             self._intend(_WRITE_INTENT, version, [p for p, *_ in planned])
             entries = [
