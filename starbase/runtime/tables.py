@@ -63,14 +63,19 @@ class StoredSource:
 
 
 def view_sql(name: str, table: Table, visible: Visibility) -> str:
-    """The view that turns the two listing tables into the snapshot `visible`."""
+    """The view that turns the two listing tables into the snapshot `visible`.
+
+    A side without live files is left out (a union costs DataFusion ~5-15% on full scans).
+    """
     fmt = table.format
     columns = ", ".join(f'"{c}"' for c in [*fmt.schema.names, *fmt.partitions])
-    return (
-        f'CREATE OR REPLACE VIEW "{name}" AS '
-        f'SELECT {columns} FROM "{name}__incoming" WHERE {visible.incoming} '
-        f'UNION ALL SELECT {columns} FROM "{name}__compacted" WHERE {visible.compacted}'
-    )
+    state = visible.state
+    sides = []
+    if state.incoming or state.files == 0:
+        sides.append(f'SELECT {columns} FROM "{name}__incoming" WHERE {visible.incoming}')
+    if state.files > state.incoming:
+        sides.append(f'SELECT {columns} FROM "{name}__compacted" WHERE {visible.compacted}')
+    return f'CREATE OR REPLACE VIEW "{name}" AS ' + " UNION ALL ".join(sides)
 
 
 def register(ctx: SessionContext, source: SourceConfig) -> StoredSource:

@@ -62,6 +62,7 @@ class State:
     cutoff: str | None = None  # retention: hours before this one are expired
     rows: int = 0
     files: int = 0
+    incoming: int = 0  # of `files`, how many are in incoming/ (the rest: compacted/)
     committed_ns: int = 0
     writers: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
 

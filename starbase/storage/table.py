@@ -152,6 +152,7 @@ class Table:
                 head,
                 rows=head.rows + sum(e.rows for e in entries),
                 files=head.files + len(entries),
+                incoming=head.incoming + len(entries),
                 writers=writers,
             )
             commit = Commit(version, "append", state, tuple(entries))
@@ -198,6 +199,7 @@ class Table:
                     floor=start.version,
                     gen=gen,
                     files=head.files - len(live) + len(kept),
+                    incoming=head.incoming - len(live),
                     rows=head.rows - sum(f.rows for f in live) + sum(o.rows for o in kept),
                 )
                 commit = Commit(
@@ -234,6 +236,7 @@ class Table:
                 cutoff=cutoff,
                 rows=head.rows - sum(f.rows for f in doomed),
                 files=head.files - len(doomed),
+                incoming=head.incoming - sum(1 for f in doomed if f.path.startswith("incoming/")),
             )
             commit = Commit(state.version, "expire", state, (), tuple(f.path for f in doomed))
             self._publish(commit)

@@ -1,0 +1,5 @@
+"""`python -m starbase …` runs the `starbase` command (where the console script is not on PATH)."""
+
+from starbase.cli import main
+
+raise SystemExit(main())
