@@ -535,14 +535,20 @@ def test_emulator_pushes_only_fields_and_a_limit_on_the_scan() -> None:
 # ---------------------------------------------------------------- multi-source, remainders
 
 
-def test_multi_source_pushes_only_the_branch_filter() -> None:
+def test_multi_source_pushes_the_branch_and_its_partial_aggregate() -> None:
+    """`federate` splits the count into a partial per source (pushed to Insights) and a final
+    sum over the union (local); the text is the branch's own pipeline."""
     compiled = compile(
         'from otel, lambda | where message contains "x" | stats count() as n by service', CONFIG
     )
     (query,) = compiled.insights()
-    assert commands(query) == ["fields @log", "filter @message like /x/"]
+    assert commands(query) == [
+        "filter @message like /x/",
+        r"parse @log /(?<starbaseRx1>[^\/:]+)$/",
+        "stats count(*) as partial_1 by starbaseRx1",
+    ]
     assert query.unsupported == ("stages above the union of several sources",)
-    assert isinstance(query.remainder, ir.Project)  # the branch, over the fetched rows
+    assert isinstance(query.remainder, ir.Project)  # renames the fetched group key
     whole = local_plan(compiled.plan, (query,))
     assert all(n.backend == "datafusion" for n in ir.plan_walk(whole) if isinstance(n, ir.Scan))
     assert '"lambda"' in to_sql(whole) and '"otel"' in to_sql(whole)

@@ -18,6 +18,7 @@ from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Diagnostic, error
 from starbase.compiler.format import format_query
 from starbase.compiler.grammar.parser import parse
+from starbase.compiler.passes.federate import federate
 from starbase.compiler.passes.map_fields import absent_field_warnings, map_fields
 from starbase.compiler.passes.normalize import normalize
 from starbase.compiler.passes.plan import plan
@@ -64,7 +65,10 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("normalize", lambda p, ctx: normalize(p), render_plan),
     Stage("map fields", lambda p, ctx: map_fields(p, ctx.mapping_for), render_plan),
     Stage("pushdown", lambda p, ctx: pushdown(p, ctx.mapping_for), render_plan),
-    Stage("plan", lambda p, ctx: plan(p), render_plan),
+    # `plan` prunes each source's reads, then `federate` gives each source of a union its
+    # exact share of the query: one stage, so the golden sections, `explain` and the REPL's
+    # stage list keep their shape
+    Stage("plan", lambda p, ctx: federate(plan(p)), render_plan),
 )
 STAGE_NAMES = tuple(s.name for s in PIPELINE)
 
@@ -150,9 +154,17 @@ class CompiledQuery:
         params: dict[str, object] | None = None,
     ) -> str:
         """Every stage's output, the DataFusion SQL and, when the data can be reached,
-        DataFusion's optimized logical and physical plans (EXPLAIN ANALYZE with `analyze`)."""
+        DataFusion's optimized logical and physical plans (EXPLAIN ANALYZE with `analyze`).
+        A query reading CloudWatch shows instead each source's native calls (StartQuery or
+        FilterLogEvents, with this run's time range and text), what runs locally over the
+        fetched rows, and the local DataFusion SQL and plans."""
+        from starbase.runtime.federation import reads_cloudwatch
+
         blocks = [f"== {name} ==\n{render_stage(name, value)}" for name, value in self.stages]
-        if backend:
+        if backend and reads_cloudwatch(self.plan):
+            plans = self._backend_plan(params or {}, analyze)
+            blocks.append(f"== execution ==\n{plans}")
+        elif backend:
             blocks.append(f"== datafusion ==\n{self.sql()}")
             plans = self._backend_plan(params or {}, analyze)
             blocks.append(f"== datafusion plan ==\n{plans}")

@@ -5,8 +5,10 @@ optionally its capability profile), and the source's mapping (`cloudwatch.yaml`)
 Guarantees: for every scan on the `cloudwatch` backend, an `InsightsQuery` with
 
 - `text`: Logs Insights QL for the longest prefix of the source's pipeline that its profile
-  runs natively and exactly — the scan's filter, then (when the query reads only this source)
-  the stages above it (see `cloudwatch_stages`); commands one per line, joined by `|`;
+  runs natively and exactly — the scan's filter, then the stages above it that read this
+  source alone: the whole query, or the source's branch of a union (which `federate` fills
+  with row stages, partial aggregates and per-branch limits; see `cloudwatch_stages`);
+  commands one per line, joined by `|`;
   values, regexes and names quoted so that no StarQL value can change the query's structure
   (`cloudwatch_syntax`);
 - `time_range`: the exact event-time window (`Scan.time_range`: absolute instants, `now() ±
@@ -103,7 +105,9 @@ def lower_source(
         tuple(log_groups[i : i + MAX_LOG_GROUPS]) for i in range(0, len(log_groups), MAX_LOG_GROUPS)
     )
     pipeline = Pipeline(scan.source, profile, batches=max(1, len(batches)))
-    last = pipeline.push(nodes, single_source=part is plan)
+    last = pipeline.push(nodes)
+    if part is not plan and not isinstance(plan, ir.Union):
+        pipeline.unsupported.append("stages above the union of several sources")
     boundary, columns = _boundary(pipeline, nodes, last)
     commands = _with_output(pipeline, columns)
     if nodes[last] is part and boundary == _fetched(scan.source, columns):
@@ -171,14 +175,14 @@ def _render_one(query: InsightsQuery) -> str:
 
 def _pipeline(plan: ir.Plan, scan: ir.Scan) -> tuple[list[ir.Plan], ir.Plan]:
     """The nodes from `scan` up (bottom-up), and the part of `plan` they end with: the whole
-    plan when the path to the root has no union, else the union branch over `scan`."""
+    plan when the path to the root has no union, else the union branch over `scan` (its own
+    stages, which `federate` put there: row stages, partial aggregates, per-branch limits)."""
     path = _path(plan, scan)
     assert path is not None, "the scan is not in the plan"
     bottom_up = list(reversed(path))
     unions = [i for i, node in enumerate(bottom_up) if isinstance(node, ir.Union)]
-    if unions or any(isinstance(n, ir.Union) for n in ir.plan_walk(plan)):
-        end = unions[0] if unions else len(bottom_up)
-        nodes = bottom_up[: min(end, 2)]
+    if unions:
+        nodes = bottom_up[: unions[0]]
         return nodes, nodes[-1]
     return bottom_up, plan
 

@@ -1,8 +1,9 @@
 """The longest pushable prefix of one CloudWatch source's pipeline, as Insights commands.
 
 Requires: the nodes of one source's pipeline bottom-up — its `Scan`, the `Project` of its
-mapping, then (when the query reads only that source) every stage above — and a capability
-`Profile`. Guarantees: `Pipeline.push` lowers nodes in order until one cannot be lowered
+mapping, then every stage above that reads this source alone (up to the query's root, or to
+the union of several sources, below which `federate` puts the per-source stages) — and a
+capability `Profile`. Guarantees: `Pipeline.push` lowers nodes in order until one cannot be lowered
 exactly (the reason is recorded in `unsupported`) and returns the index of the last node
 pushed; after it, `defs` gives each of that node's columns as an expression over Insights
 fields, `order` the pushed sort still in force, `scan_rest`/`filter_rest` the conjuncts left
@@ -63,7 +64,7 @@ class Pipeline:
 
     # ------------------------------------------------------------ driving
 
-    def push(self, nodes: list[ir.Plan], *, single_source: bool) -> int:
+    def push(self, nodes: list[ir.Plan]) -> int:
         """Lower `nodes` in order; the index of the last one fully or partly pushed."""
         scan = nodes[0]
         assert isinstance(scan, ir.Scan)
@@ -75,9 +76,6 @@ class Pipeline:
         project = nodes[1]
         assert isinstance(project, ir.Project)
         self.defs = {i.name: i.expr for i in project.items}
-        if not single_source:
-            self.unsupported.append("stages above the union of several sources")
-            return 1
         for index, node in enumerate(nodes[2:], start=2):
             saved = self.expr.snapshot()
             try:

@@ -10,6 +10,7 @@ kept (through hidden columns) until `limit`, `dedup` and the final result; time 
 epoch column are compared as integers so Parquet statistics prune row groups, and time
 partitions get explicit predicates so whole directories are skipped. Parameters and `now()`
 must be bound before running (`starbase.runtime.bind`); unbound ones print as `$name`/`now()`.
+`json_to_map` calls the UDF `JSON_TO_MAP`, which the runtime registers in every session.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from starbase.mappings import LEVEL_TEXT_PATTERN, LEVELS
 from starbase.mappings.model import TRANSFORM_FORMATS
 
 TARGET = "datafusion"
+JSON_TO_MAP = "starbase_json_to_map"  # a UDF of every Starbase session (runtime/udfs.py)
 _NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _SQL_TYPES = {
     Type.INT: "BIGINT",
@@ -511,6 +513,8 @@ def _call(call: ir.Call) -> exp.Expr:  # one case per function
             return _level_from_text(args[0])
         case "json_get":
             return _json_get(args[0], call.args[1])
+        case "json_to_map":
+            return exp.Anonymous(this=JSON_TO_MAP, expressions=args)
     raise UnsupportedError(f"the function {name}()")
 
 

@@ -3,7 +3,8 @@
 Requires: a plan from `pushdown`. Guarantees: same rows and output columns as its input;
 each source's projection computes only the universal fields used above it (or all of them
 when the query outputs every column), and each `Scan.schema` lists only the physical
-columns its projection and filter read, in the mapping's order. Backends lower this plan.
+columns its projection and filter read, in the mapping's order. The `plan` stage then runs
+`federate` (its own module) on the result.
 
     Aggregate: by=[service] aggregates=[n := count()]
       Project: [timestamp := …, severity := …, …, resource]   (14 fields)
