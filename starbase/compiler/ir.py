@@ -329,6 +329,7 @@ class PartitionFilter:
 class SourceRef:
     name: str
     format: str
+    stored: bool = False  # kept by Starbase (the source has a location): read by DataFusion
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,12 +1,14 @@
 """Where each stored format's table lives and how DataFusion reads it, one snapshot per query.
 
-Requires: a configured source whose format is stored by Starbase (`otel`, `cloudwatch_table`,
-`raw`, see `STORED`) and its location (a local folder or `s3://bucket/prefix`). Guarantees:
+Requires: a configured source whose format is stored by Starbase (`otel`, and `cloudwatch`
+with a location: the events Firehose delivers; see `STORED`) and its location (a local folder
+or `s3://bucket/prefix`). Guarantees:
 `register` makes the source readable in DataFusion under its name: two listing tables over the
 table's `incoming/` and `compacted/` folders (the format's physical schema given explicitly, so
 an empty table is queryable, and the hive partitions, reading only `.parquet` files) and a view
 named like the source that admits only what the table's latest committed state makes visible
-(`storage.table.Visibility`), with the format's columns followed by its two partition columns.
+(`storage.table.Visibility`), with the format's columns followed by its two partition columns
+(or, per `READ_AS`, the columns its mapping names).
 `StoredSource.refresh` re-reads the commit log's head and replaces the view when it moved, so
 each query sees one snapshot: every committed file once, nothing uncommitted, nothing twice
 during compaction. S3 locations get an object store for their bucket with the source's
@@ -36,7 +38,21 @@ class SourceUnavailable(Exception):
 
 
 # source format (mapping name) -> stored table format
-STORED = {"otel": "otel", "cloudwatch_table": "cloudwatch", "raw": "raw"}
+STORED = {"otel": "otel", "cloudwatch": "cloudwatch"}
+
+# How a stored table spells its mapping's columns when they differ from the table's own. The
+# CloudWatch events that Firehose delivers are read with `cloudwatch.yaml`, written for Logs
+# Insights: its `@`-columns are the stored columns renamed (`@log` is "owner:log group", as
+# Insights shows it).
+READ_AS: dict[str, tuple[tuple[str, str], ...]] = {
+    "cloudwatch": (
+        ("@timestamp", '"timestamp"'),
+        ("@ingestionTime", 'CAST("received_time_unix_nano" / 1000000 AS BIGINT)'),
+        ("@message", '"message"'),
+        ("@logStream", '"log_stream"'),
+        ("@log", """concat(coalesce("owner", ''), ':', "log_group")"""),
+    ),
+}
 
 
 @dataclass
@@ -68,7 +84,11 @@ def view_sql(name: str, table: Table, visible: Visibility) -> str:
     A side without live files is left out (a union costs DataFusion ~5-15% on full scans).
     """
     fmt = table.format
-    columns = ", ".join(f'"{c}"' for c in [*fmt.schema.names, *fmt.partitions])
+    renamed = READ_AS.get(fmt.name)
+    if renamed is None:
+        columns = ", ".join(f'"{c}"' for c in [*fmt.schema.names, *fmt.partitions])
+    else:
+        columns = ", ".join(f'{expr} AS "{name}"' for name, expr in renamed)
     state = visible.state
     sides = []
     if state.incoming or state.files == 0:

@@ -114,7 +114,10 @@ def _derived(text: str, columns: dict[str, Type], universal: ir.Column) -> ir.Ex
 
 def _read(source: ir.SourceRef, schema: tuple[ir.Column, ...], mapping: Mapping) -> ir.Plan:
     physical = physical_schema(mapping)
-    scan = ir.Scan(source.name, mapping.format, mapping.backend, physical)
+    # A source Starbase stores (e.g. CloudWatch events delivered by Firehose) is read from its
+    # table with the same mapping: the table's view spells the mapping's columns.
+    backend = "datafusion" if source.stored else mapping.backend
+    scan = ir.Scan(source.name, mapping.format, backend, physical)
     columns = {c.name: c.type for c in physical}
     items = tuple(
         ir.NamedExpr(

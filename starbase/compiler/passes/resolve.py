@@ -66,7 +66,7 @@ def _sources(stage: ast.From, config: Config) -> tuple[ir.SourceRef, ...]:
     if stage.star:
         if not config.sources:
             raise error(Code.NO_SOURCES, "no sources are configured", stage.span)
-        return tuple(ir.SourceRef(s.name, s.format) for s in config.sources)
+        return tuple(ir.SourceRef(s.name, s.format, s.location is not None) for s in config.sources)
     refs: list[ir.SourceRef] = []
     for ref in stage.sources:
         found = config.source(ref.name)
@@ -80,7 +80,7 @@ def _sources(stage: ast.From, config: Config) -> tuple[ir.SourceRef, ...]:
                 f"configured sources: {known}",
             )
         if all(r.name != ref.name for r in refs):
-            refs.append(ir.SourceRef(found.name, found.format))
+            refs.append(ir.SourceRef(found.name, found.format, found.location is not None))
     return tuple(refs)
 
 
