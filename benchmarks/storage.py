@@ -8,7 +8,9 @@ bench-storage`). Prints figures only; everything runs in a temporary folder.
    latency (p50/p95/max), files and bytes before and after `compact`, scaled to a day.
 2. Bytes per record at rest after compaction vs the same records as OTLP/JSON (the OTLP JSON
    mapping, one request per 1,000 records of one service, as SDK exporters batch) and as
-   OTLP protobuf, on a sample of the compacted records.
+   OTLP protobuf: for the synthetic records of step 1, and for `--emitted` records of the
+   emitter's `incident` scenario sent through the OpenTelemetry SDK to a real router (trace
+   ids shared by the services of a request, as in real systems).
 3. Planning with 10,000 files in the table (100 commits x 100 partitions): reading the index
    head, folding the file list (from the commit log, then from a checkpoint), and DataFusion
    registering + planning + running a full count and a 1-hour count through Starbase's view.
@@ -83,8 +85,8 @@ def ingest(root: Path, rate: int, flush_s: int, minutes: int) -> None:
 
 
 def encodings(table: Table, parquet_per_record: float) -> None:
-    """OTLP/JSON and OTLP protobuf sizes of a sample of the compacted records."""
-    sample = pa.concat_tables(table._read(f) for f in table.files()[:5])
+    """OTLP/JSON and OTLP protobuf sizes of the compacted records."""
+    sample = pa.concat_tables(table._read(f) for f in table.files())
     json_bytes = proto_bytes = 0
     rows = sample.to_pylist()
     by_service: dict[str, list[dict[str, object]]] = {}
@@ -97,7 +99,7 @@ def encodings(table: Table, parquet_per_record: float) -> None:
             json_bytes += len(json.dumps(otlp_json(chunk), separators=(",", ":")).encode())
             proto_bytes += len(otlp_proto(chunk).SerializeToString())
     n = len(rows)
-    print(f"## bytes per record ({n:,} records sampled from the compacted files)")
+    print(f"## bytes per record ({n:,} records, all of the compacted files)")
     print(
         f"OTLP/JSON {json_bytes / n:.0f} B, OTLP protobuf {proto_bytes / n:.0f} B,"
         f" Parquet at rest {parquet_per_record:.1f} B -> JSON/Parquet"
@@ -236,12 +238,56 @@ def _best(action: object, runs: int = 3) -> float:
     return statistics.median(times)
 
 
+def realistic(root: Path, records: int) -> None:
+    """Bytes at rest for the emitter's `incident` traffic, as the router stores it."""
+    import signal
+    import subprocess
+    import sys
+    import urllib.request
+
+    from starbase.demo import _free_port
+
+    port = _free_port()
+    router = subprocess.Popen(
+        [sys.executable, "-m", "starbase", "router", "--data", str(root), "--port", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        for _ in range(300):
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.1)
+        emit = [sys.executable, "-m", "starbase", "emit", "--scenario", "incident", "--quiet"]
+        emit += ["--rate", "max", "--count", str(records), "--duration", "1h", "--seed", "3"]
+        subprocess.run([*emit, "--endpoint", f"http://127.0.0.1:{port}"], check=True)
+    finally:
+        router.send_signal(signal.SIGTERM)
+        router.wait(timeout=120)
+    table = open_table(root, "otel")
+    table.compact()
+    table.vacuum(grace_s=0)
+    files = table.files()
+    size = sum(f.bytes for f in files)
+    rows = table.snapshot().rows
+    print(f"## emitter traffic ({rows:,} records of the incident scenario through the router)")
+    print(f"after compaction: {len(files)} files, {size / rows:.1f} bytes/record at rest")
+    encodings(table, size / rows)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rate", type=int, default=1_000, help="records/s (default 1,000)")
     parser.add_argument("--flush", type=int, default=10, help="seconds per commit (default 10)")
     parser.add_argument("--minutes", type=int, default=60, help="data time to ingest")
+    parser.add_argument(
+        "--emitted", type=int, default=200_000, help="emitter records for bytes/record"
+    )
     args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as emitted_dir:
+        realistic(Path(emitted_dir), args.emitted)
     with tempfile.TemporaryDirectory() as ingest_dir:
         ingest(Path(ingest_dir), args.rate, args.flush, args.minutes)
     with tempfile.TemporaryDirectory() as plan_dir:

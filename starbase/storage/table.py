@@ -47,6 +47,10 @@ from starbase.storage.store import LocalStore, S3Location, S3Store, Store
 ROW_GROUP_ROWS = 128 * 1024
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 VACUUM_GRACE_S = 600.0
+# zstd levels: appends stay cheap (commit latency); compaction, off the ingest path, spends
+# ~2x the CPU for ~10% fewer bytes at rest (measured on the emitter's traffic).
+APPEND_ZSTD_LEVEL = 3
+COMPACT_ZSTD_LEVEL = 9
 _WIDTH = 12  # digits of the c= and g= folder values, so that string order is number order
 _WRITE_INTENT = f"{LOG}/_append.intent"
 _COMPACT_INTENT = f"{LOG}/_compact.intent"
@@ -270,13 +274,23 @@ class Table:
         return f"{part}/{hour}/{key}/{folder}/{time.time_ns():020d}-{secrets.token_hex(8)}.parquet"
 
     def _write(
-        self, path: str, values: dict[str, str], data: pa.Table, lo: int, hi: int
+        self,
+        path: str,
+        values: dict[str, str],
+        data: pa.Table,
+        lo: int,
+        hi: int,
+        level: int = APPEND_ZSTD_LEVEL,
     ) -> FileEntry:
+        deltas = self.format.deltas
         sink = io.BytesIO()
         pq.write_table(
             data,
             sink,
             compression="zstd",
+            compression_level=level,
+            use_dictionary=[c for c in data.column_names if c not in deltas],
+            column_encoding={c: "DELTA_BINARY_PACKED" for c in deltas},
             row_group_size=ROW_GROUP_ROWS,
             write_page_index=True,
             sorting_columns=[
@@ -285,9 +299,8 @@ class Table:
         )
         payload = sink.getvalue()
         self.store.put(path, payload)
-        return FileEntry(
-            path, values["hour"], values[self.format.key], lo, hi, data.num_rows, len(payload)
-        )
+        key = values[self.format.key]
+        return FileEntry(path, values["hour"], key, lo, hi, data.num_rows, len(payload))
 
     def _merge(
         self, files: list[FileEntry], values: dict[str, str], folder: str, target_bytes: int
@@ -303,7 +316,9 @@ class Table:
             part = merged.slice(start, rows_per_file)
             stop = start + part.num_rows - 1
             path = self._path("compacted", values, folder)
-            yield self._write(path, values, part, int(times[start]), int(times[stop]))
+            yield self._write(
+                path, values, part, int(times[start]), int(times[stop]), COMPACT_ZSTD_LEVEL
+            )
 
     def _read(self, entry: FileEntry) -> pa.Table:
         local = self.store.local_path(entry.path)
