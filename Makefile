@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage clean
+.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage bench-ingest clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -41,6 +41,10 @@ bench-query: $(STAMP)
 # Commit latency, files/bytes per day, bytes per record vs OTLP, planning at 10k files.
 bench-storage: $(STAMP)
 	$(BIN)/python benchmarks/storage.py
+
+# OTLP/protobuf into `starbase router --workers 2` over loopback, durable acks (docs/router.md).
+bench-ingest: $(STAMP)
+	$(BIN)/python benchmarks/ingest.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

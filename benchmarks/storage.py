@@ -42,7 +42,7 @@ HOUR = 3_600 * S
 START = parse_iso("2026-11-20T00:00:00Z")
 
 
-def ingest(root: Path, rate: int, flush_s: int, minutes: int) -> None:
+def ingest(root: Path, rate: int, flush_s: int, minutes: int, level: int) -> None:
     table = open_table(root, "otel")
     latencies = []
     batches = minutes * 60 // flush_s
@@ -67,7 +67,7 @@ def ingest(root: Path, rate: int, flush_s: int, minutes: int) -> None:
         f" -> per day {len(files) * per_day:,.0f} files, {size * per_day / 2**30:.2f} GiB"
     )
     started = time.perf_counter()
-    report = table.compact()
+    report = table.compact(level=level)
     took = time.perf_counter() - started
     table.vacuum(grace_s=0)
     files = table.files()
@@ -238,7 +238,7 @@ def _best(action: object, runs: int = 3) -> float:
     return statistics.median(times)
 
 
-def realistic(root: Path, records: int) -> None:
+def realistic(root: Path, records: int, level: int) -> None:
     """Bytes at rest for the emitter's `incident` traffic, as the router stores it."""
     import signal
     import subprocess
@@ -267,11 +267,14 @@ def realistic(root: Path, records: int) -> None:
         router.send_signal(signal.SIGTERM)
         router.wait(timeout=120)
     table = open_table(root, "otel")
-    table.compact()
+    started = time.perf_counter()
+    table.compact(level=level)
+    took = time.perf_counter() - started
     table.vacuum(grace_s=0)
     files = table.files()
     size = sum(f.bytes for f in files)
     rows = table.snapshot().rows
+    print(f"compaction at zstd level {level}: {took:.1f} s")
     print(f"## emitter traffic ({rows:,} records of the incident scenario through the router)")
     print(f"after compaction: {len(files)} files, {size / rows:.1f} bytes/record at rest")
     encodings(table, size / rows)
@@ -285,11 +288,12 @@ def main() -> None:
     parser.add_argument(
         "--emitted", type=int, default=200_000, help="emitter records for bytes/record"
     )
+    parser.add_argument("--level", type=int, default=9, help="compaction zstd level")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as emitted_dir:
-        realistic(Path(emitted_dir), args.emitted)
+        realistic(Path(emitted_dir), args.emitted, args.level)
     with tempfile.TemporaryDirectory() as ingest_dir:
-        ingest(Path(ingest_dir), args.rate, args.flush, args.minutes)
+        ingest(Path(ingest_dir), args.rate, args.flush, args.minutes, args.level)
     with tempfile.TemporaryDirectory() as plan_dir:
         planning(Path(plan_dir))
 

@@ -14,9 +14,12 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+from starbase import devenv
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
 from starbase.compiler.errors import CompileError
 from starbase.config import Config, ConfigError, default_config, load_config
+from starbase.emitter import cli as emitter_cli
+from starbase.router import cli as router_cli
 from starbase.runtime.bind import value_from_text
 from starbase.runtime.engine import QueryFailed
 from starbase.runtime.output import FORMATS, render
@@ -91,6 +94,9 @@ def _parser() -> argparse.ArgumentParser:
     repl_cmd.add_argument("--data", help="the data folder (default: $STARBASE_DATA)")
     repl_cmd.set_defaults(handler=_repl, diagnostics="text")
     storage_cli.add_parsers(commands)
+    emitter_cli.add_parser(commands)
+    router_cli.add_parser(commands)
+    devenv.add_parser(commands)
     return parser
 
 

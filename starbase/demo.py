@@ -1,93 +1,191 @@
-"""`make demo`: StarQL end to end on the embedded default, with nothing to set up.
+"""`make demo`: emitter → router → storage → StarQL, end to end on this machine, in about a minute.
 
-Requires: nothing but the package (no network). Guarantees: writes a realistic synthetic
-OpenTelemetry dataset (one day, 200k records, the stored layout) into a temporary data
-folder, then for a few typical questions prints the query, its result and, for the first,
-every compiler stage, the DataFusion SQL and DataFusion's plans with partition pruning; it
-ends with what a user sees for a malformed query. Later the demo grows into the full run
-(emitter → router → storage → query).
+Requires: the package and a free local port (no network beyond 127.0.0.1). Guarantees: starts
+`starbase router` on a free port of 127.0.0.1 with a fresh temporary data folder, sends the
+emitter's `incident` scenario (100,000 OTel records through the OpenTelemetry SDK's OTLP/HTTP
+exporter), waits until queries see every acknowledged record, runs showcase queries (errors
+by service over time, the degraded service's slowest requests, one failed request's path
+across services, a regex parse with stats), prints one `explain` and what a user sees for a
+malformed query, then stops the router (SIGTERM) and removes everything it created. It says
+what it is doing as it goes, and exits non-zero if any step fails.
 """
 
 from __future__ import annotations
 
+import os
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import starbase
 from starbase.compiler.errors import CompileError
-from starbase.compiler.timestamps import format_iso
 from starbase.config import default_config
 from starbase.runtime.output import render
-from starbase.storage.synthetic import write_dataset
 
-HOUR = 3_600 * 1_000_000_000
-ROWS = 200_000
+RECORDS = 100_000
+SEED = 7
+DEGRADED = "payments"
 
 
-def examples(end: int) -> list[tuple[str, str]]:
-    window = f'between "{format_iso(end - 2 * HOUR)}" and "{format_iso(end - HOUR)}"'
+def showcase() -> list[tuple[str, str, dict[str, object]]]:
     return [
         (
-            "Errors and warnings per service in one hour, in 15-minute buckets",
-            f"""from otel
-| {window}
-| where severity >= "warn"
-| stats count() as n, pct(attributes.duration_ms, 95) as p95
-    by service, bin(timestamp, 15m) as bucket
-| sort n desc
-| limit 8""",
+            "Errors by service over time, in 5-minute buckets (the incident starts mid-run)",
+            """from otel
+| where severity >= "error"
+| stats count() as errors by bin(timestamp, 5m) as bucket, service
+| where errors >= 5
+| sort bucket, errors desc""",
+            {},
         ),
         (
-            "Slow gateway requests, parsed out of access lines",
+            f"The slowest {DEGRADED} calls during the incident",
             """from otel
-| where service == "gateway" and message ~ /^(GET|POST) /
-| parse message "* * * *" as method, path, status, took
-| extend ms = tonumber(replace(took, "ms", ""))
-| where ms > 900
-| stats count() as slow, max(ms) as worst by path
-| sort slow desc
-| limit 5""",
+| where service == $svc and exists(attributes.duration_ms)
+| extend ms = tonumber(attributes.duration_ms)
+| sort ms desc
+| limit 5
+| fields timestamp, ms, attributes.order.id, message""",
+            {"svc": DEGRADED},
         ),
         (
-            "Which services time out, and on what",
+            "Regex parse + stats: gateway access lines by status, with latency",
             """from otel
-| where "timeout" or message ~ /connection refused/i
-| stats count() as n, latest(message) as last_seen by service
-| sort n desc""",
+| where service == "gateway"
+| parse message /^(?<method>[A-Z]+) (?<path>\\S+) (?<status>\\d{3}) (?<took>\\d+)ms$/
+| where exists(status)
+| stats count() as requests, avg(tonumber(took)) as avg_ms,
+    pct(tonumber(took), 99) as p99_ms by status
+| sort requests desc""",
+            {},
         ),
     ]
 
 
+TRACE = """from otel
+| where trace_id == $trace
+| sort timestamp
+| fields timestamp, service, severity_text, message"""
+
+FIRST_FAILED = """from otel
+| where service == $svc and severity >= "error" and message ~ /timeout/ and exists(trace_id)
+| sort timestamp
+| limit 1
+| fields trace_id, message"""
+
 MALFORMED = 'from otel\n| where severity >= "warn" and\n| stats count() by service'
 
 
-def main() -> None:
-    end = (time.time_ns() // HOUR) * HOUR
+def main() -> int:
+    started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="starbase-demo-") as folder:
         data = Path(folder)
-        started = time.perf_counter()
-        write_dataset(data, ROWS, start_ns=end - 24 * HOUR, span_ns=24 * HOUR, seed=42)
-        print(
-            f"wrote {ROWS:,} synthetic OTel records (last 24 h) to {data} "
-            f"in {time.perf_counter() - started:.1f} s"
+        port = _free_port()
+        endpoint = f"http://127.0.0.1:{port}"
+        step(f"starting the router on {endpoint}, data folder {data}")
+        command = [sys.executable, "-m", "starbase", "router", "--data", str(data)]
+        command += ["--port", str(port), "--flush-age", "2", "--log-level", "WARNING"]
+        router = subprocess.Popen(
+            command,
+            stdout=subprocess.DEVNULL,
+            stderr=open(data / "router.log", "w"),  # noqa: SIM115 - closed with the folder
         )
-        config = default_config(data)
-        for number, (title, text) in enumerate(examples(end)):
-            print(f"\n{'=' * 100}\n# {title}\n{text}\n")
-            compiled = starbase.compile(text, config)
-            started = time.perf_counter()
-            table = compiled.run()
-            elapsed = (time.perf_counter() - started) * 1000
-            print(render(table, "table") + f"({elapsed:.0f} ms)")
-            if number == 0:
-                print(f"\n--- how it ran ---\n{compiled.explain()}")
-    print(f"\n{'=' * 100}\n# A malformed query gets a positioned diagnostic\n{MALFORMED}\n")
-    try:
-        starbase.compile(MALFORMED)
-    except CompileError as exc:
-        print(exc.render())
+        try:
+            _wait_ready(endpoint, router, data)
+            step(f"emitting the 'incident' scenario: {RECORDS:,} records via the OpenTelemetry SDK")
+            emit = [sys.executable, "-m", "starbase", "emit", "--mode", "otlp"]
+            emit += ["--scenario", "incident", "--target", DEGRADED, "--rate", "max"]
+            emit += ["--count", str(RECORDS), "--duration", "30m", "--seed", str(SEED)]
+            emit += ["--endpoint", endpoint]
+            if subprocess.run(emit, check=False).returncode != 0:
+                raise SystemExit("the emitter did not deliver every record")
+            config = default_config(data)
+            _wait_visible(config)
+            for title, text, params in showcase():
+                _show(title, text, params, config)
+            first = starbase.compile(FIRST_FAILED, config).run(svc=DEGRADED)
+            if first.num_rows:
+                trace = str(first["trace_id"][0].as_py())
+                _show(
+                    f"One failed request across services (trace {trace})",
+                    TRACE,
+                    {"trace": trace},
+                    config,
+                )
+            title, text, params = showcase()[1]
+            step(f"how it ran: explain of “{title}”")
+            print(starbase.compile(text, config).explain(params=params))
+            step("a malformed query gets a positioned diagnostic with a hint")
+            print(MALFORMED + "\n")
+            try:
+                starbase.compile(MALFORMED)
+            except CompileError as exc:
+                print(exc.render())
+        finally:
+            step("stopping the router (SIGTERM: it flushes and exits)")
+            router.send_signal(signal.SIGTERM)
+            code = router.wait(timeout=60)
+            print(f"router exited with {code}")
+    step(f"done in {time.perf_counter() - started:.0f} s")
+    return 0
+
+
+def step(text: str) -> None:
+    print(f"\n\033[1m==> {text}\033[0m" if sys.stdout.isatty() else f"\n==> {text}", flush=True)
+
+
+def _show(title: str, text: str, params: dict[str, object], config: object) -> None:
+    step(title)
+    print(text + ("" if not params else f"\n-- with {params}") + "\n")
+    compiled = starbase.compile(text, config)  # type: ignore[arg-type]
+    began = time.perf_counter()
+    table = compiled.run(**params)
+    print(render(table, "table") + f"({(time.perf_counter() - began) * 1000:.0f} ms)")
+
+
+def _wait_ready(endpoint: str, router: subprocess.Popen[bytes], data: Path) -> None:
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        if router.poll() is not None:
+            log = (data / "router.log").read_text()
+            raise SystemExit(f"the router exited with {router.returncode}:\n{log}")
+        try:
+            with urllib.request.urlopen(f"{endpoint}/readyz", timeout=1) as reply:
+                if reply.status == 200:
+                    return
+        except OSError:
+            pass
+        time.sleep(0.1)
+    raise SystemExit("the router did not become ready within 30 s")
+
+
+def _wait_visible(config: object) -> None:
+    step("waiting until queries see every acknowledged record")
+    count = starbase.compile("from otel | stats count() as n", config)  # type: ignore[arg-type]
+    began = time.perf_counter()
+    seen = 0
+    while time.perf_counter() - began < 30:
+        seen = int(count.run()["n"][0].as_py())
+        if seen >= RECORDS:
+            print(
+                f"{seen:,} records visible {time.perf_counter() - began:.1f} s after the last ack"
+            )
+            return
+        time.sleep(0.25)
+    raise SystemExit(f"only {seen:,} of {RECORDS:,} records visible after 30 s")
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":
-    main()
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    raise SystemExit(main())

@@ -48,7 +48,8 @@ ROW_GROUP_ROWS = 128 * 1024
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 VACUUM_GRACE_S = 600.0
 # zstd levels: appends stay cheap (commit latency); compaction, off the ingest path, spends
-# ~2x the CPU for ~10% fewer bytes at rest (measured on the emitter's traffic).
+# ~2x the CPU for ~10% fewer bytes at rest; level 19 (`starbase compact --level 19`) another
+# ~10% fewer for ~10x the CPU (measured on the emitter's traffic, docs/storage.md).
 APPEND_ZSTD_LEVEL = 3
 COMPACT_ZSTD_LEVEL = 9
 _WIDTH = 12  # digits of the c= and g= folder values, so that string order is number order
@@ -165,7 +166,11 @@ class Table:
             return commit
 
     def compact(
-        self, *, target_bytes: int = TARGET_FILE_BYTES, min_files: int = 2
+        self,
+        *,
+        target_bytes: int = TARGET_FILE_BYTES,
+        min_files: int = 2,
+        level: int = COMPACT_ZSTD_LEVEL,
     ) -> CompactReport:
         """Merge every incoming file into compacted files of about `target_bytes` per partition.
 
@@ -192,7 +197,7 @@ class Table:
             outputs: list[FileEntry] = []
             for (hour, key), files in sorted(groups.items()):
                 values = {"hour": hour, self.format.key: key}
-                outputs.extend(self._merge(files, values, folder, target_bytes))
+                outputs.extend(self._merge(files, values, folder, target_bytes, level))
             with self._locked("append"):
                 head = self.log.head()
                 expired = [o for o in outputs if head.cutoff and o.hour < head.cutoff]
@@ -303,7 +308,12 @@ class Table:
         return FileEntry(path, values["hour"], key, lo, hi, data.num_rows, len(payload))
 
     def _merge(
-        self, files: list[FileEntry], values: dict[str, str], folder: str, target_bytes: int
+        self,
+        files: list[FileEntry],
+        values: dict[str, str],
+        folder: str,
+        target_bytes: int,
+        level: int,
     ) -> Iterator[FileEntry]:
         """Rows of `files` sorted by time, cut into files of about `target_bytes`."""
         rows = sum(f.rows for f in files)
@@ -316,9 +326,7 @@ class Table:
             part = merged.slice(start, rows_per_file)
             stop = start + part.num_rows - 1
             path = self._path("compacted", values, folder)
-            yield self._write(
-                path, values, part, int(times[start]), int(times[stop]), COMPACT_ZSTD_LEVEL
-            )
+            yield self._write(path, values, part, int(times[start]), int(times[stop]), level)
 
     def _read(self, entry: FileEntry) -> pa.Table:
         local = self.store.local_path(entry.path)

@@ -1,0 +1,50 @@
+"""Who may write, and into which namespace: bearer tokens and Firehose access keys.
+
+Requires: `RouterConfig.tokens` / `firehose_keys` (secret → tenant or None). Guarantees: with
+neither configured every request is let in to the default namespace (the router warns at
+start); otherwise OTLP and raw requests need `Authorization: Bearer <token>` and Firehose
+requests an `X-Amz-Firehose-Access-Key` that is a configured key or token; a missing secret is
+401, a wrong one 403; secrets are compared in constant time. The answer is a `Grant` naming the
+tenant (None = the default namespace) or a `Problem`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+
+from starbase.router.config import RouterConfig
+from starbase.router.problems import Problem
+
+
+@dataclass(frozen=True)
+class Grant:
+    tenant: str | None
+
+
+def _match(secret: str, known: dict[str, str | None]) -> Grant | None:
+    found: Grant | None = None
+    given = secret.encode()
+    for candidate, tenant in known.items():
+        if hmac.compare_digest(given, candidate.encode()):
+            found = Grant(tenant)
+    return found
+
+
+def bearer(config: RouterConfig, authorization: str | None) -> Grant | Problem:
+    if config.open:
+        return Grant(None)
+    scheme, _, token = (authorization or "").strip().partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return Problem(401, "missing bearer token (Authorization: Bearer <token>)")
+    grant = _match(token.strip(), config.tokens)
+    return grant if grant is not None else Problem(403, "unknown bearer token")
+
+
+def firehose(config: RouterConfig, access_key: str | None) -> Grant | Problem:
+    if config.open:
+        return Grant(None)
+    if not access_key:
+        return Problem(401, "missing X-Amz-Firehose-Access-Key")
+    grant = _match(access_key, {**config.tokens, **config.firehose_keys})
+    return grant if grant is not None else Problem(403, "unknown Firehose access key")

@@ -1,0 +1,119 @@
+"""Several workers on one port (SO_REUSEPORT), each its own process, WAL and table writer.
+
+Requires: Linux (SO_REUSEPORT balances connections across the workers' sockets); imports only
+the standard library and the WAL until it needs a worker in process (it stays small).
+Guarantees:
+WALs of worker numbers >= `workers` (left by a run with more workers) are committed and removed
+before any worker starts; each worker runs `python -m starbase.router.worker N` and is killed
+by the kernel if the supervisor dies (so a SIGKILL of the supervisor is a SIGKILL of the
+router); a worker that dies on its own is restarted (it replays its WAL), unless it dies within
+`_FAST_FAIL_S` of starting twice in a row, which stops the router with exit 1. SIGTERM/SIGINT
+are passed on; the supervisor exits when every worker has, with the worst exit code.
+`main` is the router's process entry point (see its docstring).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import FrameType
+
+from starbase.router.config import CONFIG_ENV, RouterConfig
+from starbase.router.wal import WalBusy, WalCorrupt
+
+log = logging.getLogger("starbase.router")
+_FAST_FAIL_S = 3.0
+
+
+def orphan_workers(config: RouterConfig) -> list[int]:
+    """Worker numbers with a WAL in `wal_dir` that this configuration will not run."""
+    root = Path(config.wal_dir)
+    if not root.is_dir():
+        return []
+    found = [int(p.name) for p in root.iterdir() if p.is_dir() and p.name.isdigit()]
+    return sorted(n for n in found if n >= config.workers)
+
+
+def drain_orphans(config: RouterConfig) -> None:
+    from starbase.router.worker import drain  # the heavy imports, only when needed
+
+    for worker in orphan_workers(config):
+        log.info("committing the WAL of worker %d (no longer run) before starting", worker)
+        drain(config, worker)
+
+
+def run(config: RouterConfig) -> int:
+    drain_orphans(config)
+    env = {**os.environ, CONFIG_ENV: config.to_json()}
+    children: dict[int, subprocess.Popen[bytes]] = {}
+    started: dict[int, float] = {}
+    fast_failures: dict[int, int] = {}
+    stopping = False
+
+    def spawn(worker: int) -> None:
+        command = [sys.executable, "-m", "starbase.router.worker", str(worker)]
+        children[worker] = subprocess.Popen(command, env=env)
+        started[worker] = time.monotonic()
+
+    def forward(signum: int, _frame: FrameType | None) -> None:
+        nonlocal stopping
+        stopping = True
+        for child in children.values():
+            if child.poll() is None:
+                child.send_signal(signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, forward)
+    signal.signal(signal.SIGINT, forward)
+    for worker in range(config.workers):
+        spawn(worker)
+    codes: dict[int, int] = {}
+    while len(codes) < len(children):
+        time.sleep(0.1)
+        for worker, child in list(children.items()):
+            code = child.poll()
+            if code is None or worker in codes:
+                continue
+            if stopping:
+                codes[worker] = code
+                continue
+            quick = time.monotonic() - started[worker] < _FAST_FAIL_S
+            fast_failures[worker] = fast_failures.get(worker, 0) + 1 if quick else 0
+            if fast_failures[worker] >= 2:
+                log.error("worker %d keeps failing at start (exit %d): stopping", worker, code)
+                forward(signal.SIGTERM, None)
+                codes[worker] = code or 1
+                continue
+            log.warning("worker %d exited with %d: restarting it", worker, code)
+            spawn(worker)
+    return max(codes.values(), default=0)
+
+
+def main() -> int:
+    """`python -m starbase.router.supervisor`: the router (config in $STARBASE_ROUTER_CONFIG).
+
+    `starbase router` execs this, so the router does not carry the CLI's imports (the query
+    engine): one worker runs in this process, several are supervised from it.
+    """
+    config = RouterConfig.from_json(os.environ.pop(CONFIG_ENV))
+    logging.basicConfig(
+        level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(message)s"
+    )
+    try:
+        if config.workers == 1:
+            from starbase.router import worker
+
+            drain_orphans(config)
+            return worker.run(config, 0)
+        return run(config)
+    except (WalBusy, WalCorrupt) as exc:
+        print(f"starbase: {exc}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
