@@ -114,6 +114,7 @@ class TableFormat:
 
     def split(self, batch: pa.Table) -> Iterator[tuple[dict[str, str], pa.Table, int, int]]:
         """(partition values, rows sorted by time, min ns, max ns) per partition touched."""
+        batch = batch.combine_chunks()  # sorting and slicing one chunk is 2-3x faster
         data = self.conform(batch)
         if data.num_rows == 0:
             return

@@ -132,7 +132,11 @@ class Table:
         With `writer` and `seq`, a batch whose `seq` is not above the writer's last committed
         one is skipped. Rows in hours that retention already expired are dropped.
         """
-        parts = list(self.format.split(batch))
+        # Parquet encoding, the costly part, runs before the lock: writers on one host overlap.
+        parts = [
+            (values, self._encode(data, APPEND_ZSTD_LEVEL), data.num_rows, lo, hi)
+            for values, data, lo, hi in self.format.split(batch)
+        ]
         with self._locked("append"):
             self._recover(_WRITE_INTENT)
             head = self.log.head()
@@ -141,15 +145,14 @@ class Table:
             if not parts and writer is None:
                 return None
             version = head.version + 1
+            folder = f"c={version:0{_WIDTH}d}"
             planned = [
-                (self._path("incoming", values, f"c={version:0{_WIDTH}d}"), values, data, lo, hi)
-                for values, data, lo, hi in parts
+                (self._path("incoming", values, folder), values, payload, rows, lo, hi)
+                for values, payload, rows, lo, hi in parts
                 if head.cutoff is None or values["hour"] >= head.cutoff  # else already expired
             ]
             self._intend(_WRITE_INTENT, version, [p for p, *_ in planned])
-            entries = [
-                self._write(path, values, data, lo, hi) for path, values, data, lo, hi in planned
-            ]
+            entries = [self._put(*plan) for plan in planned]
             writers = dict(head.writers)
             if writer is not None and seq is not None:
                 writers[writer] = seq
@@ -278,15 +281,7 @@ class Table:
         key = path_segment(self.format.key, values[self.format.key])
         return f"{part}/{hour}/{key}/{folder}/{time.time_ns():020d}-{secrets.token_hex(8)}.parquet"
 
-    def _write(
-        self,
-        path: str,
-        values: dict[str, str],
-        data: pa.Table,
-        lo: int,
-        hi: int,
-        level: int = APPEND_ZSTD_LEVEL,
-    ) -> FileEntry:
+    def _encode(self, data: pa.Table, level: int) -> bytes:
         deltas = self.format.deltas
         sink = io.BytesIO()
         pq.write_table(
@@ -302,10 +297,14 @@ class Table:
                 pq.SortingColumn(data.schema.get_field_index(self.format.time_column))
             ],
         )
-        payload = sink.getvalue()
+        return sink.getvalue()
+
+    def _put(
+        self, path: str, values: dict[str, str], payload: bytes, rows: int, lo: int, hi: int
+    ) -> FileEntry:
         self.store.put(path, payload)
         key = values[self.format.key]
-        return FileEntry(path, values["hour"], key, lo, hi, data.num_rows, len(payload))
+        return FileEntry(path, values["hour"], key, lo, hi, rows, len(payload))
 
     def _merge(
         self,
@@ -326,7 +325,9 @@ class Table:
             part = merged.slice(start, rows_per_file)
             stop = start + part.num_rows - 1
             path = self._path("compacted", values, folder)
-            yield self._write(path, values, part, int(times[start]), int(times[stop]), level)
+            payload = self._encode(part, level)
+            lo, hi = int(times[start]), int(times[stop])
+            yield self._put(path, values, payload, part.num_rows, lo, hi)
 
     def _read(self, entry: FileEntry) -> pa.Table:
         local = self.store.local_path(entry.path)
