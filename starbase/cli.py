@@ -25,7 +25,7 @@ from starbase.runtime.engine import QueryFailed
 from starbase.runtime.output import FORMATS, render
 from starbase.storage import cli as storage_cli
 
-EXIT_OK, EXIT_FAILURE, EXIT_COMPILE_ERROR = 0, 1, 2
+EXIT_OK, EXIT_FAILURE, EXIT_COMPILE_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 TARGETS = ("ir", "datafusion", "cloudwatch")
 
 
@@ -48,6 +48,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(f"starbase: {exc}", file=sys.stderr)
         return EXIT_FAILURE
+    except KeyboardInterrupt:  # Ctrl-C: running CloudWatch queries were stopped on the way out
+        if args.debug:
+            raise
+        print("starbase: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as exc:  # a bug: still one line, the traceback with --debug
         if args.debug:
             raise

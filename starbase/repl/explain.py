@@ -50,7 +50,7 @@ def sources_summary(compiled: CompiledQuery, config: Config) -> list[str]:
         else:
             lines.append(
                 f"{node.source} ({node.format}) → {node.backend}: its native query is below;"
-                " the REPL cannot run this backend yet"
+                " the fetched rows are finished locally in DataFusion"
             )
     if backends == {"datafusion"}:
         lines.append(

@@ -110,13 +110,24 @@ class DataFusionBackend:
         self.engine = Engine(config)
         self._lock = threading.Lock()  # source registration is not safe to race
 
-    def _prepare(self, plan: ir.Plan, params: Mapping[str, object], now_ns: int | None) -> str:
-        with self._lock:
-            return self.engine.prepare(plan, params, now_ns)
+    def _prepare(
+        self,
+        plan: ir.Plan,
+        params: Mapping[str, object],
+        now_ns: int | None,
+        cancel: threading.Event | None = None,
+    ) -> str:
+        with self._lock:  # `cancel` also stops a CloudWatch fetch (StopQuery) on Esc
+            return self.engine.prepare(plan, params, now_ns, cancel)
 
     def execute(self, request: RunRequest) -> QueryResult:
         compiled = request.compiled
-        sql = self._prepare(compiled.plan, request.params, request.now_ns)
+        try:
+            sql = self._prepare(compiled.plan, request.params, request.now_ns, request.cancel)
+        except QueryFailed:
+            if request.cancel.is_set():  # a CloudWatch fetch stopped by Esc
+                raise Cancelled from None
+            raise
         if request.cancel.is_set():
             raise Cancelled
         try:
