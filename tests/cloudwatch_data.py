@@ -25,16 +25,13 @@ batches per stream, within 24 hours each); `otel_table` is the same events as OT
 from __future__ import annotations
 
 import json
-import logging
 import random
-import socket
-from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
 import pyarrow as pa
-from moto.server import ThreadedMotoServer
+from conftest import free_port, moto_server  # noqa: F401 - shared with the test modules
 
 from starbase.mappings import LEVELS
 
@@ -59,25 +56,6 @@ class Event:
     trace_id: str | None
     span_id: str | None
     attributes: dict[str, str] | None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def moto_server() -> Iterator[str]:
-    """A moto server of our own on a free port of 127.0.0.1 (a generator for fixtures). Its
-    data lives in moto's process-wide backends: isolate modules by region (`logs_client`)."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.stop()
 
 
 def logs_client(endpoint: str, region: str = REGION) -> Any:

@@ -64,9 +64,9 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A moto server (S3, CloudWatch Logs, …) on a free port of 127.0.0.1, for the session."""
+def moto_server() -> Iterator[str]:
+    """A moto server of our own on a free port of 127.0.0.1 (a generator for fixtures). Its
+    data lives in moto's process-wide backends: isolate modules by region or bucket name."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     port = free_port()
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
@@ -75,3 +75,9 @@ def moto_endpoint() -> Iterator[str]:
         yield f"http://127.0.0.1:{port}"
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto server (S3, CloudWatch Logs, …) on a free port of 127.0.0.1, for the session."""
+    yield from moto_server()

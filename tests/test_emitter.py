@@ -12,7 +12,6 @@ import gzip
 import json
 import logging
 import re
-import socket
 import statistics
 import subprocess
 import sys
@@ -28,7 +27,7 @@ import boto3
 import pytest
 import yaml
 from aiohttp import web
-from moto.server import ThreadedMotoServer
+from conftest import free_port, moto_server
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (
     ExportLogsServiceRequest,
     ExportLogsServiceResponse,
@@ -53,12 +52,6 @@ ROOT = Path(__file__).resolve().parent.parent
 S = 1_000_000_000
 T0 = parse_iso("2026-11-20T10:00:00Z")
 REGION = "us-east-1"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def quiet(options: Options) -> Any:
@@ -362,14 +355,7 @@ def test_otlp_to_nowhere_counts_failures() -> None:
 @pytest.fixture(scope="module")
 def moto_endpoint() -> Iterator[str]:
     """A moto server on a free port of 127.0.0.1, for this module."""
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    moto = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    moto.start()
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        moto.stop()
+    yield from moto_server()
 
 
 @pytest.fixture

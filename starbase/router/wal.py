@@ -33,6 +33,8 @@ from dataclasses import dataclass, replace
 from enum import IntEnum
 from pathlib import Path
 
+from starbase.storage.store import fsync_dir
+
 _HEADER = struct.Struct("<IIQqIBxHH")  # crc, length, seq, received ns, records, kind, lengths
 _SUFFIX = ".wal"
 _IOV_MAX = 512
@@ -157,7 +159,7 @@ class Wal:
             handle.flush()
             os.fsync(handle.fileno())
         os.replace(temp, path)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         return ident
 
     def _scan(self, segment: _Segment, newest: bool) -> Iterator[Entry]:
@@ -223,7 +225,7 @@ class Wal:
     def _roll(self) -> None:
         path = self.directory / f"{self.next_seq:020d}{_SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        _fsync_dir(self.directory)
+        fsync_dir(self.directory)
         if self._fd >= 0:
             os.close(self._fd)
         self._fd = fd
@@ -239,7 +241,7 @@ class Wal:
         for segment in doomed:
             segment.path.unlink(missing_ok=True)
         if doomed:
-            _fsync_dir(self.directory)
+            fsync_dir(self.directory)
         return len(doomed)
 
     def retire(self) -> None:
@@ -320,11 +322,3 @@ def _write_all(fd: int, buffers: list[bytes]) -> None:
         rest = b"".join(buffers)[written:]
         while rest:
             rest = rest[os.write(fd, rest) :]
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -43,7 +43,7 @@ class LocalStore:
         except BaseException:
             temp.unlink(missing_ok=True)
             raise
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
 
     def put_new(self, key: str, data: bytes) -> bool:
         final = self.root / key
@@ -57,7 +57,7 @@ class LocalStore:
                 return False
         finally:
             temp.unlink(missing_ok=True)
-        _fsync_dir(final.parent)
+        fsync_dir(final.parent)
         return True
 
     def get(self, key: str) -> bytes | None:
@@ -197,10 +197,10 @@ def _make_dirs(directory: Path) -> None:
         directory = directory.parent
     for path in reversed(missing):
         path.mkdir(exist_ok=True)
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
 
 
-def _fsync_dir(directory: Path) -> None:
+def fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
         os.fsync(fd)
