@@ -18,6 +18,9 @@ create still refuses a second commit of the same version). Guarantees:
   intent file that the next one uses to delete the partial files before reusing the version.
 - `append(batch, writer=, seq=)` is idempotent per (writer, seq): a replayed batch whose
   sequence number was already committed is skipped (the router's exactly-once replay).
+
+A `Table` caches what it read of the commit log and is not thread-safe: give each thread
+its own (`open_table` is cheap); processes and threads then coordinate through the locks.
 """
 
 from __future__ import annotations
