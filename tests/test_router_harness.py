@@ -136,9 +136,19 @@ class Router:
         return self.proc.wait(timeout=timeout)
 
     def kill(self) -> None:
+        """SIGKILL the router and wait until its workers (killed with it) stop answering, so
+        that the next router started on this port is the only one that can answer."""
         assert self.proc is not None
         self.proc.send_signal(signal.SIGKILL)
         self.proc.wait(timeout=30)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+            except OSError:
+                return
+            time.sleep(0.02)
+        raise AssertionError(f"a worker still answers on port {self.port} after SIGKILL")
 
 
 def otlp_request(

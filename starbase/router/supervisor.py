@@ -48,7 +48,6 @@ def drain_orphans(config: RouterConfig) -> None:
 
 
 def run(config: RouterConfig) -> int:
-    drain_orphans(config)
     env = {**os.environ, CONFIG_ENV: config.to_json()}
     children: dict[int, subprocess.Popen[bytes]] = {}
     started: dict[int, float] = {}
@@ -67,8 +66,12 @@ def run(config: RouterConfig) -> int:
             if child.poll() is None:
                 child.send_signal(signal.SIGTERM)
 
+    # Handlers first: a SIGTERM while orphaned WALs drain ends the run cleanly after the drain.
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    drain_orphans(config)
+    if stopping:
+        return 0
     for worker in range(config.workers):
         spawn(worker)
     codes: dict[int, int] = {}
