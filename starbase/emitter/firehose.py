@@ -27,7 +27,7 @@ import gzip
 import json
 import time
 import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starbase.emitter import http_post
@@ -113,9 +113,6 @@ def read_request(body: bytes, headers: Mapping[str, str]) -> list[Payload]:
     return [decode(record["data"]) for record in document["records"]]
 
 
-Post = Callable[[str, bytes, Mapping[str, str]], http_post.Reply]
-
-
 class FirehoseSink:
     """Delivers `LogEvent`s to a Firehose HTTP endpoint; see the module docstring."""
 
@@ -129,9 +126,9 @@ class FirehoseSink:
         max_request_bytes: int = 1 << 20,
         control_every: int = 500,
         flush_interval: float = 1.0,
-        post: Post = http_post.post,
+        post: http_post.Post = http_post.post,
     ) -> None:
-        self._url, self._key, self._post = url, access_key, post
+        self._url, self._key, self._poster = url, access_key, http_post.Poster(post)
         self._events_per_payload = events_per_payload
         self._records_per_request = records_per_request
         self._max_bytes = max_request_bytes
@@ -142,8 +139,7 @@ class FirehoseSink:
         self._records: list[tuple[str, int]] = []  # (data, events in it)
         self._bytes = 0
         self._sequence = 0
-        self._delivered = self._failed = self._requests = 0
-        self._problem = ""
+        self._requests = 0
 
     def add(self, event: LogEvent) -> None:
         key = event.group, event.stream
@@ -180,14 +176,7 @@ class FirehoseSink:
             data.insert(0, encode(control_message(now_ms)))
         body, headers = delivery_request(data, self._key, str(uuid.uuid4()), now_ms)
         self._requests += 1
-        events = sum(n for _, n in records)
-        try:
-            self._post(self._url, body, headers)
-        except http_post.DeliveryError as error:
-            self._failed += events
-            self._problem = str(error)
-            return
-        self._delivered += events
+        self._poster.send(self._url, body, headers, sum(n for _, n in records))
 
     def flush(self) -> None:
         """Seal every stream's events and send everything pending."""
@@ -198,7 +187,7 @@ class FirehoseSink:
         self._next_flush = time.monotonic() + self._flush_interval
 
     def status(self) -> Delivery:
-        return Delivery(self._delivered, self._failed, self._requests, self._problem)
+        return self._poster.status()
 
     def close(self) -> Delivery:
         self.flush()

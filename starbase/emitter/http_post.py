@@ -4,7 +4,8 @@ Requires: nothing. Guarantees: `post` sends one request and returns the 2xx `Rep
 500, 502, 503 or 504 and on connection errors it retries, up to `attempts` tries in all,
 waiting what `Retry-After` says (seconds or an HTTP date, capped at `max_wait`) or else an
 exponential backoff from 0.25 s; when it gives up, or on any other status, it raises
-`DeliveryError` naming the status and the reply's first bytes.
+`DeliveryError` naming the status and the reply's first bytes. `Poster` is the accounting
+the HTTP sinks share: it posts requests of `n` units each and counts them delivered or failed.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import urllib.error
 import urllib.request
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+
+from starbase.emitter.sink import Delivery
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 
@@ -73,3 +76,28 @@ def post(
         if attempt + 1 < attempts:
             sleep(min(max_wait, wait if wait is not None else 0.25 * 2**attempt))
     raise DeliveryError(f"{problem} (gave up after {attempts} attempts)")
+
+
+Post = Callable[[str, bytes, Mapping[str, str]], Reply]
+
+
+class Poster:
+    """Posts with `post`, counting each request's units as delivered or failed (never raising)."""
+
+    def __init__(self, post: Post) -> None:
+        self._post = post
+        self._delivered = self._failed = self._requests = 0
+        self._problem = ""
+
+    def send(self, url: str, body: bytes, headers: Mapping[str, str], units: int) -> None:
+        self._requests += 1
+        try:
+            self._post(url, body, headers)
+        except DeliveryError as error:
+            self._failed += units
+            self._problem = str(error)
+            return
+        self._delivered += units
+
+    def status(self) -> Delivery:
+        return Delivery(self._delivered, self._failed, self._requests, self._problem)

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 import urllib.parse
-from collections.abc import Callable, Mapping
 from typing import NamedTuple
 
 from starbase.emitter import http_post
@@ -117,9 +116,6 @@ def raw_lines(request: Request) -> list[RawLine]:
     return lines
 
 
-Post = Callable[[str, bytes, Mapping[str, str]], http_post.Reply]
-
-
 class RawSink:
     """Posts `RawLine`s to `<base>/v1/raw?source=…`; see the module docstring."""
 
@@ -131,7 +127,7 @@ class RawSink:
         max_lines: int = 5_000,
         max_bytes: int = 1 << 20,
         flush_interval: float = 1.0,
-        post: Post = http_post.post,
+        post: http_post.Post = http_post.post,
     ) -> None:
         self._base = base_url.rstrip("/")
         self._headers = {"Content-Type": "text/plain; charset=utf-8"}
@@ -140,10 +136,8 @@ class RawSink:
         self._max_lines, self._max_bytes = max_lines, max_bytes
         self._flush_interval = flush_interval
         self._next_flush = time.monotonic() + flush_interval
-        self._post = post
+        self._poster = http_post.Poster(post)
         self._buffers: dict[str, tuple[list[str], list[int]]] = {}
-        self._delivered = self._failed = self._requests = 0
-        self._problem = ""
 
     def url(self, source: str) -> str:
         return f"{self._base}/v1/raw?{urllib.parse.urlencode({'source': source})}"
@@ -160,14 +154,7 @@ class RawSink:
     def _send(self, source: str) -> None:
         lines, _ = self._buffers.pop(source)
         body = ("\n".join(lines) + "\n").encode()
-        self._requests += 1
-        try:
-            self._post(self.url(source), body, self._headers)
-        except http_post.DeliveryError as error:
-            self._failed += len(lines)
-            self._problem = str(error)
-            return
-        self._delivered += len(lines)
+        self._poster.send(self.url(source), body, self._headers, len(lines))
 
     def flush(self) -> None:
         for source in list(self._buffers):
@@ -175,7 +162,7 @@ class RawSink:
         self._next_flush = time.monotonic() + self._flush_interval
 
     def status(self) -> Delivery:
-        return Delivery(self._delivered, self._failed, self._requests, self._problem)
+        return self._poster.status()
 
     def close(self) -> Delivery:
         self.flush()
