@@ -65,7 +65,10 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "in the WAL for the next start)",
     )
     policy.add_argument(
-        "--compact-every", type=float, default=0.0, help="compact the tables every SECONDS"
+        "--compact-every",
+        type=float,
+        default=600.0,
+        help="compact and vacuum the tables every SECONDS (default 600; 0 = never)",
     )
     access = command.add_argument_group("access")
     access.add_argument(
