@@ -148,8 +148,8 @@ class CommitLog:
         if base > state.version:
             base, live = 0, {}
         newest = self._checkpoint_version(state.version)
-        if newest > base or (newest == 0 and base == 0):
-            base, live = self._checkpoint(state.version)
+        if newest > base or base == 0:
+            base, live = newest, self._checkpoint(newest)
         live = dict(live)
         for commit in self.commits(base, state.version):
             for path in commit.remove:
@@ -186,18 +186,13 @@ class CommitLog:
         ]
         return max((v for v in versions if v <= upto), default=0)
 
-    def _checkpoint(self, upto: int) -> tuple[int, dict[str, FileEntry]]:
-        names = [n for n in self._names(None) if n.endswith(_CHECKPOINT)]
-        for name in reversed(names):
-            version = int(name[: -len(_CHECKPOINT)])
-            if version > upto:
-                continue
-            data = self.store.get(f"{LOG}/{name}")
-            if data is None:
-                continue
-            rows = pq.read_table(io.BytesIO(data)).to_pylist()
-            return version, {r["path"]: FileEntry(**r) for r in rows}
-        return 0, {}
+    def _checkpoint(self, version: int) -> dict[str, FileEntry]:
+        """The live files of the checkpoint at `version` (none for version 0)."""
+        data = self.store.get(f"{LOG}/{version:020d}{_CHECKPOINT}") if version else None
+        if data is None:
+            return {}
+        rows = pq.read_table(io.BytesIO(data)).to_pylist()
+        return {r["path"]: FileEntry(**r) for r in rows}
 
     def _names(self, start_after: str | None) -> list[str]:
         return self.store.names(LOG, start_after)

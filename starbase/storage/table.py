@@ -42,9 +42,9 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
-from starbase.storage.formats import FORMATS, TableFormat, hour_keys
+from starbase.storage.formats import FORMATS, TableFormat
 from starbase.storage.index import LOG, Commit, CommitLog, FileEntry, State, next_state
-from starbase.storage.otel_layout import NS_PER_HOUR, path_segment
+from starbase.storage.otel_layout import hour_key, path_segment
 from starbase.storage.store import LocalStore, S3Location, S3Store, Store
 
 ROW_GROUP_ROWS = 128 * 1024
@@ -240,7 +240,7 @@ class Table:
         Their files are deleted by the next `vacuum` after the grace period.
         """
         now = time.time_ns() if now_ns is None else now_ns
-        cutoff = hour_keys_one(now - older_than_ns)
+        cutoff = hour_key(now - older_than_ns)
         with self._locked("append"):
             head = self.log.head()
             if head.cutoff is not None and cutoff <= head.cutoff:
@@ -383,12 +383,6 @@ class Table:
                 fcntl.flock(handle, fcntl.LOCK_UN)
 
 
-def hour_keys_one(ns: int) -> str:
-    import numpy as np
-
-    return str(hour_keys(np.array([ns], dtype=np.int64))[0].as_py())
-
-
 def open_table(
     location: str | os.PathLike[str],
     format_name: str,
@@ -417,7 +411,6 @@ def open_table(
 
 
 __all__ = [
-    "NS_PER_HOUR",
     "CompactReport",
     "ConcurrentCommit",
     "Table",
