@@ -20,7 +20,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import statistics
+import subprocess
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -32,6 +35,7 @@ from opentelemetry.proto.logs.v1 import logs_pb2
 
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import default_config
+from starbase.devenv import free_port, spawn, wait_answering
 from starbase.runtime.engine import new_session
 from starbase.runtime.tables import register
 from starbase.storage.synthetic import generate
@@ -40,6 +44,7 @@ from starbase.storage.table import Table, open_table
 S = 1_000_000_000
 HOUR = 3_600 * S
 START = parse_iso("2026-11-20T00:00:00Z")
+STARBASE = [sys.executable, "-m", "starbase"]
 
 
 def ingest(root: Path, rate: int, flush_s: int, minutes: int, level: int) -> None:
@@ -240,28 +245,13 @@ def _best(action: object, runs: int = 3) -> float:
 
 def realistic(root: Path, records: int, level: int) -> None:
     """Bytes at rest for the emitter's `incident` traffic, as the router stores it."""
-    import signal
-    import subprocess
-    import sys
-    import urllib.request
-
-    from starbase.demo import _free_port
-
-    port = _free_port()
-    router = subprocess.Popen(
-        [sys.executable, "-m", "starbase", "router", "--data", str(root), "--port", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    port = free_port()
+    log = root / "router.log"
+    router = spawn([*STARBASE, "router", "--data", str(root), "--port", str(port)], log)
     try:
-        for _ in range(300):
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/readyz", timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.1)
-        emit = [sys.executable, "-m", "starbase", "emit", "--scenario", "incident", "--quiet"]
-        emit += ["--rate", "max", "--count", str(records), "--duration", "1h", "--seed", "3"]
+        wait_answering(f"http://127.0.0.1:{port}/readyz", router, log)
+        emit = [*STARBASE, "emit", "--scenario", "incident", "--quiet", "--rate", "max"]
+        emit += ["--count", str(records), "--duration", "1h", "--seed", "3"]
         subprocess.run([*emit, "--endpoint", f"http://127.0.0.1:{port}"], check=True)
     finally:
         router.send_signal(signal.SIGTERM)

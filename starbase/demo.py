@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
 import starbase
 from starbase.compiler.errors import CompileError
 from starbase.config import default_config
+from starbase.devenv import free_port, spawn, wait_answering
 from starbase.runtime.output import render
 
 RECORDS = 100_000
@@ -85,18 +84,18 @@ def main() -> int:
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="starbase-demo-") as folder:
         data = Path(folder)
-        port = _free_port()
+        port = free_port()
         endpoint = f"http://127.0.0.1:{port}"
         step(f"starting the router on {endpoint}, data folder {data}")
         command = [sys.executable, "-m", "starbase", "router", "--data", str(data)]
         command += ["--port", str(port), "--flush-age", "2", "--log-level", "WARNING"]
-        router = subprocess.Popen(
-            command,
-            stdout=subprocess.DEVNULL,
-            stderr=open(data / "router.log", "w"),  # noqa: SIM115 - closed with the folder
-        )
+        log = data / "router.log"
+        router = spawn(command, log)
         try:
-            _wait_ready(endpoint, router, data)
+            try:
+                wait_answering(f"{endpoint}/readyz", router, log)
+            except OSError as exc:
+                raise SystemExit(f"the router did not start: {exc}\n{log.read_text()}") from None
             step(f"emitting the 'incident' scenario: {RECORDS:,} records via the OpenTelemetry SDK")
             emit = [sys.executable, "-m", "starbase", "emit", "--mode", "otlp"]
             emit += ["--scenario", "incident", "--target", DEGRADED, "--rate", "max"]
@@ -148,22 +147,6 @@ def _show(title: str, text: str, params: dict[str, object], config: object) -> N
     print(render(table, "table") + f"({(time.perf_counter() - began) * 1000:.0f} ms)")
 
 
-def _wait_ready(endpoint: str, router: subprocess.Popen[bytes], data: Path) -> None:
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline:
-        if router.poll() is not None:
-            log = (data / "router.log").read_text()
-            raise SystemExit(f"the router exited with {router.returncode}:\n{log}")
-        try:
-            with urllib.request.urlopen(f"{endpoint}/readyz", timeout=1) as reply:
-                if reply.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise SystemExit("the router did not become ready within 30 s")
-
-
 def _wait_visible(config: object) -> None:
     step("waiting until queries see every acknowledged record")
     count = starbase.compile("from otel | stats count() as n", config)  # type: ignore[arg-type]
@@ -178,12 +161,6 @@ def _wait_visible(config: object) -> None:
             return
         time.sleep(0.25)
     raise SystemExit(f"only {seen:,} of {RECORDS:,} records visible after 30 s")
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 if __name__ == "__main__":

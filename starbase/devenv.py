@@ -7,7 +7,9 @@ writes to, writes a `starbase.toml` naming both sources (stored OTel logs on S3,
 log groups through the emulator profile) into the state folder, and prints how to query; the
 processes run in the background, their pids and logs in the state folder
 (`$STARBASE_STATE/dev`, default `~/.cache/starbase/dev`). `down` stops exactly what `up`
-started (SIGTERM, so the router flushes) and forgets it; `up` twice is refused.
+started (SIGTERM, so the router flushes) and forgets it; `up` twice is refused. `free_port`,
+`spawn` and `wait_answering` are how every Starbase process starter (demo, tests, benchmarks)
+starts a local service and waits for it.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,22 +62,23 @@ def _up(args: argparse.Namespace) -> int:
     router = f"http://127.0.0.1:{args.port}"
     env = os.environ | CREDENTIALS | {"AWS_REGION": REGION}
     started: dict[str, Any] = {"aws": aws, "router": router, "pids": {}}
-    moto = _spawn(
+    moto = spawn(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(args.aws_port)],
         folder / "moto.log",
         env,
+        detached=True,
     )
     started["pids"]["moto"] = moto.pid
     state_file.write_text(json.dumps(started))
-    _wait(f"{aws}/moto-api/", moto, folder / "moto.log")
+    wait_answering(f"{aws}/moto-api/", moto, folder / "moto.log")
     _prepare_aws(aws)
     router_cmd = [sys.executable, "-m", "starbase", "router", "--port", str(args.port)]
     router_cmd += ["--data", str(folder / "router"), "--s3", f"s3://{BUCKET}/{PREFIX}"]
     router_cmd += ["--s3-endpoint", aws, "--region", REGION]
-    process = _spawn(router_cmd, folder / "router.log", env)
+    process = spawn(router_cmd, folder / "router.log", env, detached=True)
     started["pids"]["router"] = process.pid
     state_file.write_text(json.dumps(started))
-    _wait(f"{router}/readyz", process, folder / "router.log")
+    wait_answering(f"{router}/readyz", process, folder / "router.log")
     config = folder / "starbase.toml"
     config.write_text(toml(aws))
     print(f"moto (S3, CloudWatch Logs) on {aws}; router on {router} writing s3://{BUCKET}/{PREFIX}")
@@ -158,14 +162,28 @@ def _status(args: argparse.Namespace) -> int:
     return 0
 
 
-def _spawn(command: list[str], log: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+def free_port() -> int:
+    """A TCP port of 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def spawn(
+    command: list[str], log: Path, env: dict[str, str] | None = None, *, detached: bool = False
+) -> subprocess.Popen[bytes]:
+    """Start `command` with its output appended to `log` (`detached`: in a session of its own,
+    so it outlives the terminal that started it)."""
     with open(log, "ab") as sink:
         return subprocess.Popen(
-            command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=True
+            command, stdout=sink, stderr=subprocess.STDOUT, env=env, start_new_session=detached
         )
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30) -> None:
+def wait_answering(
+    url: str, process: subprocess.Popen[bytes], log: Path, timeout: float = 30
+) -> None:
+    """Return once `url` answers; OSError (naming `log`) if `process` exits or time runs out."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:

@@ -52,16 +52,11 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE") or ("ci" if _CI else 
 
 # ---------------------------------------------------------------- a local S3 (moto's server)
 import logging  # noqa: E402
-import socket  # noqa: E402
 from collections.abc import Iterator  # noqa: E402
 
 from moto.server import ThreadedMotoServer  # noqa: E402
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from starbase.devenv import free_port  # noqa: E402
 
 
 def moto_server() -> Iterator[str]:

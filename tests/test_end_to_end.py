@@ -11,7 +11,6 @@ import os
 import subprocess
 import sys
 import time
-import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ from conftest import free_port
 
 from starbase.compiler.driver import compile
 from starbase.config import config_from_dict, default_config
+from starbase.devenv import spawn, wait_answering
 from starbase.emitter.run import Options, units
 
 SEED = 31
@@ -44,17 +44,9 @@ def router(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     data = tmp_path / "data"
     command = [sys.executable, "-m", "starbase", "router", "--data", str(data)]
     command += ["--port", str(port), "--flush-age", "1"]
-    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = spawn(command, tmp_path / "router.log")
     endpoint = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        assert process.poll() is None, process.stderr.read() if process.stderr else ""
-        try:
-            with urllib.request.urlopen(f"{endpoint}/readyz", timeout=1):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, "router not ready"
-            time.sleep(0.1)
+    wait_answering(f"{endpoint}/readyz", process, tmp_path / "router.log")
     try:
         yield endpoint, data
     finally:
