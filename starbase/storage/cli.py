@@ -152,7 +152,11 @@ def _each(args: argparse.Namespace, act: Callable[[SourceConfig, Table], str]) -
 
 
 def _stored(config: Config, names: list[str]) -> list[SourceConfig]:
-    chosen = [s for s in config.sources if s.format in STORED and (not names or s.name in names)]
+    chosen = [
+        s
+        for s in config.sources
+        if s.format in STORED and s.location and (not names or s.name in names)
+    ]  # a CloudWatch source without a location is log groups in AWS, not a table of ours
     unknown = sorted(set(names) - {s.name for s in chosen})
     if unknown:
         raise ConfigError(f"not a stored source: {', '.join(unknown)}")
