@@ -22,9 +22,9 @@ import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 import starbase
+from starbase.backends.datafusion.engine import new_session
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
-from starbase.runtime.engine import new_session
 from starbase.storage.formats import OTEL as STORED_FORMAT
 from starbase.storage.synthetic import write_dataset
 from starbase.storage.table import open_table

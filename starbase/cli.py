@@ -15,13 +15,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from starbase import devenv
+from starbase.backends.datafusion.engine import QueryFailed
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
 from starbase.compiler.errors import CompileError
+from starbase.compiler.passes.bind import value_from_text
 from starbase.config import Config, ConfigError, default_config, load_config
 from starbase.emitter import cli as emitter_cli
 from starbase.router import cli as router_cli
-from starbase.runtime.bind import value_from_text
-from starbase.runtime.engine import QueryFailed
 from starbase.runtime.output import FORMATS, render
 from starbase.storage import cli as storage_cli
 

@@ -19,12 +19,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from starbase.backends.cloudwatch import syntax
+from starbase.backends.cloudwatch.lower import InsightsQuery, local_plan, render
+from starbase.backends.cloudwatch.syntax import NotExpressible
+from starbase.backends.datafusion.lower import to_sql
 from starbase.cli import main
 from starbase.compiler import ir
-from starbase.compiler.backends import cloudwatch_syntax as syntax
-from starbase.compiler.backends.cloudwatch import InsightsQuery, local_plan, render
-from starbase.compiler.backends.cloudwatch_syntax import NotExpressible
-from starbase.compiler.backends.datafusion import to_sql
 from starbase.compiler.driver import CompiledQuery, compile
 from starbase.compiler.errors import CompileError
 from starbase.compiler.format import format_name, format_regex, format_string

@@ -38,22 +38,22 @@ from cloudwatch_data import (
     otel_table,
 )
 
+from starbase.backends.cloudwatch import events as cloudwatch_events
+from starbase.backends.cloudwatch.aws_calls import Caller
+from starbase.backends.cloudwatch.fetch import Fetched, fetch
+from starbase.backends.cloudwatch.insights_poll import MAX_ROWS, Shape
+from starbase.backends.cloudwatch.insights_rows import to_table
+from starbase.backends.cloudwatch.insights_window import Window, with_window
+from starbase.backends.cloudwatch.lower import lower
+from starbase.backends.datafusion.engine import Engine, QueryFailed
+from starbase.backends.datafusion.udfs import json_to_map
 from starbase.cli import main
 from starbase.compiler import ir
-from starbase.compiler.backends.cloudwatch import lower
 from starbase.compiler.driver import compile
+from starbase.compiler.passes.bind import bind
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.compiler.types import Type
 from starbase.config import Config, config_from_dict
-from starbase.runtime import cloudwatch_events
-from starbase.runtime.aws_calls import Caller
-from starbase.runtime.bind import bind
-from starbase.runtime.cloudwatch import Fetched, fetch
-from starbase.runtime.engine import Engine, QueryFailed
-from starbase.runtime.insights_poll import MAX_ROWS, Shape
-from starbase.runtime.insights_rows import to_table
-from starbase.runtime.insights_window import Window, with_window
-from starbase.runtime.udfs import json_to_map
 from starbase.storage.otel_layout import write_batch
 
 REGION = "eu-central-1"  # moto keeps state per region: one of this module's own

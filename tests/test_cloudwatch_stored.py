@@ -28,10 +28,10 @@ from cloudwatch_data import (
 )
 from test_federation import QUERIES, Case, normalized
 
+from starbase.backends.datafusion.engine import Engine
 from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import format_iso
 from starbase.config import config_from_dict
-from starbase.runtime.engine import Engine
 from starbase.storage.table import open_table
 
 REGION = "ap-south-1"  # moto keeps state per region: one of this module's own

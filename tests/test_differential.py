@@ -38,9 +38,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import starbase
+from starbase.backends.datafusion.engine import Engine
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, default_config
-from starbase.runtime.engine import Engine
 from starbase.storage import otel_layout
 
 REL_TOL = 1e-9

@@ -35,10 +35,10 @@ from cloudwatch_data import (
     otel_table,
 )
 
+from starbase.backends.datafusion.engine import Engine
 from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import format_iso
 from starbase.config import Config, config_from_dict
-from starbase.runtime.engine import Engine
 from starbase.storage.otel_layout import write_batch
 
 REGION = "eu-west-3"  # moto keeps state per region: one of this module's own

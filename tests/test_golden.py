@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from starbase.compiler.backends.datafusion import UnsupportedError
+from starbase.backends.datafusion.lower import UnsupportedError
 from starbase.compiler.driver import (
     STAGE_NAMES,
     CompiledQuery,

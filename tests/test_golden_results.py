@@ -19,11 +19,11 @@ import pytest
 from conftest import DATASET_SPAN, DATASET_START
 from test_golden import GOLDEN_SOURCES, QUERIES, check
 
+from starbase.backends.datafusion.engine import Engine
+from starbase.backends.datafusion.lower import UnsupportedError
 from starbase.compiler import ir
-from starbase.compiler.backends.datafusion import UnsupportedError
 from starbase.compiler.driver import compile
 from starbase.config import config_from_dict
-from starbase.runtime.engine import Engine
 from starbase.runtime.output import rows
 
 UPDATE = os.environ.get("STARBASE_UPDATE_GOLDEN") == "1"

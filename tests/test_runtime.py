@@ -18,13 +18,13 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
+from starbase.backends.datafusion.engine import QueryFailed
 from starbase.cli import main
 from starbase.compiler.driver import compile
 from starbase.compiler.errors import Code, CompileError
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
 from starbase.mappings.metamodel import UNIVERSAL_FIELDS
-from starbase.runtime.engine import QueryFailed
 from starbase.storage.otel_layout import write_batch
 
 S = 1_000_000_000

@@ -20,11 +20,11 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from conftest import free_port
 
+from starbase.backends.datafusion.engine import QueryFailed
 from starbase.cli import main
 from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, config_from_dict
-from starbase.runtime.engine import QueryFailed
 from starbase.storage.otel_layout import write_batch
 from starbase.storage.store import S3Location
 from starbase.storage.table import open_table

@@ -21,11 +21,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from starbase.backends.datafusion.engine import Engine
 from starbase.cli import main
 from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import config_from_dict, default_config
-from starbase.runtime.engine import Engine
 from starbase.storage.engines import duckdb_select
 from starbase.storage.formats import CLOUDWATCH, RAW
 from starbase.storage.index import Commit

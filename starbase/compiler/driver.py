@@ -21,7 +21,7 @@ from starbase.compiler.grammar.parser import parse
 from starbase.compiler.passes.federate import federate
 from starbase.compiler.passes.map_fields import absent_field_warnings, map_fields
 from starbase.compiler.passes.normalize import normalize
-from starbase.compiler.passes.plan import plan
+from starbase.compiler.passes.prune import plan
 from starbase.compiler.passes.pushdown import pushdown
 from starbase.compiler.passes.resolve import resolve
 from starbase.compiler.render import render_plan
@@ -29,7 +29,7 @@ from starbase.config import Config, default_config
 from starbase.mappings import Mapping, MappingError, load_mapping
 
 if TYPE_CHECKING:
-    from starbase.compiler.backends.cloudwatch import InsightsQuery
+    from starbase.backends.cloudwatch.lower import InsightsQuery
 
 Trace = Callable[[str, Any], None]
 
@@ -116,7 +116,7 @@ class CompiledQuery:
     @property
     def parameters(self) -> dict[str, str]:
         """The `$parameters` the query needs, with the type each expects."""
-        from starbase.runtime.bind import parameters
+        from starbase.compiler.passes.bind import parameters
 
         return {name: kind.value for name, kind in parameters(self.plan).items()}
 
@@ -124,19 +124,19 @@ class CompiledQuery:
         """What `target` runs for this query (parameters and now() shown unbound); for
         `cloudwatch`, the rendered `insights()` (text, time range, log groups, remainder)."""
         if target == "cloudwatch":
-            from starbase.compiler.backends.cloudwatch import render
+            from starbase.backends.cloudwatch.lower import render
 
             return render(self.insights())
         if target != "datafusion":
             raise ValueError(f"unknown target {target!r}; targets: datafusion, cloudwatch")
-        from starbase.compiler.backends.datafusion import to_sql
+        from starbase.backends.datafusion.lower import to_sql
 
         return to_sql(self.plan, pretty=True)
 
     def insights(self, profile: str | None = None) -> tuple[InsightsQuery, ...]:
         """One `cloudwatch.InsightsQuery` per CloudWatch source (each source's configured
         capability profile unless `profile` is given); empty when there is none."""
-        from starbase.compiler.backends.cloudwatch import lower
+        from starbase.backends.cloudwatch.lower import lower
 
         return lower(self.plan, self.config, profile=profile)
 
@@ -158,7 +158,7 @@ class CompiledQuery:
         A query reading CloudWatch shows instead each source's native calls (StartQuery or
         FilterLogEvents, with this run's time range and text), what runs locally over the
         fetched rows, and the local DataFusion SQL and plans."""
-        from starbase.runtime.federation import reads_cloudwatch
+        from starbase.backends.cloudwatch.federation import reads_cloudwatch
 
         blocks = [f"== {name} ==\n{render_stage(name, value)}" for name, value in self.stages]
         if backend and reads_cloudwatch(self.plan):
@@ -172,7 +172,7 @@ class CompiledQuery:
         return "\n\n".join(blocks)
 
     def _backend_plan(self, params: dict[str, object], analyze: bool) -> str:
-        from starbase.runtime.engine import QueryFailed
+        from starbase.backends.datafusion.engine import QueryFailed
 
         try:
             return str(self._engine().explain(self.plan, params, analyze=analyze))
@@ -180,7 +180,7 @@ class CompiledQuery:
             return f"(not available: {exc})"
 
     def _engine(self) -> Any:
-        from starbase.runtime.engine import Engine
+        from starbase.backends.datafusion.engine import Engine
 
         if "datafusion" not in self._engines:
             self._engines["datafusion"] = Engine(self.config)

@@ -32,8 +32,10 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 
+from starbase.backends.datafusion.engine import QueryFailed as EngineFailed
 from starbase.compiler.driver import CompiledQuery, compile
 from starbase.compiler.errors import CompileError
+from starbase.compiler.passes.bind import value_from_text
 from starbase.config import Config
 from starbase.repl.chart import Chart
 from starbase.repl.diagnostics import Check, DiagnosticBar, check, is_typing
@@ -76,8 +78,6 @@ from starbase.repl.screens import (
 )
 from starbase.repl.status import StatusLine
 from starbase.repl.timerange import query_window
-from starbase.runtime.bind import value_from_text
-from starbase.runtime.engine import QueryFailed as EngineFailed
 
 CHECK_DELAY = 0.25  # seconds of quiet typing before the query is checked
 TICK = 0.1  # how often the running time in the status line is refreshed

@@ -22,12 +22,12 @@ from typing import Any, Protocol
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
+from starbase.backends.datafusion.engine import Engine, QueryFailed, unify
 from starbase.compiler import ir
 from starbase.compiler.driver import CompiledQuery, compile
 from starbase.compiler.errors import CompileError
 from starbase.config import Config
 from starbase.mappings import load_mapping
-from starbase.runtime.engine import Engine, QueryFailed, unify
 
 DEFAULT_MAX_ROWS = 100_000
 KEY_SAMPLE_ROWS = 20_000  # rows read to learn the attribute keys of a source

@@ -22,9 +22,9 @@ from datetime import UTC, datetime, timedelta
 
 from sqlglot import exp
 
+from starbase.backends.datafusion.dialect import DataFusion
 from starbase.compiler import ir
 from starbase.compiler import regex as portable
-from starbase.compiler.backends.dialect import DataFusion
 from starbase.compiler.timestamps import format_duration
 from starbase.compiler.types import Type
 from starbase.mappings import LEVEL_TEXT_PATTERN, LEVELS

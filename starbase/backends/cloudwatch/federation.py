@@ -21,14 +21,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from starbase.backends.cloudwatch import syntax
+from starbase.backends.cloudwatch.fetch import EMULATOR
+from starbase.backends.cloudwatch.insights_poll import MAX_ROWS
+from starbase.backends.cloudwatch.insights_window import Window, with_window
+from starbase.backends.cloudwatch.lower import TARGET, InsightsQuery, local_plan
 from starbase.compiler import ir
-from starbase.compiler.backends import cloudwatch_syntax as syntax
-from starbase.compiler.backends.cloudwatch import TARGET, InsightsQuery, local_plan
 from starbase.compiler.render import render_plan
 from starbase.compiler.timestamps import format_iso
-from starbase.runtime.cloudwatch import EMULATOR
-from starbase.runtime.insights_poll import MAX_ROWS
-from starbase.runtime.insights_window import Window, with_window
 
 
 def reads_cloudwatch(plan: ir.Plan) -> bool:

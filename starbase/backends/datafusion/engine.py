@@ -29,19 +29,19 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from datafusion import SessionContext
 
+from starbase.backends.cloudwatch.aws_calls import Caller, logs_client, timeout_of
+from starbase.backends.cloudwatch.federation import local_plan_over, reads_cloudwatch, render_native
+from starbase.backends.cloudwatch.fetch import FetchReport, fetch
+from starbase.backends.cloudwatch.insights_rows import to_table
+from starbase.backends.cloudwatch.lower import InsightsQuery, lower
+from starbase.backends.datafusion.lower import UnsupportedError, to_sql
+from starbase.backends.datafusion.tables import SourceUnavailable, StoredSource, register
+from starbase.backends.datafusion.udfs import register_udfs
 from starbase.compiler import ir
-from starbase.compiler.backends.cloudwatch import InsightsQuery, lower
-from starbase.compiler.backends.datafusion import UnsupportedError, to_sql
+from starbase.compiler.passes.bind import bind
 from starbase.compiler.types import Type
 from starbase.config import Config, SourceConfig
-from starbase.runtime.aws_calls import Caller, logs_client, timeout_of
-from starbase.runtime.bind import bind
-from starbase.runtime.cloudwatch import FetchReport, fetch
 from starbase.runtime.errors import QueryFailed, one_line
-from starbase.runtime.federation import local_plan_over, reads_cloudwatch, render_native
-from starbase.runtime.insights_rows import to_table
-from starbase.runtime.tables import SourceUnavailable, StoredSource, register
-from starbase.runtime.udfs import register_udfs
 
 __all__ = ["SESSION_SETTINGS", "Engine", "QueryFailed", "new_session", "unify"]
 

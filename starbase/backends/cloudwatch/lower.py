@@ -40,9 +40,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starbase.backends.cloudwatch import syntax
+from starbase.backends.cloudwatch.stages import Pipeline
 from starbase.compiler import ir
-from starbase.compiler.backends import cloudwatch_syntax as syntax
-from starbase.compiler.backends.cloudwatch_stages import Pipeline
 from starbase.compiler.render import render_plan, render_range
 from starbase.compiler.types import Type
 from starbase.config import Config
