@@ -76,3 +76,14 @@ def moto_server() -> Iterator[str]:
 def moto_endpoint() -> Iterator[str]:
     """A moto server (S3, CloudWatch Logs, …) on a free port of 127.0.0.1, for the session."""
     yield from moto_server()
+
+
+# ---------------------------------------------------------------- a table that is slow to aggregate
+
+
+@pytest.fixture(scope="session")
+def heavy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder whose `heavy_data.HEAVY_QUERY` runs for seconds (tests of cancel)."""
+    from heavy_data import write_heavy
+
+    return write_heavy(tmp_path_factory.mktemp("heavy-data"))

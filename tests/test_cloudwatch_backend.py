@@ -20,7 +20,7 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from starbase.backends.cloudwatch import syntax
-from starbase.backends.cloudwatch.lower import InsightsQuery, local_plan, render
+from starbase.backends.cloudwatch.lower import InsightsQuery, local_plan, lower, render
 from starbase.backends.cloudwatch.syntax import NotExpressible
 from starbase.backends.datafusion.lower import to_sql
 from starbase.cli import main
@@ -48,7 +48,8 @@ CONFIG = _config()
 
 
 def insights(text: str, profile: str | None = None, config: Config = CONFIG) -> InsightsQuery:
-    (query,) = compile(text, config).insights(profile)
+    compiled = compile(text, config)
+    (query,) = lower(compiled.plan, config, profile=profile)
     return query
 
 
@@ -541,7 +542,7 @@ def test_multi_source_pushes_the_branch_and_its_partial_aggregate() -> None:
     compiled = compile(
         'from otel, lambda | where message contains "x" | stats count() as n by service', CONFIG
     )
-    (query,) = compiled.insights()
+    (query,) = lower(compiled.plan, compiled.config)
     assert commands(query) == [
         "filter @message like /x/",
         r"parse @log /(?<starbaseRx1>[^\/:]+)$/",
@@ -585,7 +586,7 @@ def test_remainder_runs_on_datafusion_over_fetched_rows() -> None:
 
 def test_no_cloudwatch_source() -> None:
     compiled = compile("from otel | limit 1", CONFIG)
-    assert compiled.insights() == ()
+    assert lower(compiled.plan, compiled.config) == ()
     assert compiled.sql("cloudwatch") == "(does not apply: the query reads no CloudWatch source)"
 
 
@@ -601,7 +602,7 @@ def test_render_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
             {"sources": {"lambda": {"format": "cloudwatch", "log_groups": ["/aws/lambda/a"]}}}
         ),
     )
-    assert out == render(compiled.insights()) + "\n"
+    assert out == render(lower(compiled.plan, compiled.config)) + "\n"
     assert out.startswith('source: lambda (profile aws)\nlog groups: "/aws/lambda/a"\n')
     assert "time range: [now() - 1h, ∞)" in out
 

@@ -37,10 +37,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import starbase
-from starbase.backends.datafusion.engine import Engine
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, default_config
+from starbase.runtime.session import Session
 from starbase.storage import otel_layout
 
 REL_TOL = 1e-9
@@ -55,15 +54,14 @@ class Backends:
 
     root: Path
     config: Config
-    engine: Engine
+    session: Session
     duck: duckdb.DuckDBPyConnection
 
     def __repr__(self) -> str:
         return f"Backends({self.root})"
 
     def starql(self, text: str, now_ns: int | None = None, **params: object) -> pa.Table:
-        compiled = starbase.compile(text, self.config)
-        return self.engine.execute(compiled.plan, params, now_ns)
+        return self.session.run(self.session.compile(text), params, now_ns=now_ns)
 
     def duckdb(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
         return self.duck.sql(sql, params=params or None).to_arrow_table()
@@ -79,7 +77,7 @@ def backends(otel_data: Path) -> Iterator[Backends]:
         f"""CREATE VIEW logs AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true,
             hive_types = {{'hour': VARCHAR, 'service': VARCHAR}})"""
     )
-    yield Backends(otel_data, config, Engine(config), duck)
+    yield Backends(otel_data, config, Session(config), duck)
     duck.close()
 
 

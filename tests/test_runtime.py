@@ -18,9 +18,9 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
+from starbase import compile
 from starbase.backends.datafusion.engine import QueryFailed
 from starbase.cli import main
-from starbase.compiler.driver import compile
 from starbase.compiler.errors import Code, CompileError
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
@@ -709,7 +709,7 @@ def test_explain_shows_partition_pruning_for_an_hour_and_a_service(data: Path) -
         default_config(data),
     )
     text = compiled.explain()
-    plans = text.split("== datafusion plan ==", 1)[1]
+    plans = text.split("== DataFusion plan ==", 1)[1]
     logical, physical = plans.split("-- physical plan --")
     scans = [line for line in logical.splitlines() if "TableScan:" in line]
     assert len(scans) == 1  # nothing compacted yet: the view reads incoming/ only
@@ -737,7 +737,7 @@ def test_explain_shows_partition_pruning_for_an_hour_and_a_service(data: Path) -
 def test_explain_analyze_with_parameters_shows_metrics(data: Path) -> None:
     compiled = compile("from otel | where service == $svc | fields message", default_config(data))
     text = compiled.explain(analyze=True, params={"svc": "search"})
-    plans = text.split("== datafusion plan ==", 1)[1]
+    plans = text.split("== DataFusion plan ==", 1)[1]
     assert "output_rows=2" in plans
     assert "service=search" in plans and "service=checkout" not in plans
     # without the parameter the plan is not available, but explain still works

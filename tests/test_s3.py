@@ -20,9 +20,9 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from conftest import free_port
 
+from starbase import compile
 from starbase.backends.datafusion.engine import QueryFailed
 from starbase.cli import main
-from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, config_from_dict
 from starbase.storage.otel_layout import write_batch
@@ -176,7 +176,7 @@ def test_explain_on_s3_lists_only_the_matching_partition_objects(
         ' | where service == "search"',
         s3,
     )
-    plans = compiled.explain().split("== datafusion plan ==", 1)[1]
+    plans = compiled.explain().split("== DataFusion plan ==", 1)[1]
     scan = next(line for line in plans.splitlines() if "TableScan: otel__incoming" in line)
     assert 'otel__incoming.service = Utf8("search")' in scan
     assert 'otel__incoming.hour >= Utf8("2026-11-20T11")' in scan

@@ -1,14 +1,17 @@
 """`starbase repl`: the Textual application that ties the REPL's parts together.
 
 Requires: a `Config` (the sources) and, optionally, replacements for what touches the world:
-`backend` (runs queries; tests inject a slow or fake one), `history` (a `HistoryStore`;
-tests give a temporary file), `clock` (now and a monotonic clock; snapshots fix both).
-Guarantees: `compose` only builds the widget tree; queries, histograms, explain plans, key
-sampling and exports run in thread workers that post the past-tense messages of
+`backend` (runs queries; default: a `SessionBackend` on a session of its own whose engine
+runs in `WORKERS` worker processes; tests inject a slow or fake one), `history` (a
+`HistoryStore`; tests give a temporary file), `clock` (now and a monotonic clock; snapshots
+fix both). Guarantees: `compose` only builds the widget tree; queries, histograms, explain
+plans, key sampling and exports run in thread workers that post the past-tense messages of
 `messages.py`, so the screen never freezes and keys typed during a query reach the editor;
-Esc cancels the running query at once (its worker stops at the next record batch, and any
-late answer is ignored by run id); a query with a compile error is never sent to a backend
-— its diagnostic is shown in full instead. Styles live in the `.tcss` files beside this one.
+Esc cancels the running query at once (the session kills the worker process running it, so
+the CPU is free at once, and any late answer is ignored by run id); quitting closes the
+session (its workers are killed), so Ctrl+Q leaves at once even while a query runs; a query
+with a compile error is never sent to a backend — its diagnostic is shown in full instead.
+Styles live in the `.tcss` files beside this one.
 """
 
 from __future__ import annotations
@@ -32,7 +35,6 @@ from textual.screen import ModalScreen, Screen
 from textual.timer import Timer
 from textual.widgets import ContentSwitcher, Footer
 
-from starbase.backends.datafusion.engine import QueryFailed as EngineFailed
 from starbase.compiler.driver import CompiledQuery, compile
 from starbase.compiler.errors import CompileError
 from starbase.compiler.passes.bind import value_from_text
@@ -40,7 +42,7 @@ from starbase.config import Config
 from starbase.repl.chart import Chart
 from starbase.repl.diagnostics import Check, DiagnosticBar, check, is_typing
 from starbase.repl.editor import QueryEditor
-from starbase.repl.explain import ExplainPane
+from starbase.repl.explain import ExplainPane, pending
 from starbase.repl.export import export
 from starbase.repl.histogram import count_over_time, stats_series
 from starbase.repl.history import HistoryCursor, HistoryStore, default_history_path
@@ -61,9 +63,9 @@ from starbase.repl.runner import (
     Backend,
     Cancelled,
     Clock,
-    DataFusionBackend,
     Run,
     RunRequest,
+    SessionBackend,
     SystemClock,
 )
 from starbase.repl.screens import (
@@ -78,8 +80,12 @@ from starbase.repl.screens import (
 )
 from starbase.repl.status import StatusLine
 from starbase.repl.timerange import query_window
+from starbase.runtime.errors import QueryFailed as EngineFailed
+from starbase.runtime.explain import Explain
+from starbase.runtime.session import Session
 
 CHECK_DELAY = 0.25  # seconds of quiet typing before the query is checked
+WORKERS = 2  # worker processes of the REPL's session: a query, and its histogram or explain
 TICK = 0.1  # how often the running time in the status line is refreshed
 
 
@@ -120,7 +126,7 @@ class StarbaseRepl(App[None]):
     ) -> None:
         super().__init__()
         self.config = config
-        self.backend: Backend = backend or DataFusionBackend(config)
+        self.backend: Backend = backend or SessionBackend(Session(config, workers=WORKERS))
         self.history = history if history is not None else HistoryStore(default_history_path())
         self.history_cursor = HistoryCursor(self.history)
         self.clock: Clock = clock or SystemClock()
@@ -188,10 +194,16 @@ class StarbaseRepl(App[None]):
         self.results.empty_message = welcome(self.config.names[0] if self.config.names else "otel")
         self._check_now()
         self._warm_up()
+        if isinstance(self.backend, SessionBackend):
+            self.backend.session.warm()  # a worker starts importing its engine now
         if self.sample_keys:
             self._sample_keys()
         if self.history.error:
             self.notify(self.history.error, severity="warning")
+
+    def on_unmount(self) -> None:
+        """Stop the session's workers: nothing keeps running once the REPL is gone."""
+        self.backend.close()
 
     def _update_title(self) -> None:
         name = self.current_file.name if self.current_file else "untitled"
@@ -237,8 +249,9 @@ class StarbaseRepl(App[None]):
         attributes: list[str] = []
         resource: list[str] = []
         for source in self.config.names:
-            attributes += self.backend.sample_keys(source, "attributes")
-            resource += self.backend.sample_keys(source, "resource")
+            sample = self.backend.sample(source)
+            attributes += sample.attribute_keys
+            resource += sample.resource_keys
         self.post_message(KeysFetched(_unique(attributes), _unique(resource)))
 
     def on_keys_fetched(self, message: KeysFetched) -> None:
@@ -473,23 +486,26 @@ class StarbaseRepl(App[None]):
         if compiled is None:
             pane.body.update(Text("The query does not compile; fix it to see how it runs."))
             return
-        pane.show(compiled, self.config)
+        pane.show(pending(self._static_explain(compiled)))
         self._explain_token += 1
         self._fetch_plan(self._explain_token, compiled, dict(params))
+
+    def _static_explain(self, compiled: CompiledQuery) -> Explain:
+        """What explains the query without an engine (stages, each backend's text)."""
+        return Session(self.config).explain(compiled, plans=False)
 
     @work(thread=True, group="explain", exclusive=True)
     def _fetch_plan(self, token: int, compiled: CompiledQuery, params: dict[str, object]) -> None:
         try:
-            plan = self.backend.backend_plan(compiled, params)
-        except (CompileError, EngineFailed) as exc:
-            plan = f"(not available: {exc})"
-        except Exception as exc:
-            plan = f"(not available: {exc!r})"
-        self.post_message(ExplainFetched(token, compiled, plan))
+            explain = self.backend.explain(compiled, params)
+        except Exception as exc:  # the plan is a nicety: say why it is missing
+            explain = self._static_explain(compiled)
+            explain = pending(explain).with_note(f"The plan is not available: {exc}")
+        self.post_message(ExplainFetched(token, explain))
 
     def on_explain_fetched(self, message: ExplainFetched) -> None:
         if message.token == self._explain_token:
-            self.query_one(ExplainPane).show(message.compiled, self.config, message.plan)
+            self.query_one(ExplainPane).show(message.explain)
 
     # ------------------------------------------------------------------ history
 

@@ -1,6 +1,6 @@
 """One CloudWatch source's part of a run: its native query executed, its rows as Arrow.
 
-Requires: a bound plan (`runtime.bind`: no parameters, `now()` in whole seconds), one of the
+Requires: a bound plan (the `bind` pass: no parameters, `now()` in whole seconds), one of the
 `InsightsQuery`s lowered from it (`backends.cloudwatch.lower`), the source's configuration
 and a `logs` client. Guarantees: `fetch` returns a `Fetched`: the rows as a table of the
 query's `columns` (`insights_rows`), the `InsightsQuery` those rows answer, and a report.

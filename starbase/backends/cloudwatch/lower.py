@@ -1,6 +1,6 @@
-"""emit (CloudWatch): the backend-neutral plan → Logs Insights queries, one per CloudWatch source.
+"""lower (CloudWatch): the backend-neutral plan → Logs Insights queries, one per CloudWatch source.
 
-Requires: a plan from the `plan` stage, the `Config` naming each source's log groups (and
+Requires: a plan from the compiler, the `Config` naming each source's log groups (and
 optionally its capability profile), and the source's mapping (`cloudwatch.yaml`).
 Guarantees: for every scan on the `cloudwatch` backend, an `InsightsQuery` with
 
@@ -20,8 +20,8 @@ Guarantees: for every scan on the `cloudwatch` backend, an `InsightsQuery` with
   aggregates, orders and limits would not combine);
 - `columns`: the fields each result row carries (Insights returns text; the runtime converts
   each to the column's type — `@timestamp` to epoch milliseconds as the mapping declares);
-- `remainder`: the plan to run locally (DataFusion) over the fetched rows — a `Scan` named
-  like the source, format `insights`, backend `datafusion`, with `columns` — that produces
+- `remainder`: the plan to run locally (the session's engine) over the fetched rows — a `Scan`
+  named like the source, format `insights`, on the default engine, with `columns` — that produces
   this source's part of the query: the whole query when it reads only this source, else this
   source's branch of the union (`local_plan` assembles the whole local plan). None when the
   fetched rows are that part as they are (rows then arrive in the pushed `sort` order);
@@ -40,6 +40,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starbase import backends
 from starbase.backends.cloudwatch import syntax
 from starbase.backends.cloudwatch.stages import Pipeline
 from starbase.compiler import ir
@@ -69,7 +70,7 @@ class InsightsQuery:
     @property
     def fetched(self) -> ir.Scan:
         """The leaf standing for the fetched rows in `remainder` (and in `local_plan`)."""
-        return ir.Scan(self.source, FETCHED_FORMAT, "datafusion", self.columns)
+        return _fetched(self.source, self.columns)
 
 
 def lower(
@@ -207,7 +208,7 @@ def _replace(plan: ir.Plan, old: ir.Plan, new: ir.Plan) -> ir.Plan:
 def _fetched(
     source: str, columns: tuple[ir.Column, ...], predicate: ir.Expr | None = None
 ) -> ir.Scan:
-    return ir.Scan(source, FETCHED_FORMAT, "datafusion", columns, filter=predicate)
+    return ir.Scan(source, FETCHED_FORMAT, backends.DEFAULT_ENGINE, columns, filter=predicate)
 
 
 def _boundary(

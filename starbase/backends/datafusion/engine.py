@@ -1,49 +1,39 @@
-"""Execution: bind, fetch what runs elsewhere, run the rest on DataFusion, unify the result.
+"""Execution on DataFusion: one long-lived `SessionContext` per engine, sources kept registered.
 
-Requires: plans from the compiler whose scans use the `datafusion` backend (stored sources)
-or the `cloudwatch` backend, and the `Config` naming their sources. Guarantees: one
-long-lived `SessionContext` per engine (`SESSION_SETTINGS`, Starbase's UDFs) with
-DataFusion's file-listing cache turned off, so files written after the engine started are
-seen by the next query; each stored source is registered once, on first use, and moves to its
-table's latest committed snapshot at every `prepare`. A plan that
-reads CloudWatch is bound with `now()` in whole seconds (StartQuery's resolution), each
-CloudWatch source's native query runs (`runtime.cloudwatch`) and its rows are registered as a
-table for this run only; DataFusion then runs the local plan (`runtime.federation`): the
-other sources, the union, and every stage that was not pushed. `execute` returns a
-`pyarrow.Table` whose columns are the query's output names (contract §5) in order, strings
-as `string`, timestamps as `timestamp[ns, UTC]`, integers as `int64`; failures raise
-`QueryFailed` with a one-line cause. `last_fetch` holds the CloudWatch fetch reports of the
-latest run.
+Requires: `Job`s whose scans read stored sources of the engine's `Config` (registered by
+`tables.register`) or the job's fetched `tables`. Guarantees: one `SessionContext` per engine
+(`SESSION_SETTINGS`, Starbase's UDFs) with DataFusion's file-listing cache turned off, so
+files written after the engine started are seen by the next job; each stored source is
+registered once, on first use, and moves to its table's latest committed snapshot at every
+job; a job's fetched tables are registered under their names for that job only. `execute`
+plans the job (SQL from `lower.to_sql`) and streams the physical plan's record batches — each
+output partition on its own thread, the GIL released while DataFusion works — stopping after
+the job's `limit` rows (then `truncated`) or at `stop()`; `stats()` gives the bytes its
+Parquet scans read (DataFusion's `bytes_scanned` metric). `explain` gives the optimized
+logical and physical plans, or EXPLAIN ANALYZE. Failures raise `QueryFailed` (one line).
+An engine may serve several jobs at once (registration is serialized).
 """
 
 from __future__ import annotations
 
 import itertools
-import time
-from collections import deque
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
-from threading import Event
+import queue
+import threading
+from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from datafusion import SessionContext
 
-from starbase.backends.cloudwatch.aws_calls import Caller, logs_client, timeout_of
-from starbase.backends.cloudwatch.federation import local_plan_over, reads_cloudwatch, render_native
-from starbase.backends.cloudwatch.fetch import FetchReport, fetch
-from starbase.backends.cloudwatch.insights_rows import to_table
-from starbase.backends.cloudwatch.lower import InsightsQuery, lower
-from starbase.backends.datafusion.lower import UnsupportedError, to_sql
+from starbase.backends.base import Engine, Execution, ExecutionStats, Job, UnsupportedError
+from starbase.backends.datafusion.lower import to_sql
 from starbase.backends.datafusion.tables import SourceUnavailable, StoredSource, register
 from starbase.backends.datafusion.udfs import register_udfs
 from starbase.compiler import ir
-from starbase.compiler.passes.bind import bind
-from starbase.compiler.types import Type
-from starbase.config import Config, SourceConfig
+from starbase.config import Config
 from starbase.runtime.errors import QueryFailed, one_line
 
-__all__ = ["SESSION_SETTINGS", "Engine", "QueryFailed", "new_session", "unify"]
+__all__ = ["SESSION_SETTINGS", "DataFusionEngine", "new_session"]
 
 SESSION_SETTINGS = (
     # A long-lived session must see files written after it started: DataFusion 55 caches
@@ -54,8 +44,6 @@ SESSION_SETTINGS = (
     # statistics when the files are scanned.
     "SET datafusion.execution.collect_statistics = false",
 )
-KEPT_RUNS = 4  # runs whose fetched tables `prepare` leaves registered (for its caller's SQL)
-NS_PER_S = 1_000_000_000
 
 
 def new_session() -> SessionContext:
@@ -67,133 +55,31 @@ def new_session() -> SessionContext:
     return ctx
 
 
-@dataclass(frozen=True)
-class _Run:
-    sql: str
-    local: ir.Plan  # what `sql` says
-    tables: tuple[str, ...] = ()  # fetched rows registered for this run
-    queries: tuple[InsightsQuery, ...] = ()
-    reports: tuple[FetchReport, ...] = ()
+class DataFusionEngine(Engine):
+    """See the module docstring."""
 
-
-@dataclass
-class Engine:
-    config: Config
-    client_factory: Callable[[SourceConfig], Any] = logs_client
-    ctx: SessionContext = field(init=False)
-    registered: dict[str, StoredSource] = field(default_factory=dict, init=False)
-    last_fetch: tuple[FetchReport, ...] = field(default=(), init=False)
-    _clients: dict[str, Any] = field(default_factory=dict, init=False)
-    _kept: deque[tuple[str, ...]] = field(default_factory=deque, init=False)
-    _ids: itertools.count[int] = field(default_factory=itertools.count, init=False)
-
-    def __post_init__(self) -> None:
+    def __init__(self, config: Config) -> None:
+        self.config = config
         self.ctx = new_session()
+        self.registered: dict[str, StoredSource] = {}
+        self._lock = threading.RLock()  # registration and planning are not safe to race
+        self._ids = itertools.count()
 
-    def prepare(
-        self,
-        plan: ir.Plan,
-        params: Mapping[str, object],
-        now_ns: int | None = None,
-        cancel: Event | None = None,
-    ) -> str:
-        """The SQL this run executes (parameters and now() bound). CloudWatch sources are
-        fetched now, and their rows stay registered for the next `KEPT_RUNS` runs."""
-        run = self._prepare(plan, params, now_ns, cancel)
-        self._kept.append(run.tables)
-        while len(self._kept) > KEPT_RUNS:
-            self._drop(self._kept.popleft())
-        return run.sql
-
-    def execute(
-        self,
-        plan: ir.Plan,
-        params: Mapping[str, object],
-        now_ns: int | None = None,
-        cancel: Event | None = None,
-    ) -> pa.Table:
-        run = self._prepare(plan, params, now_ns, cancel)
-        try:
-            table = self.ctx.sql(run.sql).to_arrow_table()
-        except Exception as exc:  # DataFusion raises its own exception types
-            raise QueryFailed(one_line(exc)) from exc
-        finally:
-            self._drop(run.tables)
-        return unify(table, ir.output_schema(plan))
-
-    def explain(self, plan: ir.Plan, params: Mapping[str, object], *, analyze: bool = False) -> str:
-        """DataFusion's optimized logical plan and physical plan (or EXPLAIN ANALYZE); for a
-        plan that reads CloudWatch, first each source's native calls and the local SQL."""
-        if reads_cloudwatch(plan):
-            return self._explain_federated(plan, params, analyze)
-        return self._datafusion_plans(self.prepare(plan, params), analyze)
-
-    # ------------------------------------------------------------ runs
-
-    def _prepare(
-        self,
-        plan: ir.Plan,
-        params: Mapping[str, object],
-        now_ns: int | None,
-        cancel: Event | None,
-    ) -> _Run:
-        now = time.time_ns() if now_ns is None else now_ns
-        if not reads_cloudwatch(plan):
-            bound = bind(plan, params, now)
-            self._register(bound)
-            self.last_fetch = ()
-            return _Run(_sql(bound), bound)
-        now -= now % NS_PER_S  # StartQuery takes whole seconds: so does the run's now()
-        bound = bind(plan, params, now)
-        self._register(bound)
-        tables: dict[str, str] = {}
-        queries, reports = [], []
-        try:
-            for query in self._lower(bound):
-                source = self._source(query.source)
-                caller = Caller(query.source, timeout_of(source), cancel)
-                fetched = fetch(bound, query, source, self._client(source), caller, now)
-                tables[query.source] = self._table(fetched.table)
-                queries.append(fetched.query)
-                reports.append(fetched.report)
-            self.last_fetch = tuple(reports)
-            local = local_plan_over(bound, tuple(queries), tables)
-            sql = _sql(local)
-        except BaseException:
-            self._drop(tuple(tables.values()))
-            raise
-        return _Run(sql, local, tuple(tables.values()), tuple(queries), tuple(reports))
-
-    def _explain_federated(self, plan: ir.Plan, params: Mapping[str, object], analyze: bool) -> str:
-        now = time.time_ns()
-        now -= now % NS_PER_S
-        bound = bind(plan, params, now)
-        queries = self._lower(bound)
-        run: _Run | None = None
-        if analyze:  # fetch for real: the native queries shown are those that ran
-            run = self._prepare(plan, params, now, None)
-            queries = run.queries
-        blocks = ["-- native queries --\n" + "\n\n".join(render_native(q, now) for q in queries)]
-        if run is not None:
-            blocks.append("-- fetched --\n" + "\n".join(r.render() for r in run.reports))
-        local = "(not available)"
-        try:
-            if run is None:  # plan over empty stand-ins for the fetched rows
-                self._register(bound)
-                tables = {q.source: self._table(to_table([], q.columns)) for q in queries}
-                plan_over = local_plan_over(bound, queries, tables)
-                run = _Run(_sql(plan_over), plan_over, tuple(tables.values()))
-            local = to_sql(run.local, pretty=True)
+    def execute(self, job: Job) -> Execution:
+        with self._lock:
+            sql, tables = self._prepare(job)
             try:
-                plans = self._datafusion_plans(run.sql, analyze)
-            finally:
-                self._drop(run.tables)
-        except QueryFailed as exc:
-            plans = f"(not available: {exc})"
-        blocks.extend((f"-- runs locally (datafusion) --\n{local}", plans))
-        return "\n\n".join(blocks)
+                frame = self.ctx.sql(sql)
+                schema = frame.schema()
+                physical = frame.execution_plan()
+            except Exception as exc:  # DataFusion raises its own exception types
+                self._drop(tables)
+                raise QueryFailed(one_line(exc)) from exc
+        return _Stream(self, physical, schema, job.limit, tables)
 
-    def _datafusion_plans(self, sql: str, analyze: bool) -> str:
+    def explain(self, job: Job, *, analyze: bool = False) -> str:
+        with self._lock:
+            sql, tables = self._prepare(job)
         try:
             if analyze:
                 rows = self.ctx.sql(f"EXPLAIN ANALYZE {sql}").to_arrow_table().to_pylist()
@@ -203,82 +89,156 @@ class Engine:
             physical = frame.execution_plan().display_indent()
         except Exception as exc:
             raise QueryFailed(one_line(exc)) from exc
+        finally:
+            self._drop(tables)
         return f"-- optimized logical plan --\n{logical}\n\n-- physical plan --\n{physical}"
+
+    def close(self) -> None:
+        self.registered.clear()
 
     # ------------------------------------------------------------ sources and tables
 
-    def _lower(self, bound: ir.Plan) -> tuple[InsightsQuery, ...]:
+    def _prepare(self, job: Job) -> tuple[str, tuple[str, ...]]:
+        """The job's SQL, with its sources registered and its tables under fresh names."""
+        names = {source: f"__fetched_{next(self._ids)}" for source in job.tables}
+        plan = _renamed(job.plan, names)
+        self._register(plan, set(names.values()))
         try:
-            return lower(bound, self.config)
-        except KeyError as exc:  # a capability profile the mapping does not have
-            raise QueryFailed(str(exc.args[0] if exc.args else exc)) from None
-
-    def _source(self, name: str) -> SourceConfig:
-        source = self.config.source(name)
-        if source is None:
-            raise QueryFailed(f"source '{name}' is not configured")
-        return source
-
-    def _client(self, source: SourceConfig) -> Any:
-        if source.name not in self._clients:
-            self._clients[source.name] = self.client_factory(source)
-        return self._clients[source.name]
-
-    def _table(self, table: pa.Table) -> str:
-        name = f"__insights_{next(self._ids)}"
-        self.ctx.from_arrow(table, name=name)
-        return name
+            sql = to_sql(plan)
+        except UnsupportedError as exc:
+            raise QueryFailed(str(exc)) from None
+        for source, name in names.items():
+            self.ctx.from_arrow(job.tables[source], name=name)
+        return sql, tuple(names.values())
 
     def _drop(self, tables: tuple[str, ...]) -> None:
-        for name in tables:
-            self.ctx.deregister_table(name)
+        with self._lock:
+            for name in tables:
+                self.ctx.deregister_table(name)
 
-    def _register(self, plan: ir.Plan) -> None:
+    def _register(self, plan: ir.Plan, fetched: set[str]) -> None:
         for node in ir.plan_walk(plan):
-            if not isinstance(node, ir.Scan) or node.backend == "cloudwatch":
-                continue  # CloudWatch rows are fetched per run
-            known = self.registered.get(node.source)
-            if known is not None:
-                try:
-                    known.refresh(self.ctx)
-                except SourceUnavailable as exc:
-                    raise QueryFailed(str(exc)) from None
+            if not isinstance(node, ir.Scan) or node.source in fetched:
                 continue
-            if node.backend != "datafusion":
-                raise QueryFailed(
-                    f"source '{node.source}' ({node.format}) needs the {node.backend} "
-                    "backend, which is not available"
-                )
-            source = self._source(node.source)
+            known = self.registered.get(node.source)
             try:
+                if known is not None:
+                    known.refresh(self.ctx)
+                    continue
+                source = self.config.source(node.source)
+                if source is None:
+                    raise QueryFailed(f"source '{node.source}' is not configured")
                 self.registered[node.source] = register(self.ctx, source)
             except SourceUnavailable as exc:
                 raise QueryFailed(str(exc)) from None
 
 
-def _sql(plan: ir.Plan) -> str:
+def _renamed(plan: ir.Plan, names: dict[str, str]) -> ir.Plan:
+    """`plan` with scans of fetched rows reading the tables they were registered under."""
+    if not names:
+        return plan
+
+    def visit(node: ir.Plan) -> ir.Plan:
+        node = ir.with_inputs(node, tuple(visit(child) for child in ir.plan_inputs(node)))
+        if isinstance(node, ir.Scan) and node.source in names:
+            return ir.Scan(
+                names[node.source],
+                node.format,
+                node.backend,
+                node.schema,
+                node.filter,
+                node.time_range,
+                node.partitions,
+            )
+        return node
+
+    return visit(plan)
+
+
+_DONE = object()
+
+
+class _Stream(Execution):
+    """Every output partition of a physical plan drained on its own thread into one queue."""
+
+    def __init__(
+        self,
+        engine: DataFusionEngine,
+        physical: Any,
+        schema: pa.Schema,
+        limit: int | None,
+        tables: tuple[str, ...],
+    ) -> None:
+        self.schema = schema
+        self._engine, self._physical, self._limit, self._tables = engine, physical, limit, tables
+        self._stop = threading.Event()
+        self._truncated = False
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        partitions = self._physical.partition_count
+        pending: queue.Queue[Any] = queue.Queue(maxsize=4 * max(1, partitions))
+        threads = [
+            threading.Thread(
+                target=self._drain, args=(p, pending), daemon=True, name=f"datafusion-part-{p}"
+            )
+            for p in range(partitions)
+        ]
+        for thread in threads:
+            thread.start()
+        rows, running, limit = 0, len(threads), self._limit
+        try:
+            while running and not self._stop.is_set():
+                item = pending.get()
+                if item is _DONE:
+                    running -= 1
+                    continue
+                if isinstance(item, BaseException):
+                    raise QueryFailed(one_line(item)) from item
+                batch: pa.RecordBatch = item
+                if limit is not None and rows + batch.num_rows > limit:
+                    # a row beyond the limit exists: say so, and stop the work
+                    self._truncated = True
+                    self._stop.set()
+                    batch = batch.slice(0, limit - rows)
+                rows += batch.num_rows
+                if batch.num_rows:
+                    yield batch
+        finally:
+            self._stop.set()
+            self._engine._drop(self._tables)
+            self._tables = ()
+
+    def _drain(self, partition: int, pending: queue.Queue[Any]) -> None:
+        try:
+            for batch in self._engine.ctx.execute(self._physical, partition):
+                if self._stop.is_set() or not self._put(pending, batch.to_pyarrow()):
+                    break
+        except BaseException as exc:  # reported on the consumer's thread
+            self._put(pending, exc)
+        finally:
+            self._put(pending, _DONE)
+
+    def _put(self, pending: queue.Queue[Any], item: object) -> bool:
+        """Queue `item` unless the stream was stopped (the consumer is gone) meanwhile."""
+        while True:
+            try:
+                pending.put(item, timeout=0.05)
+                return True
+            except queue.Full:
+                if self._stop.is_set():
+                    return False
+
+    def stats(self) -> ExecutionStats:
+        return ExecutionStats(_bytes_scanned(self._physical), self._truncated)
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def _bytes_scanned(physical: Any) -> int | None:
     try:
-        return to_sql(plan)
-    except UnsupportedError as exc:
-        raise QueryFailed(str(exc)) from None
-
-
-def unify(table: pa.Table, columns: tuple[ir.Column, ...]) -> pa.Table:
-    """Name and type result columns the same way for every backend."""
-    arrays = []
-    fields = []
-    for column, array in zip(columns, table.columns, strict=True):
-        kind = array.type
-        if pa.types.is_string_view(kind) or pa.types.is_large_string(kind):
-            array = array.cast(pa.string())
-        elif pa.types.is_timestamp(kind) or column.type is Type.TIMESTAMP:
-            array = array.cast(pa.timestamp("ns", tz="UTC"))
-        elif column.type is Type.INT and pa.types.is_integer(kind):
-            array = array.cast(pa.int64())
-        elif pa.types.is_map(kind) and (
-            pa.types.is_string_view(kind.item_type) or pa.types.is_string_view(kind.key_type)
-        ):
-            array = array.cast(pa.map_(pa.string(), pa.string()))
-        arrays.append(array)
-        fields.append(pa.field(column.name, array.type))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+        values = [ms.sum_by_name("bytes_scanned") for _, ms in physical.collect_metrics()]
+    except Exception:
+        return None
+    found = [v for v in values if v is not None]
+    return sum(found) if found else None
