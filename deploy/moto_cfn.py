@@ -2,8 +2,9 @@
 
 Requires: moto with its `cloudformation` extra, boto3. moto 5.2's CloudFormation skips (with a
 warning) AWS::KinesisFirehose::DeliveryStream, AWS::Logs::SubscriptionFilter,
-AWS::Logs::LogStream, AWS::SecretsManager::Secret and AWS::S3::BucketPolicy, and creates an
-AWS::S3::Bucket without its versioning, lifecycle, public access block or ownership controls.
+AWS::Logs::LogStream, AWS::SecretsManager::Secret and AWS::S3::BucketPolicy, creates an
+AWS::S3::Bucket without its versioning, lifecycle, public access block or ownership controls,
+and an AWS::ECS::TaskDefinition without its roles, CPU, network mode or compatibilities.
 `install(endpoint)` adds them: each is created the way CloudFormation does, by calling the
 service's API — here moto's own, over HTTP at `endpoint` — with the resource's properties
 translated from CloudFormation's spelling to the API's. So after a stack is created, the
@@ -28,6 +29,7 @@ from typing import Any
 
 from moto.cloudformation import parsing
 from moto.core.common_models import CloudFormationModel
+from moto.ecs.models import TaskDefinition, ecs_backends
 from moto.s3.models import FakeBucket
 
 log = logging.getLogger("starbase.deploy.moto")
@@ -74,6 +76,9 @@ def install(endpoint: str) -> None:
 
             FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)  # type: ignore[method-assign, assignment]
             FakeBucket._starbase_completed = True  # type: ignore[attr-defined]
+        if not getattr(TaskDefinition, "_starbase_completed", False):
+            TaskDefinition.create_from_cloudformation_json = classmethod(_task_definition)  # type: ignore[method-assign, assignment]
+            TaskDefinition._starbase_completed = True  # type: ignore[attr-defined]
         parsing.get_model_map.cache_clear()
         parsing.get_name_type_map.cache_clear()
 
@@ -174,6 +179,53 @@ def _complete_bucket(name: str, properties: dict[str, Any], region: str) -> None
     ownership = properties.get("OwnershipControls")
     if ownership:
         s3.put_bucket_ownership_controls(Bucket=name, OwnershipControls=ownership)
+
+
+# ------------------------------------------------------------------ ECS
+
+
+def camel(name: str) -> str:
+    """CloudFormation's PascalCase key as ECS's API spells it: `EFSVolumeConfiguration` →
+    `efsVolumeConfiguration`, `IAM` → `iam`, `ContainerPort` → `containerPort`."""
+    upper = len(name) - len(name.lstrip("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    if upper <= 1 or upper == len(name):
+        return name[:upper].lower() + name[upper:]
+    return name[: upper - 1].lower() + name[upper - 1 :]
+
+
+def camel_keys(value: Any) -> Any:
+    if isinstance(value, dict):
+        # Environment entries, log options and the like are data, not keys of the API.
+        if set(value) <= {"Name", "Value"} or set(value) <= {"Name", "ValueFrom"}:
+            return {camel(k): v for k, v in value.items()}
+        return {camel(k): (v if k == "Options" else camel_keys(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [camel_keys(v) for v in value]
+    return value
+
+
+def _task_definition(
+    cls: type[TaskDefinition],
+    resource_name: str,
+    cloudformation_json: Any,
+    account_id: str,
+    region_name: str,
+    **kwargs: Any,
+) -> TaskDefinition:
+    """RegisterTaskDefinition with every property (moto's own keeps only family, containers,
+    volumes and memory)."""
+    p = cloudformation_json["Properties"]
+    return ecs_backends[account_id][region_name].register_task_definition(
+        family=p["Family"],
+        container_definitions=camel_keys(p.get("ContainerDefinitions", [])),
+        volumes=camel_keys(p.get("Volumes", [])),
+        network_mode=p.get("NetworkMode"),
+        requires_compatibilities=p.get("RequiresCompatibilities"),
+        cpu=p.get("Cpu"),
+        memory=p.get("Memory"),
+        task_role_arn=p.get("TaskRoleArn"),
+        execution_role_arn=p.get("ExecutionRoleArn"),
+    )
 
 
 # ------------------------------------------------------------------ the added resource types
