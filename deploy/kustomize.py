@@ -44,6 +44,7 @@ CLUSTER_SCOPED = {
     "PriorityClass",
     "CustomResourceDefinition",
 }
+SCALABLE = {"Deployment", "StatefulSet", "ReplicaSet", "ReplicationController"}
 # Lists merged item by item on this key (k8s.io/api patchMergeKey); every other list is replaced.
 MERGE_KEYS = {
     "containers": "name",
@@ -117,7 +118,8 @@ def render(overlay: Overlay) -> list[Resource]:
     for image in spec.get("images", []):
         _set_image(resources, image)
     for replicas in spec.get("replicas", []):
-        _find(resources, None, replicas["name"])["spec"]["replicas"] = int(replicas["count"])
+        scalable = [r for r in resources if r["kind"] in SCALABLE]
+        _find(scalable, None, replicas["name"])["spec"]["replicas"] = int(replicas["count"])
     return resources
 
 
@@ -204,13 +206,15 @@ def strategic_merge(base: Any, patch: Any, where: str = "", key: str = "") -> An
         if merge_key is None:
             return copy.deepcopy(patch)
         merged_list = copy.deepcopy(base)
+        added = []
         for item in patch:
-            match = [i for i, old in enumerate(merged_list) if old.get(merge_key) == item.get(merge_key)]
-            if match:
-                merged_list[match[0]] = strategic_merge(merged_list[match[0]], item, where)
+            keys = [old.get(merge_key) for old in merged_list]
+            if item.get(merge_key) in keys:
+                index = keys.index(item.get(merge_key))
+                merged_list[index] = strategic_merge(merged_list[index], item, where)
             else:
-                merged_list.append(copy.deepcopy(item))
-        return merged_list
+                added.append(copy.deepcopy(item))
+        return added + merged_list  # kustomize puts the patch's new items first
     return copy.deepcopy(patch)
 
 
