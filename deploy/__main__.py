@@ -100,9 +100,11 @@ def _run(args: argparse.Namespace) -> int:
     for path in stale:
         print(f"stale: {path.relative_to(ROOT.parent)} (python -m deploy check --help)")
     if stale:
-        print("re-render with: python -m deploy aws --log-group /aws/lambda/checkout "
-              "--log-group /aws/lambda/payments --out deploy/aws; and python -m deploy "
-              "kubernetes deploy/kubernetes/overlays/NAME --out deploy/kubernetes/rendered/NAME.yaml")
+        print(
+            "re-render with: python -m deploy aws --log-group /aws/lambda/checkout "
+            "--log-group /aws/lambda/payments --out deploy/aws; and python -m deploy "
+            "kubernetes deploy/kubernetes/overlays/NAME --out deploy/kubernetes/rendered/NAME.yaml"
+        )
     return 1 if stale else 0
 
 

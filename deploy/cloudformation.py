@@ -189,8 +189,7 @@ def data_stack(options: Options) -> Json:
         "SubscriptionFilterPattern": {
             "Type": "String",
             "Default": "",
-            "Description": "CloudWatch Logs filter pattern of the subscriptions ('' = every "
-            "event)",
+            "Description": "CloudWatch Logs filter pattern of the subscriptions ('' = every event)",
         },
     }
     resources: Json = {}
@@ -238,8 +237,14 @@ def _bucket() -> Json:
                 "Prefix": sub("${TablePrefix}/"),
                 "ObjectSizeGreaterThan": 131072,
                 "Transitions": [
-                    {"StorageClass": "STANDARD_IA", "TransitionInDays": ref("TierInfrequentAccessDays")},
-                    {"StorageClass": "GLACIER_IR", "TransitionInDays": ref("TierGlacierInstantDays")},
+                    {
+                        "StorageClass": "STANDARD_IA",
+                        "TransitionInDays": ref("TierInfrequentAccessDays"),
+                    },
+                    {
+                        "StorageClass": "GLACIER_IR",
+                        "TransitionInDays": ref("TierGlacierInstantDays"),
+                    },
                 ],
             },
             {
@@ -263,10 +268,15 @@ def _bucket() -> Json:
         "DeletionPolicy": "Retain",
         "UpdateReplacePolicy": "Retain",
         "Metadata": checkov_skip(
-            ("CKV_AWS_18", "access logging is the platform's choice: enable it to a log "
-             "bucket of the account (docs/deploy-security.md)"),
-            ("CKV_AWS_144", "cross-region replication is a choice per region "
-             "(docs/deploy-multi-region.md)"),
+            (
+                "CKV_AWS_18",
+                "access logging is the platform's choice: enable it to a log "
+                "bucket of the account (docs/deploy-security.md)",
+            ),
+            (
+                "CKV_AWS_144",
+                "cross-region replication is a choice per region (docs/deploy-multi-region.md)",
+            ),
         ),
         "Properties": {
             "BucketName": ref("BucketName"),
@@ -311,8 +321,11 @@ def _secrets() -> Json:
         return {
             "Type": "AWS::SecretsManager::Secret",
             "Metadata": checkov_skip(
-                ("CKV_AWS_149", "encrypted with the account's aws/secretsmanager key; pass "
-                 "your own KMS key if policy requires (docs/deploy-security.md)"),
+                (
+                    "CKV_AWS_149",
+                    "encrypted with the account's aws/secretsmanager key; pass "
+                    "your own KMS key if policy requires (docs/deploy-security.md)",
+                ),
             ),
             "Properties": {
                 "Name": sub(f"${{AWS::StackName}}/{name}"),
@@ -334,8 +347,7 @@ def _secrets() -> Json:
             {**token, "SecretStringTemplate": "{}", "GenerateStringKey": "api_key"},
         ),
         "ServeTokensSecret": secret(
-            "serve-tokens",
-            "TOKEN[=TENANT],… accepted by starbase serve", token
+            "serve-tokens", "TOKEN[=TENANT],… accepted by starbase serve", token
         ),
     }
 
@@ -344,8 +356,10 @@ def _firehose() -> Json:
     failed_objects = sub(
         f"arn:${{AWS::Partition}}:s3:::${{TablesBucket}}/{FIREHOSE_FAILED_PREFIX}*"
     )
-    log_group = sub("arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
-                    "${FirehoseLogGroup}:*")
+    log_group = sub(
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        "${FirehoseLogGroup}:*"
+    )
     role = {
         "Type": "AWS::IAM::Role",
         "Properties": {
@@ -421,8 +435,10 @@ def _firehose() -> Json:
         "FirehoseLogGroup": {
             "Type": "AWS::Logs::LogGroup",
             "Metadata": checkov_skip(
-                ("CKV_AWS_158", "delivery errors only, no log content; encrypted by "
-                 "CloudWatch Logs' own key"),
+                (
+                    "CKV_AWS_158",
+                    "delivery errors only, no log content; encrypted by CloudWatch Logs' own key",
+                ),
             ),
             "Properties": {
                 "LogGroupName": sub("/starbase/${AWS::StackName}/firehose"),
@@ -454,8 +470,7 @@ def _subscriptions(options: Options) -> Json:
                         "Condition": {
                             "StringLike": {
                                 "aws:SourceArn": sub(
-                                    "arn:${AWS::Partition}:logs:${AWS::Region}:"
-                                    "${AWS::AccountId}:*"
+                                    "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:*"
                                 )
                             }
                         },
@@ -493,7 +508,9 @@ def log_group_arns(groups: Sequence[str]) -> list[Json]:
     """The ARNs that name exactly `groups` (StartQuery is authorized on `log-group:NAME`)."""
     arns: list[Json] = []
     for group in groups:
-        base = f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{group}"
+        base = (
+            f"arn:${{AWS::Partition}}:logs:${{AWS::Region}}:${{AWS::AccountId}}:log-group:{group}"
+        )
         arns += [sub(base), sub(base + ":*")]
     return arns
 
@@ -888,8 +905,11 @@ def _load_balancer() -> Json:
         "LoadBalancer": {
             "Type": "AWS::ElasticLoadBalancingV2::LoadBalancer",
             "Metadata": checkov_skip(
-                ("CKV_AWS_91", "access logs go to a bucket of the platform's choice: set "
-                 "access_logs.s3.* (docs/deploy-security.md)"),
+                (
+                    "CKV_AWS_91",
+                    "access logs go to a bucket of the platform's choice: set "
+                    "access_logs.s3.* (docs/deploy-security.md)",
+                ),
             ),
             "Properties": {
                 "Scheme": "internet-facing",
@@ -912,9 +932,7 @@ def _load_balancer() -> Json:
                 "Protocol": "HTTPS",
                 "SslPolicy": "ELBSecurityPolicy-TLS13-1-2-2021-06",
                 "Certificates": [{"CertificateArn": ref("CertificateArn")}],
-                "DefaultActions": [
-                    {"Type": "forward", "TargetGroupArn": ref("ServeTargetGroup")}
-                ],
+                "DefaultActions": [{"Type": "forward", "TargetGroupArn": ref("ServeTargetGroup")}],
             },
         },
         "RouterRule": {
@@ -1035,8 +1053,10 @@ def _ecs(options: Options, imported: Json) -> Json:
                                 "ecr:BatchGetImage",
                                 "ecr:GetDownloadUrlForLayer",
                             ],
-                            sub("arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:"
-                                "repository/*"),
+                            sub(
+                                "arn:${AWS::Partition}:ecr:${AWS::Region}:${AWS::AccountId}:"
+                                "repository/*"
+                            ),
                         ),
                         allow(
                             ["logs:CreateLogStream", "logs:PutLogEvents"],
@@ -1091,8 +1111,9 @@ def _ecs(options: Options, imported: Json) -> Json:
         },
     }
 
-    def service(task: str, count: Any, group: str, target: str, port: int, name: str,
-                deployment: Json) -> Json:
+    def service(
+        task: str, count: Any, group: str, target: str, port: int, name: str, deployment: Json
+    ) -> Json:
         return {
             "Type": "AWS::ECS::Service",
             "DependsOn": ["HttpsListener", "RouterRule"],
@@ -1119,15 +1140,15 @@ def _ecs(options: Options, imported: Json) -> Json:
     return {
         "Cluster": {
             "Type": "AWS::ECS::Cluster",
-            "Properties": {
-                "ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]
-            },
+            "Properties": {"ClusterSettings": [{"Name": "containerInsights", "Value": "enabled"}]},
         },
         "TaskLogGroup": {
             "Type": "AWS::Logs::LogGroup",
             "Metadata": checkov_skip(
-                ("CKV_AWS_158", "Starbase's own process logs; encrypted by CloudWatch "
-                 "Logs' own key"),
+                (
+                    "CKV_AWS_158",
+                    "Starbase's own process logs; encrypted by CloudWatch Logs' own key",
+                ),
             ),
             "Properties": {
                 "LogGroupName": sub("/starbase/${AWS::StackName}/tasks"),
@@ -1140,12 +1161,21 @@ def _ecs(options: Options, imported: Json) -> Json:
         # One router task per prefix (two writers must not share a table, docs/storage.md);
         # the old task stops (draining its WAL) before the new one mounts the same WAL.
         "RouterService": service(
-            "RouterTask", 1, "RouterSecurityGroup", "RouterTargetGroup", settings.ROUTER_PORT,
-            "router", {"MinimumHealthyPercent": 0, "MaximumPercent": 100},
+            "RouterTask",
+            1,
+            "RouterSecurityGroup",
+            "RouterTargetGroup",
+            settings.ROUTER_PORT,
+            "router",
+            {"MinimumHealthyPercent": 0, "MaximumPercent": 100},
         ),
         "ServeService": service(
-            "ServeTask", ref("ServeCount"), "ServeSecurityGroup", "ServeTargetGroup",
-            settings.SERVE_PORT, "serve",
+            "ServeTask",
+            ref("ServeCount"),
+            "ServeSecurityGroup",
+            "ServeTargetGroup",
+            settings.SERVE_PORT,
+            "serve",
             {
                 "MinimumHealthyPercent": 100,
                 "MaximumPercent": 200,

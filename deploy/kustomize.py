@@ -257,7 +257,8 @@ def _set_image(resources: list[Resource], image: dict[str, str]) -> None:
             if "digest" in image:
                 container["image"] = f"{name}@{image['digest']}"
             else:
-                container["image"] = f"{name}{image.get('newTag') and ':' + image['newTag'] or tag}"
+                suffix = f":{image['newTag']}" if image.get("newTag") else tag
+                container["image"] = f"{name}{suffix}"
 
 
 def _split_image(reference: str) -> tuple[str, str]:

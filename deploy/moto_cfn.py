@@ -62,16 +62,19 @@ def install(endpoint: str) -> None:
 
             def create_bucket(
                 cls: type[FakeBucket],
+                /,
                 resource_name: str,
                 cloudformation_json: Any,
                 account_id: str,
                 region_name: str,
                 **kwargs: Any,
             ) -> FakeBucket:
-                bucket = original(
+                bucket: FakeBucket = original(
                     cls, resource_name, cloudformation_json, account_id, region_name, **kwargs
                 )
-                _complete_bucket(resource_name, cloudformation_json.get("Properties", {}), region_name)
+                _complete_bucket(
+                    resource_name, cloudformation_json.get("Properties", {}), region_name
+                )
                 return bucket
 
             FakeBucket.create_from_cloudformation_json = classmethod(create_bucket)  # type: ignore[method-assign, assignment]
@@ -84,7 +87,7 @@ def install(endpoint: str) -> None:
 
 
 def client(service: str, region: str) -> Any:
-    import boto3
+    import boto3  # type: ignore[import-untyped, unused-ignore]
 
     return boto3.client(
         service,
@@ -206,6 +209,7 @@ def camel_keys(value: Any) -> Any:
 
 def _task_definition(
     cls: type[TaskDefinition],
+    /,
     resource_name: str,
     cloudformation_json: Any,
     account_id: str,
@@ -265,7 +269,7 @@ class DeliveryStream(_Created, CloudFormationModel):
         return attr == "Arn"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: Any,
@@ -290,7 +294,7 @@ class SubscriptionFilter(_Created, CloudFormationModel):
         return "FilterName"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: Any,
@@ -321,7 +325,7 @@ class LogStream(_Created, CloudFormationModel):
         return "LogStreamName"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: Any,
@@ -350,7 +354,7 @@ class Secret(_Created, CloudFormationModel):
         return attr == "Id"
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: Any,
@@ -392,7 +396,7 @@ class BucketPolicy(_Created, CloudFormationModel):
         return ""
 
     @classmethod
-    def create_from_cloudformation_json(  # type: ignore[override]
+    def create_from_cloudformation_json(
         cls,
         resource_name: str,
         cloudformation_json: Any,

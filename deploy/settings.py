@@ -33,7 +33,7 @@ SERVE_HEALTH = "/openapi.json"
 # Paths the load balancer sends to the router; everything else goes to `serve`.
 ROUTER_PATHS = ("/v1/logs", "/v1/raw", "/firehose")
 
-# ------------------------------------------------------------------ secrets, as the processes read them
+# ------------------------------------------------------------------ secrets, as processes read them
 ROUTER_TOKENS_ENV = "STARBASE_ROUTER_TOKENS"  # TOKEN[=TENANT],… (docs/router.md, "Auth")
 FIREHOSE_KEYS_ENV = "STARBASE_FIREHOSE_KEYS"  # KEY[=TENANT],…
 SERVE_TOKENS_FILE = f"{CONFIG_DIR}/serve-tokens"  # one TOKEN[=TENANT] a line (`--tokens-file`)

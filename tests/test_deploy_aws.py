@@ -221,9 +221,7 @@ def test_firehose_delivers_to_the_router_with_the_stored_key(deployed: Deploymen
     [destination] = stream["Destinations"]
     http = destination["HttpEndpointDestinationDescription"]
     assert http["EndpointConfiguration"]["Url"] == f"{ROUTER_URL}/firehose"
-    assert http["SecretsManagerConfiguration"]["SecretARN"] == deployed.data[
-        "FirehoseKeySecretArn"
-    ]
+    assert http["SecretsManagerConfiguration"]["SecretARN"] == deployed.data["FirehoseKeySecretArn"]
     assert http["S3BackupMode"] == "FailedDataOnly"
     assert http["RequestConfiguration"]["ContentEncoding"] == "GZIP"
     backup = http["S3DestinationDescription"]
@@ -244,16 +242,16 @@ def test_each_log_group_is_subscribed_into_the_stream(deployed: Deployment) -> N
         RoleName=deployed.resources["SubscriptionRole"].split("/")[-1]
     )["Role"]
     for group in GROUPS:
-        [subscription] = logs.describe_subscription_filters(logGroupName=group)["subscriptionFilters"]
+        [subscription] = logs.describe_subscription_filters(logGroupName=group)[
+            "subscriptionFilters"
+        ]
         assert subscription["destinationArn"] == deployed.data["DeliveryStreamArn"]
         assert subscription["roleArn"] == role["Arn"]
         assert subscription["filterPattern"] == ""
 
 
 def _permitted(documents: list[dict[str, Any]], action: str, resource: str) -> bool:
-    results = [
-        IAMPolicy(json.dumps(d)).is_action_permitted(action, resource) for d in documents
-    ]
+    results = [IAMPolicy(json.dumps(d)).is_action_permitted(action, resource) for d in documents]
     return PermissionResult.PERMITTED in results and PermissionResult.DENIED not in results
 
 
@@ -291,9 +289,7 @@ def test_iam_is_least_privilege(deployed: Deployment) -> None:
     assert not _permitted(serve, "logs:FilterLogEvents", f"{arn}{GROUPS[0]}:*")
     # Listing is limited to the prefix (the condition moto does not evaluate: read it).
     for documents in (router, serve):
-        [listing] = [
-            s for d in documents for s in d["Statement"] if "s3:ListBucket" in s["Action"]
-        ]
+        [listing] = [s for d in documents for s in d["Statement"] if "s3:ListBucket" in s["Action"]]
         assert listing["Condition"]["StringLike"]["s3:prefix"] == ["starbase/*", "starbase"]
     firehose = _role_policies(deployed, deployed.resources["FirehoseRole"].split("/")[-1])
     assert _permitted(firehose, "s3:PutObject", outside)
@@ -341,9 +337,9 @@ def test_services_run_the_router_and_serve_behind_https(deployed: Deployment) ->
     [to_router] = [r for r in rules if not r["IsDefault"]]
     assert to_router["Conditions"][0]["PathPatternConfig"]["Values"] == list(settings.ROUTER_PATHS)
     assert to_router["Actions"][0]["TargetGroupArn"] == deployed.resources["RouterTargetGroup"]
-    groups = elb.describe_target_groups(
-        TargetGroupArns=[deployed.resources["RouterTargetGroup"]]
-    )["TargetGroups"]
+    groups = elb.describe_target_groups(TargetGroupArns=[deployed.resources["RouterTargetGroup"]])[
+        "TargetGroups"
+    ]
     assert groups[0]["HealthCheckPath"] == settings.ROUTER_READINESS
 
 
@@ -492,7 +488,11 @@ def test_router_stores_a_firehose_delivery_and_query_reads_it(
     deadline = 60
     for _ in range(deadline * 4):
         done = subprocess.run(
-            [*command, query], capture_output=True, text=True, timeout=60, env={**os.environ, **CREDENTIALS}
+            [*command, query],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env={**os.environ, **CREDENTIALS},
         )
         assert done.returncode == 0, done.stderr
         rows = [json.loads(line) for line in done.stdout.splitlines()]
