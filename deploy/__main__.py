@@ -3,6 +3,7 @@
     python -m deploy aws [--log-group NAME …] [--platform ecs|eks …] [--out DIR]
     python -m deploy kubernetes OVERLAY [--out FILE]
     python -m deploy moto-server [--port 4566]
+    python -m deploy stack NAME TEMPLATE [KEY=VALUE …]   # create a stack, print its outputs
     python -m deploy check     # the committed renderings are what the sources give
 
 Requires: the repository's checkout (deploy/ beside starbase/). Guarantees: `aws` writes
@@ -62,6 +63,10 @@ def main(argv: list[str] | None = None) -> int:
     moto = commands.add_parser("moto-server", help="moto's server with the template's types")
     moto.add_argument("--host", default="127.0.0.1")
     moto.add_argument("--port", type=int, default=4566)
+    stack = commands.add_parser("stack", help="create a stack and print its outputs")
+    stack.add_argument("name")
+    stack.add_argument("template", type=Path)
+    stack.add_argument("parameters", nargs="*", metavar="KEY=VALUE")
     commands.add_parser("check", help="are the committed renderings current?")
     args = parser.parse_args(argv)
     try:
@@ -91,6 +96,8 @@ def _run(args: argparse.Namespace) -> int:
         else:
             sys.stdout.write(text)
         return 0
+    if args.command == "stack":
+        return _create_stack(args.name, args.template, args.parameters)
     if args.command == "moto-server":
         from deploy import moto_cfn
 
@@ -106,6 +113,28 @@ def _run(args: argparse.Namespace) -> int:
             "kubernetes deploy/kubernetes/overlays/NAME --out deploy/kubernetes/rendered/NAME.yaml"
         )
     return 1 if stale else 0
+
+
+def _create_stack(name: str, template: Path, parameters: list[str]) -> int:
+    """CreateStack and wait (boto3's chain: $AWS_ENDPOINT_URL, $AWS_REGION, credentials);
+    print the outputs as KEY=VALUE lines."""
+    import boto3  # type: ignore[import-untyped, unused-ignore]
+
+    pairs = [p.partition("=") for p in parameters]
+    if any(not eq for _, eq, _ in pairs):
+        raise ValueError("parameters are KEY=VALUE")
+    cf = boto3.client("cloudformation")
+    cf.create_stack(
+        StackName=name,
+        TemplateBody=template.read_text(),
+        Parameters=[{"ParameterKey": k, "ParameterValue": v} for k, _, v in pairs],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    cf.get_waiter("stack_create_complete").wait(StackName=name)
+    stack = cf.describe_stacks(StackName=name)["Stacks"][0]
+    for output in stack.get("Outputs", []):
+        print(f"{output['OutputKey']}={output['OutputValue']}")
+    return 0
 
 
 def _read(path: Path) -> str | None:
