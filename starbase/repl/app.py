@@ -5,10 +5,11 @@ Requires: a `Config` (the sources) and, optionally, replacements for what touche
 tests give a temporary file), `clock` (now and a monotonic clock; snapshots fix both).
 Guarantees: `compose` only builds the widget tree; queries, histograms, explain plans, key
 sampling and exports run in thread workers that post the past-tense messages of
-`messages.py`, so the screen never freezes and keys typed during a query reach the editor;
-Esc cancels the running query at once (its worker stops at the next record batch, and any
-late answer is ignored by run id); a query with a compile error is never sent to a backend
-— its diagnostic is shown in full instead. Edits that quitting would lose (the text differs
+`messages.py`, so the screen never freezes and keys typed during a query reach the editor
+(a message that arrives while the app shuts down is dropped); Esc cancels the running query
+at once (its worker stops at the next record batch, and any late answer is ignored by run
+id); a query with a compile error is never sent to a backend — its diagnostic is shown in
+full instead. Edits that quitting would lose (the text differs
 from its `.starql` file, or — no file — it was neither saved nor run, so the history does not
 have it) are marked `●` in the editor's title, and Ctrl+Q asks before dropping them; Save
 adds `.starql` to a name without an extension and asks before replacing another file. The
@@ -180,6 +181,11 @@ class StarbaseRepl(App[None]):
         return self.query_one("#chart", Chart)
 
     @property
+    def closing(self) -> bool:
+        """Shutting down: the widgets are gone, so a late worker message is dropped."""
+        return not self.is_running
+
+    @property
     def running(self) -> bool:
         return self.run_state is not None and not self.run_state.finished
 
@@ -222,6 +228,8 @@ class StarbaseRepl(App[None]):
 
     @on(QueryEditor.Changed, "#editor")
     def _text_changed(self) -> None:
+        if self.closing:
+            return
         self._update_title()
         if self.editor.text != self._history_text:
             self.history_cursor.reset()
@@ -265,6 +273,8 @@ class StarbaseRepl(App[None]):
         self.post_message(KeysFetched(_unique(attributes), _unique(resource)))
 
     def on_keys_fetched(self, message: KeysFetched) -> None:
+        if self.closing:
+            return
         self._sampled_keys = (message.attribute_keys, message.resource_keys)
         self._refresh_vocabulary()
 
@@ -369,6 +379,8 @@ class StarbaseRepl(App[None]):
         self.log.info(f"query {message.run_id} submitted")
 
     def on_results_fetched(self, message: ResultsFetched) -> None:
+        if self.closing:
+            return
         run = self._current(message.run_id)
         if run is None or run.finished:
             return
@@ -399,6 +411,8 @@ class StarbaseRepl(App[None]):
             self._show_explain()
 
     def on_query_failed(self, message: QueryFailed) -> None:
+        if self.closing:
+            return
         run = self._current(message.run_id)
         if run is None or run.finished:
             return
@@ -411,6 +425,8 @@ class StarbaseRepl(App[None]):
         self.bell()
 
     def on_query_cancelled(self, message: QueryCancelled) -> None:
+        if self.closing:
+            return
         run = self._current(message.run_id)
         if run is not None and not run.finished:
             self._finish(run)
@@ -468,6 +484,8 @@ class StarbaseRepl(App[None]):
             self.post_message(HistogramFetched(run.run_id, series))
 
     def on_histogram_fetched(self, message: HistogramFetched) -> None:
+        if self.closing:
+            return
         run = self._current(message.run_id)
         if run is None or run.cancel.is_set():
             return
@@ -518,6 +536,8 @@ class StarbaseRepl(App[None]):
         self.post_message(ExplainFetched(token, compiled, plan, note))
 
     def on_explain_fetched(self, message: ExplainFetched) -> None:
+        if self.closing:
+            return
         if message.token == self._explain_token:
             pane = self.query_one(ExplainPane)
             pane.show(message.compiled, self.config, message.plan, message.note)
