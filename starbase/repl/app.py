@@ -9,12 +9,12 @@ sampling and exports run in thread workers that post the past-tense messages of
 (a message that arrives while the app shuts down is dropped); Esc cancels the running query
 at once (its worker stops at the next record batch, and any late answer is ignored by run
 id); a query with a compile error is never sent to a backend — its diagnostic is shown in
-full instead. Edits that quitting would lose (the text differs
-from its `.starql` file, or — no file — it was neither saved nor run, so the history does not
-have it) are marked `●` in the editor's title, and Ctrl+Q asks before dropping them; Save
-adds `.starql` to a name without an extension and asks before replacing another file. The
-explain pane follows the editor and says so when it shows the last run instead (the editor's
-text does not compile). Styles live in the `.tcss` files beside this one.
+full instead. Edits that quitting would lose (the text differs from its `.starql` file, or
+— no file — it was neither saved nor run, so the history does not have it) are marked `●`
+in the editor's title, and Ctrl+Q asks before dropping them; Save adds `.starql` to a name
+without an extension and asks before replacing another file. The explain pane follows the
+editor and says so when it shows the last run instead (the editor's text does not compile).
+Styles live in the `.tcss` files beside this one.
 """
 
 from __future__ import annotations
@@ -182,7 +182,7 @@ class StarbaseRepl(App[None]):
 
     @property
     def closing(self) -> bool:
-        """Shutting down: the widgets are gone, so a late worker message is dropped."""
+        """Shutting down: the widgets are gone, so a late worker message or timer is dropped."""
         return not self.is_running
 
     @property
@@ -236,7 +236,11 @@ class StarbaseRepl(App[None]):
             self._history_text = None
         if self._check_timer is not None:
             self._check_timer.stop()
-        self._check_timer = self.set_timer(CHECK_DELAY, self._check_now)
+        self._check_timer = self.set_timer(CHECK_DELAY, self._check_after_typing)
+
+    def _check_after_typing(self) -> None:
+        if not self.closing:  # a timer can fire while the app shuts down
+            self._check_now()
 
     def _check_now(self, *, loud: bool = False) -> Check:
         editor = self.editor
@@ -346,7 +350,7 @@ class StarbaseRepl(App[None]):
 
     def _tick(self) -> None:
         run = self.run_state
-        if run is not None and not run.finished:
+        if run is not None and not run.finished and not self.closing:
             self.status.running(self.clock.monotonic() - run.started)
 
     @work(thread=True, group="query")

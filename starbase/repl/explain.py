@@ -5,12 +5,12 @@ the same one behind `starbase explain` and the golden files) and, when it arrive
 of the backend's plan. Guarantees: `explain_text(compiled, plan)` is pure and shows, in this
 order: the `note` when one is given (the app says there when the plan is not the editor's
 query's, e.g. the editor's text does not compile and the last run is shown instead); where
-each source runs and what runs locally; every compiler stage's output
-(`render_stage`); each backend's native query — DataFusion's SQL and its optimized logical
-and physical plans, CloudWatch Logs Insights text for CloudWatch sources (from
+each source runs and what runs locally; every compiler stage's output (`render_stage`);
+each backend's native query — DataFusion's SQL and its optimized logical and physical
+plans, CloudWatch Logs Insights text for CloudWatch sources (from
 `CompiledQuery.sql("cloudwatch")` where the compiler has that target, else said to be
-coming); and the compiler's warnings. The pane scrolls and can be
-focused; the text can be copied with `c`.
+coming); and the compiler's warnings. The pane scrolls and can be focused; the text can be
+copied with `c`.
 """
 
 from __future__ import annotations
