@@ -3,8 +3,10 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
+CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage bench-ingest clean
+.PHONY: demo test lint typecheck unit checkov golden-update bench bench-query bench-storage bench-ingest clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -12,19 +14,26 @@ $(STAMP): pyproject.toml constraints.txt
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
 
+$(CHECKOV): deploy/checkov-requirements.txt
+	$(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/python -m pip install --quiet -r deploy/checkov-requirements.txt
+	touch $(CHECKOV)
+
+checkov: $(CHECKOV)
+
 demo: $(STAMP)
 	$(BIN)/python -m starbase.demo
 
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check starbase tests benchmarks
-	$(BIN)/ruff format --check starbase tests benchmarks
+	$(BIN)/ruff check starbase tests benchmarks deploy
+	$(BIN)/ruff format --check starbase tests benchmarks deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(CHECKOV)
 	$(BIN)/pytest
 
 # Rewrite tests/golden/*.expected from the current compiler; review the diff before committing.

@@ -2,10 +2,12 @@
 
 Requires: an `Explain` from the session (`Session.explain`, the same value `starbase explain`
 prints): first without the engine's plans (at once), then with them when they arrive.
-Guarantees: the pane shows, in order, every part of the explanation — where each source
-runs, every compiler stage's output, each backend's text (SQL highlighted), the engine's
-plans (or that they are being asked for) and the compiler's warnings; `explain_text` is
-`Explain.render_text()`, what `c` copies. The pane scrolls and can be focused.
+Guarantees: the pane shows, in order, the note when there is one (`with_note`: e.g. the
+editor's text does not compile and the last run is shown instead), then every part of the
+explanation — where each source runs, every compiler stage's output, each backend's text
+(SQL highlighted), the engine's plans (or that they are being asked for) and the compiler's
+warnings; `explain_text` is `Explain.render_text()`, what `c` copies. The pane scrolls and
+can be focused.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from starbase.backends.base import Section
 from starbase.runtime.explain import Explain, Part
 
 PENDING = "(asking the engine for its plan…)"
+NOTE_TITLE = "Not the query in the editor"
 
 
 def pending(explain: Explain) -> Explain:
@@ -32,6 +35,13 @@ def pending(explain: Explain) -> Explain:
     after = [p for p in explain.parts if p.kind == "warnings"]
     waiting = Part("plan", Section("Plan", PENDING))
     return Explain(explain.query, (*before, waiting, *after))
+
+
+def with_note(explain: Explain, note: str) -> Explain:
+    """`explain` headed by `note` (nothing changes when `note` is empty)."""
+    if not note:
+        return explain
+    return Explain(explain.query, (Part("note", Section(NOTE_TITLE, note)), *explain.parts))
 
 
 def explain_renderable(explain: Explain) -> RenderableType:
@@ -71,6 +81,11 @@ class ExplainPane(VerticalScroll, can_focus=True):
     def show(self, explain: Explain) -> None:
         self.body.update(explain_renderable(explain))
         self.text = explain_text(explain)
+
+    def say(self, message: str) -> None:
+        """Show `message` instead of a plan (and copy nothing stale)."""
+        self.body.update(Text(message))
+        self.text = ""
 
     def action_copy(self) -> None:
         if self.text:

@@ -60,7 +60,3 @@ class Explain:
     def part(self, title: str) -> Part | None:
         """The part titled `title` (None when absent)."""
         return next((p for p in self.parts if p.title == title), None)
-
-    def with_note(self, note: str) -> Explain:
-        """This explanation with `note` first (e.g. "this is the last query run")."""
-        return Explain(self.query, (Part("note", Section("Note", note)), *self.parts))
