@@ -14,6 +14,8 @@ from starbase.mappings.loader import (
     load_mapping_file,
 )
 from starbase.mappings.metamodel import (
+    LEVEL_HINT,
+    LEVEL_TABLE,
     LEVEL_TEXT_GROUPS,
     LEVEL_TEXT_PATTERN,
     LEVELS,
@@ -21,6 +23,7 @@ from starbase.mappings.metamodel import (
     UNIVERSAL_FIELDS,
     FieldType,
     UniversalField,
+    level_of,
 )
 from starbase.mappings.model import (
     AGGREGATES,
@@ -56,6 +59,8 @@ __all__ = [
     "EPOCH_UNITS",
     "FUNCTIONS",
     "LEVELS",
+    "LEVEL_HINT",
+    "LEVEL_TABLE",
     "LEVEL_TEXT_GROUPS",
     "LEVEL_TEXT_PATTERN",
     "OPERATORS",
@@ -84,6 +89,7 @@ __all__ = [
     "SourceNameField",
     "UniversalField",
     "available_formats",
+    "level_of",
     "load_mapping",
     "load_mapping_file",
 ]
