@@ -31,9 +31,7 @@ HEAVY = ("datafusion", "pyarrow", "boto3", "botocore", "textual", "aiohttp", "op
 def imported_after(code: str) -> list[str]:
     """The modules a fresh interpreter holds after running `code`."""
     probe = f"{code}\nimport sys, json\nprint(json.dumps(sorted(sys.modules)))"
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     modules: list[str] = json.loads(done.stdout.splitlines()[-1])
     return modules
 
