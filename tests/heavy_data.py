@@ -4,11 +4,13 @@
 characters from a set of 1,000) to the stored table under `root` in ~2 s; `HEAVY_QUERY`
 parses each message with a regex of three captures and counts distinct composite keys —
 several seconds of DataFusion on this machine (~4 s uncancelled, measured), long enough to
-cancel it in the middle, short enough that a test never waits for it to end.
+cancel it in the middle, short enough that a test never waits for it to end. `cpu_seconds`
+reads a process's CPU time, to see a cancelled query's worker stop.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pyarrow as pa
@@ -40,3 +42,14 @@ def write_heavy(root: Path, rows: int = ROWS) -> Path:
     names = [*OTEL_LOGS_SCHEMA.names, "service"]
     open_table(root, "otel").append(pa.Table.from_arrays([*arrays, pa.array(["a"] * rows)], names))
     return root
+
+
+def cpu_seconds(pid: int) -> float | None:
+    """User + system CPU time of process `pid` (Linux /proc), None once it no longer exists."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return None
+    if fields[0] == "Z":  # dead, not yet reaped: it uses no CPU either
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")

@@ -7,30 +7,18 @@ Uses the suite's 20,000-record dataset (`otel_data`) and, for cancelling, `heavy
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
 import pytest
-from heavy_data import HEAVY_QUERY, ROWS
+from heavy_data import HEAVY_QUERY, ROWS, cpu_seconds
 
 from starbase.compiler.errors import CompileError
 from starbase.config import default_config
 from starbase.runtime.errors import QueryCancelled, QueryFailed
 from starbase.runtime.session import Session
-
-
-def cpu_seconds(pid: int) -> float | None:
-    """User + system CPU time of process `pid`, or None when it no longer exists."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except FileNotFoundError:
-        return None
-    if fields[0] == "Z":  # dead, not yet reaped: it uses no CPU either
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 @pytest.fixture(scope="module")
