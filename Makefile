@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit checkov golden-update bench bench-query bench-storage bench-ingest clean
+.PHONY: demo test lint typecheck unit checkov golden-update bench bench-query bench-storage bench-ingest bench-startup bench-session clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -54,6 +54,14 @@ bench-storage: $(STAMP)
 # OTLP/protobuf into `starbase router --workers 2` over loopback, durable acks (docs/router.md).
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+
+# `starbase --help`, compile and a small query: wall and CPU time, median of repeated runs.
+bench-startup: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
+
+# Queries in worker processes vs in process: first batch, throughput, cancel, respawn.
+bench-session: $(STAMP)
+	$(BIN)/python benchmarks/session.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -21,10 +21,10 @@ from pathlib import Path
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-import starbase
 from starbase.backends.datafusion.engine import new_session
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
+from starbase.runtime.session import Session
 from starbase.storage.formats import OTEL as STORED_FORMAT
 from starbase.storage.synthetic import write_dataset
 from starbase.storage.table import open_table
@@ -190,14 +190,12 @@ def main() -> None:
 
     start = END - args.days * 24 * HOUR
     rows_out = []
-    engine_query = starbase.compile("from otel | limit 1", config)
-    engine_query.run()  # create the engine once; runs below share its session
+    session = Session(config)  # in this process, as the hand-written SQL runs
+    session.run(session.compile("from otel | limit 1"))  # sources registered once
     for name, starql, df_sql, duck_sql in queries(start, END, trace_id):
 
         def run_starql(text: str = starql) -> None:
-            compiled = starbase.compile(text, config)
-            compiled._engines.update(engine_query._engines)
-            compiled.run()
+            session.run(session.compile(text))  # compile and run, every time
 
         ways = {
             "starql": run_starql,
@@ -230,8 +228,9 @@ def main() -> None:
     )
 
     name, starql, _, _ = queries(start, END, trace_id)[7]
-    compiled = starbase.compile(starql, config)
-    analyzed = compiled._engine().explain(compiled.plan, {}, analyze=True)
+    plan = session.explain(session.compile(starql), analyze=True).part("DataFusion plan")
+    assert plan is not None
+    analyzed = plan.body
     scanned = sum(
         _size(n, unit) for n, unit in re.findall(r"bytes_scanned=([\d.]+) ?([KMGT]?)", analyzed)
     )

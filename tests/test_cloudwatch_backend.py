@@ -1,4 +1,4 @@
-"""The CloudWatch Logs Insights backend (starbase/compiler/backends/cloudwatch*.py).
+"""The CloudWatch Logs Insights backend (starbase/backends/cloudwatch/).
 
 - one test per construct: the exact Insights text it lowers to, or the reason it stays local;
 - capability splitting for the `aws` and `emulator` profiles, log groups beyond 50, multi-source
