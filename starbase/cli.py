@@ -27,6 +27,7 @@ from starbase.runtime.errors import QueryFailed
 
 if TYPE_CHECKING:
     from starbase.runtime.cursor import Cursor
+    from starbase.runtime.session import Session
 
 EXIT_OK, EXIT_FAILURE, EXIT_COMPILE_ERROR, EXIT_INTERRUPTED = 0, 1, 2, 130
 STOP_GRACE = 3.0  # seconds Ctrl-C waits for native queries (Logs Insights) to be stopped
@@ -224,12 +225,34 @@ def _query_arguments(command: argparse.ArgumentParser) -> None:
 
 
 def _engine_argument(command: argparse.ArgumentParser) -> None:
+    """`--engine` and, for each registered engine, its options (`--ENGINE-OPTION`)."""
     command.add_argument(
         "--engine",
         choices=backends.engines(),
         default=backends.DEFAULT_ENGINE,
         help=f"the engine that runs stored sources (default: {backends.DEFAULT_ENGINE})",
     )
+    for name in backends.engines():
+        for option in backends.engine(name).options:
+            command.add_argument(
+                f"--{name}-{option.name}",
+                dest=f"engine_option_{name}_{option.name}",
+                default=option.default,
+                help=f"{option.help} (--engine {name})",
+            )
+
+
+def _session(args: argparse.Namespace, workers: int = 0) -> Session:
+    """The session of this command: its sources and the engine it chose, with its options."""
+    from starbase.runtime.session import Session
+
+    prefix = f"engine_option_{args.engine}_"
+    options = {
+        key.removeprefix(prefix): str(value)
+        for key, value in vars(args).items()
+        if key.startswith(prefix) and value is not None
+    }
+    return Session(_config(args), workers=workers, engine=args.engine, engine_options=options)
 
 
 def _query_text(args: argparse.Namespace) -> str:
@@ -264,9 +287,8 @@ def _params(args: argparse.Namespace, expected: dict[str, str]) -> dict[str, obj
 
 def _query(args: argparse.Namespace) -> int:
     from starbase.runtime.output import render
-    from starbase.runtime.session import Session
 
-    session = Session(_config(args), engine=args.engine)  # one run: in this process
+    session = _session(args)  # one run: in this process
     compiled = session.compile(_query_text(args))
     for warning in compiled.warnings:
         print(f"warning[{warning.code.value}]: {warning.message}", file=sys.stderr)
@@ -300,9 +322,7 @@ def _compile(args: argparse.Namespace) -> int:
 
 
 def _explain(args: argparse.Namespace) -> int:
-    from starbase.runtime.session import Session
-
-    session = Session(_config(args), engine=args.engine)
+    session = _session(args)
     compiled = session.compile(_query_text(args))
     params = _params(args, compiled.parameters)
     print(session.explain(compiled, params, analyze=bool(args.analyze)).render_text())
@@ -311,10 +331,12 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _repl(args: argparse.Namespace) -> int:
     try:
-        from starbase.repl.app import StarbaseRepl
+        from starbase.repl.app import WORKERS, StarbaseRepl
+        from starbase.repl.runner import SessionBackend
     except ImportError as exc:  # textual is needed only here
         raise ConfigError(f"the REPL needs the 'textual' package ({exc})") from None
-    StarbaseRepl(_config(args)).run()
+    session = _session(args, workers=WORKERS)
+    StarbaseRepl(session.config, backend=SessionBackend(session)).run()
     return EXIT_OK
 
 

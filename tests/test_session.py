@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 from heavy_data import HEAVY_QUERY, ROWS, cpu_seconds
 
+from starbase.cli import main
 from starbase.compiler.errors import CompileError
 from starbase.config import default_config
 from starbase.runtime.errors import QueryCancelled, QueryFailed
@@ -163,3 +164,20 @@ def test_sample_gives_keys_and_frequent_values(inline: Session) -> None:
     assert sample.rows > 0 and "http.status_code" in sample.attribute_keys
     assert set(sample.values["service"]) >= {"checkout", "payments"}
     assert inline.sample("nope").rows == 0
+
+
+def test_engine_options_reach_the_engine_in_process_and_in_workers(
+    otel_data: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    text = "from otel | stats count() as n by host"
+    for workers in (0, 1):
+        with Session(
+            default_config(otel_data), workers=workers, engine_options={"partitions": "1"}
+        ) as session:
+            plan = session.explain(session.compile(text)).part("DataFusion plan")
+            assert plan is not None and "-- physical plan --" in plan.body
+            assert "RepartitionExec" not in plan.body  # one thread: nothing to repartition
+    args = ["explain", "--data", str(otel_data), "--datafusion-partitions", "2", text]
+    assert main(args) == 0 and "RepartitionExec" in capsys.readouterr().out
+    assert main(["query", "--data", str(otel_data), "--datafusion-partitions", "x", text]) == 1
+    assert capsys.readouterr().err.startswith("starbase: datafusion: partitions must be")

@@ -50,6 +50,16 @@ class UnsupportedError(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class EngineOption:
+    """A setting an engine takes (e.g. Spark's master URL): the command line offers it as
+    `--ENGINE-NAME VALUE`; a `Session` passes it to `EngineBackend.engine`."""
+
+    name: str
+    help: str
+    default: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
 class Section:
     """One titled block of an explanation; `language` tells a viewer how to highlight it
     (`sql`, `insights`, `plan`, `text`)."""
@@ -187,6 +197,7 @@ class Backend(ABC):
 
 class EngineBackend(Backend):
     kind: ClassVar[Kind] = "engine"
+    options: ClassVar[tuple[EngineOption, ...]] = ()  # what `engine` may be given
 
     @abstractmethod
     def render(self, plan: ir.Plan) -> str:
@@ -198,8 +209,9 @@ class EngineBackend(Backend):
         return self.render(retarget(compiled.plan, self.name))
 
     @abstractmethod
-    def engine(self, config: Config) -> Engine:
-        """A new engine over the sources of `config` (in the calling process)."""
+    def engine(self, config: Config, options: Mapping[str, str] | None = None) -> Engine:
+        """A new engine over the sources of `config` (in the calling process), with values
+        for some of its `options`."""
 
 
 class NativeBackend(Backend):

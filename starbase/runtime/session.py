@@ -27,6 +27,7 @@ Requires: a `Config` (the sources) and the registered backends. Guarantees:
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -81,12 +82,15 @@ class Session:
         *,
         workers: int = 0,
         engine: str = backends.DEFAULT_ENGINE,
+        engine_options: Mapping[str, str] | None = None,
         connectors: Mapping[str, Connector] | None = None,
         clock: Callable[[], int] = time.time_ns,
     ) -> None:
         self.config = config or default_config()
         self.engine = backends.engine(engine).name
+        self.engine_options = dict(engine_options or {})
         self.workers = workers
+        self._cwd = os.getcwd()  # where workers start: relative locations keep their meaning
         self.clock = clock
         self._connectors: dict[str, Connector] = dict(connectors or {})
         self._lock = threading.Lock()
@@ -305,7 +309,8 @@ class Session:
                 raise QueryFailed("the session is closed")
             if not self.workers:
                 if self._inline is None:
-                    self._inline = backends.engine(self.engine).engine(self.config)
+                    backend = backends.engine(self.engine)
+                    self._inline = backend.engine(self.config, self.engine_options)
                 return _Lease(self._inline, None)
         pool = self._workers()
         return _Lease(pool.acquire(), pool)
@@ -315,7 +320,9 @@ class Session:
 
         with self._lock:
             if self._pool is None:
-                self._pool = WorkerPool(self.engine, self.config, self.workers)
+                self._pool = WorkerPool(
+                    self.engine, self.config, self.workers, self.engine_options, self._cwd
+                )
             return self._pool
 
     def close(self) -> None:

@@ -26,7 +26,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from multiprocessing.connection import Connection
 from typing import Any
 
@@ -47,7 +47,13 @@ class WorkerGone(QueryFailed):
 class WorkerEngine(Engine):
     """An engine of backend `backend` in a child process (see the module docstring)."""
 
-    def __init__(self, backend: str, config: Config) -> None:
+    def __init__(
+        self,
+        backend: str,
+        config: Config,
+        options: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
         command = [sys.executable, "-m", "starbase.runtime.workers"]
@@ -56,6 +62,7 @@ class WorkerEngine(Engine):
                 [*command, str(to_child_r), str(from_child_w)],
                 pass_fds=(to_child_r, from_child_w),
                 stdin=subprocess.DEVNULL,
+                cwd=cwd,  # relative source locations mean what they meant to the session
                 start_new_session=True,  # the terminal's Ctrl-C goes to the parent only
             )
         finally:
@@ -66,7 +73,7 @@ class WorkerEngine(Engine):
         self._ready = False
         self._killed = False
         self._lock = threading.Lock()
-        self._send.send(("start", backend, config))
+        self._send.send(("start", backend, config, dict(options or {})))
 
     @property
     def pid(self) -> int:
@@ -186,12 +193,21 @@ class _RemoteExecution(Execution):
 
 
 class WorkerPool:
-    """At most `size` workers of one engine backend over one `Config`."""
+    """At most `size` workers of one engine backend over one `Config` (with the engine's
+    `options`, started in folder `cwd`)."""
 
-    def __init__(self, backend: str, config: Config, size: int) -> None:
+    def __init__(
+        self,
+        backend: str,
+        config: Config,
+        size: int,
+        options: Mapping[str, str] | None = None,
+        cwd: str | None = None,
+    ) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
         self.backend, self.config, self.size = backend, config, size
+        self.options, self.cwd = dict(options or {}), cwd
         self._idle: list[WorkerEngine] = []
         self._all: set[WorkerEngine] = set()
         self._cond = threading.Condition()
@@ -215,7 +231,7 @@ class WorkerPool:
                         return worker
                     self._all.discard(worker)
                 if len(self._all) < self.size:
-                    worker = WorkerEngine(self.backend, self.config)
+                    worker = self._start()
                     self._all.add(worker)
                     return worker
                 self._cond.wait()
@@ -228,7 +244,7 @@ class WorkerPool:
             else:
                 self._all.discard(worker)
                 if not self._closed and not self._idle and len(self._all) < self.size:
-                    replacement = WorkerEngine(self.backend, self.config)
+                    replacement = self._start()
                     self._all.add(replacement)
                     self._idle.append(replacement)
             self._cond.notify_all()
@@ -237,9 +253,12 @@ class WorkerPool:
         """Start a worker now unless one is idle already (it warms up meanwhile)."""
         with self._cond:
             if not self._closed and not self._idle and len(self._all) < self.size:
-                worker = WorkerEngine(self.backend, self.config)
+                worker = self._start()
                 self._all.add(worker)
                 self._idle.append(worker)
+
+    def _start(self) -> WorkerEngine:
+        return WorkerEngine(self.backend, self.config, self.options, self.cwd)
 
     def close(self) -> None:
         """Kill every worker (running jobs fail with `WorkerGone`)."""
@@ -273,7 +292,7 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
 
     start = inbox.recv()
     try:
-        engine = backends.engine(start[1]).engine(start[2])
+        engine = backends.engine(start[1]).engine(start[2], start[3])
     except Exception as exc:
         outbox.send(("failed", f"the {start[1]} engine did not start: {one_line(exc)}"))
         return

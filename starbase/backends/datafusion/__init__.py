@@ -8,9 +8,10 @@ with the stored sources registered by `tables.py` and Starbase's UDFs from `udfs
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from starbase.backends.base import Engine, EngineBackend, Section, UnsupportedError
+from starbase.backends.base import Engine, EngineBackend, EngineOption, Section, UnsupportedError
 
 if TYPE_CHECKING:
     from starbase.compiler import ir
@@ -21,6 +22,9 @@ if TYPE_CHECKING:
 class DataFusionBackend(EngineBackend):
     name: ClassVar[str] = "datafusion"
     title: ClassVar[str] = "DataFusion"
+    options: ClassVar[tuple[EngineOption, ...]] = (
+        EngineOption("partitions", "threads one query may use (default: one per CPU)"),
+    )
 
     def render(self, plan: ir.Plan) -> str:
         from starbase.backends.datafusion.lower import to_sql
@@ -42,10 +46,10 @@ class DataFusionBackend(EngineBackend):
             f" at {where}" if where else ""
         )
 
-    def engine(self, config: Config) -> Engine:
+    def engine(self, config: Config, options: Mapping[str, str] | None = None) -> Engine:
         from starbase.backends.datafusion.engine import DataFusionEngine
 
-        return DataFusionEngine(config)
+        return DataFusionEngine(config, options)
 
 
 BACKEND = DataFusionBackend()

@@ -1,8 +1,9 @@
 """Execution on DataFusion: one long-lived `SessionContext` per engine, sources kept registered.
 
 Requires: `Job`s whose scans read stored sources of the engine's `Config` (registered by
-`tables.register`) or the job's fetched `tables`. Guarantees: one `SessionContext` per engine
-(`SESSION_SETTINGS`, Starbase's UDFs) with DataFusion's file-listing cache turned off, so
+`tables.register`) or the job's fetched `tables`; option `partitions` (threads per query).
+Guarantees: one `SessionContext` per engine (`SESSION_SETTINGS`, Starbase's UDFs, at most
+`partitions` threads per query) with DataFusion's file-listing cache turned off, so
 files written after the engine started are seen by the next job; each stored source is
 registered once, on first use, and moves to its table's latest committed snapshot at every
 job; a job's fetched tables are registered under their names for that job only. `execute`
@@ -19,11 +20,11 @@ from __future__ import annotations
 import itertools
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-from datafusion import SessionContext
+from datafusion import SessionConfig, SessionContext
 
 from starbase.backends.base import Engine, Execution, ExecutionStats, Job, UnsupportedError
 from starbase.backends.datafusion.lower import to_sql
@@ -46,9 +47,13 @@ SESSION_SETTINGS = (
 )
 
 
-def new_session() -> SessionContext:
-    """A DataFusion session configured as every Starbase query runs (also for benchmarks)."""
-    ctx = SessionContext()
+def new_session(partitions: int | None = None) -> SessionContext:
+    """A DataFusion session configured as every Starbase query runs (also for benchmarks);
+    `partitions` caps the threads one query uses (DataFusion's `target_partitions`)."""
+    config = SessionConfig()
+    if partitions is not None:
+        config = config.with_target_partitions(partitions)
+    ctx = SessionContext(config)
     for setting in SESSION_SETTINGS:
         ctx.sql(setting)
     register_udfs(ctx)
@@ -58,9 +63,9 @@ def new_session() -> SessionContext:
 class DataFusionEngine(Engine):
     """See the module docstring."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, options: Mapping[str, str] | None = None) -> None:
         self.config = config
-        self.ctx = new_session()
+        self.ctx = new_session(_partitions(options or {}))
         self.registered: dict[str, StoredSource] = {}
         self._lock = threading.RLock()  # registration and planning are not safe to race
         self._ids = itertools.count()
@@ -131,6 +136,17 @@ class DataFusionEngine(Engine):
                 self.registered[node.source] = register(self.ctx, source)
             except SourceUnavailable as exc:
                 raise QueryFailed(str(exc)) from None
+
+
+def _partitions(options: Mapping[str, str]) -> int | None:
+    value = options.get("partitions")
+    if value is None:
+        return None
+    if not value.isdecimal() or int(value) < 1:
+        raise QueryFailed(
+            f"datafusion: partitions must be a whole number of 1 or more, not {value!r}"
+        )
+    return int(value)
 
 
 def _renamed(plan: ir.Plan, names: dict[str, str]) -> ir.Plan:
