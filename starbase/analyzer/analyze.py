@@ -1,0 +1,424 @@
+"""The format analyzer: lines in, a proposed raw mapping and the evidence for it out.
+
+Requires: the models (`models.load_models`), `layouts`. Guarantees: `analyze_lines(lines)`
+never raises on any text: it returns an `Analysis` with the formats found (family, share of the
+lines, confidence, timestamp format, per-field coverage and evidence), one raw-mapping shape per
+format (a mixed source gets several, each anchored so the shapes discriminate), the share of
+lines no shape parses (they stay whole-line `message`), the stack-trace continuation lines, and
+the mapping as validated `RawMapping` and YAML. Structure is induced from a sample of at most
+`SAMPLE` lines chosen for diversity (not the first N); coverage is measured on every line
+through the reference evaluator. Lines longer than `MAX_ANALYZED` characters are analyzed on
+their first `MAX_ANALYZED` characters (the evaluator still reads them whole), so the time per
+line is bounded.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import ValidationError
+
+from starbase.analyzer.layouts import (
+    LineView,
+    ShapeProposal,
+    example,
+    level_table,
+    shape_for,
+    value_type,
+    view_lines,
+)
+from starbase.analyzer.models import Models, load_models
+from starbase.analyzer.timestamps import parses_as
+from starbase.mappings.model import MappingProblems
+from starbase.mappings.raw import LEVEL_WORDS, RawMapping, dump_raw_mapping
+
+SAMPLE = 2000
+MAX_ANALYZED = 4096
+MIN_SHARE = 0.01
+_DELIMITERS = ("\t", "|", ";", ",")
+_FAMILY_ORDER = {
+    "json": 0,
+    "syslog5424": 1,
+    "access": 2,
+    "syslog3164": 3,
+    "keyvalue": 4,
+    "app": 5,
+    "delimited": 6,
+    "logfmt": 7,
+}
+# classifier family -> the analyzer families it agrees with
+_AGREES = {"delimited": {"delimited", "app"}, "app": {"app", "keyvalue", "delimited"}}
+_UNIVERSAL_CHECKS = ("timestamp", "severity", "message", "service", "host")
+
+
+@dataclass
+class FormatReport:
+    name: str
+    family: str
+    share: float
+    confidence: float
+    timestamp_format: str | None
+    fields: list[dict[str, Any]]
+    examples: list[str]
+    classifier: dict[str, Any]
+
+
+@dataclass
+class Analysis:
+    lines: int
+    sample: int
+    formats: list[FormatReport]
+    unmatched: float
+    continuation: float
+    coverage: dict[str, float]
+    mapping: RawMapping | None
+    yaml: str
+    confidence: float
+    warnings: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "lines": self.lines,
+            "sample": self.sample,
+            "confidence": round(self.confidence, 3),
+            "formats": [
+                {
+                    "name": f.name,
+                    "family": f.family,
+                    "share": round(f.share, 4),
+                    "confidence": round(f.confidence, 3),
+                    "timestamp_format": f.timestamp_format,
+                    "fields": f.fields,
+                    "examples": f.examples,
+                    "classifier": f.classifier,
+                }
+                for f in self.formats
+            ],
+            "unmatched": round(self.unmatched, 4),
+            "continuation": round(self.continuation, 4),
+            "coverage": {k: round(v, 4) for k, v in self.coverage.items()},
+            "mapping": self.mapping.to_data() if self.mapping else None,
+            "mapping_yaml": self.yaml,
+            "warnings": self.warnings,
+        }
+
+    def render_text(self) -> str:
+        out = [f"{self.lines} lines analyzed ({self.sample} in the structure sample)"]
+        if not self.formats:
+            out.append("no structure found: every line stays a whole-line message")
+        for f in self.formats:
+            ts = f.timestamp_format or "none (time received)"
+            out.append(
+                f"  {f.name}: {f.family}, {f.share:.1%} of lines, confidence {f.confidence:.2f}, "
+                f"timestamp {ts}"
+            )
+            for item in f.fields:
+                out.append(
+                    f"      {item['name']:<14} -> {item['target']:<24} {item['type']:<9} "
+                    f"{item['coverage']:.0%}  {item['evidence']}"
+                )
+            out.append(f"      e.g. {f.examples[0]}" if f.examples else "")
+        if self.continuation:
+            out.append(
+                f"  {self.continuation:.1%} continue a multi-line record (stack traces): "
+                "kept as whole-line messages"
+            )
+        out.append(f"  unmatched: {self.unmatched:.1%} (kept as whole-line messages)")
+        cover = ", ".join(f"{k} {v:.0%}" for k, v in self.coverage.items())
+        out.append(f"coverage: {cover}")
+        out.extend(f"warning: {w}" for w in self.warnings)
+        out.append("proposed mapping:")
+        out.append(self.yaml.rstrip())
+        return "\n".join(x for x in out if x != "") + "\n"
+
+
+def diverse_sample(lines: Sequence[str], size: int) -> list[int]:
+    """Indices of up to `size` lines, round-robin over cheap line skeletons (the first
+    characters with digits and letters folded), so rare layouts are represented."""
+    if len(lines) <= size:
+        return list(range(len(lines)))
+    buckets: dict[str, list[int]] = defaultdict(list)
+    for i, line in enumerate(lines):
+        buckets[_skeleton(line)].append(i)
+    chosen: list[int] = []
+    queues = sorted(buckets.values(), key=len, reverse=True)
+    depth = 0
+    while len(chosen) < size:
+        added = False
+        for queue in queues:
+            if depth < len(queue):
+                # spread picks over the bucket instead of taking its first lines
+                step = max(1, len(queue) // max(1, size // max(1, len(queues))))
+                k = depth * step
+                if k < len(queue):
+                    chosen.append(queue[k])
+                    added = True
+                    if len(chosen) >= size:
+                        break
+        if not added:
+            break
+        depth += 1
+    return sorted(set(chosen))
+
+
+def _skeleton(line: str) -> str:
+    head = line[:24]
+    return re.sub(r"[A-Za-z]+", "a", re.sub(r"\d+", "0", head))
+
+
+def _delimited(views: list[LineView]) -> dict[str, list[LineView]]:
+    """Groups of lines that are delimited records (same separator count, a time column)."""
+    candidates = [v for v in views if v.family in ("app", "plain")]
+    groups: dict[str, list[LineView]] = {}
+    for sep in _DELIMITERS:
+        counts = Counter(v.text.count(sep) for v in candidates)
+        if not counts:
+            break
+        n, hits = counts.most_common(1)[0]
+        if n < 2 or hits < max(3, 0.5 * len(candidates)):
+            continue
+        members = [v for v in candidates if v.text.count(sep) == n]
+        cells = [v.text.split(sep) for v in members]
+        time_columns = [
+            c
+            for c in range(n)
+            if sum(parses_as(row[c].strip()) is not None for row in cells[:50])
+            >= 0.8 * min(50, len(cells))
+        ]
+        if not time_columns:
+            continue
+        groups[sep] = members
+        taken = {id(v) for v in members}
+        candidates = [v for v in candidates if id(v) not in taken]
+    return groups
+
+
+def _delimited_shape(name: str, sep: str, views: list[LineView]) -> ShapeProposal:
+    rows = [v.text.split(sep) for v in views]
+    width = len(rows[0])
+    columns: list[str] = []
+    data: dict[str, Any] = {"name": name}
+    evidence: dict[str, str] = {}
+    time_format = None
+    for c in range(width):
+        values = [r[c].strip() for r in rows]
+        label = f"col{c + 1}"
+        spec = parses_as(values[0]) if values[0] else None
+        if c == width - 1:
+            label = "message"
+            data["message"] = label
+            evidence["message"] = f"the last column (separator {sep!r}); it keeps the rest"
+        elif spec and "timestamp" not in data and all(parses_as(v) == spec for v in values[:50]):
+            label = "time"
+            data["timestamp"] = {"field": label, "format": spec}
+            time_format = spec
+            evidence["timestamp"] = f"column {c + 1} holds {spec} times (e.g. {values[0]})"
+        elif "severity" not in data and sum(
+            v.lower() in LEVEL_WORDS for v in values
+        ) >= 0.8 * len(values):
+            label = "level"
+            data["severity"] = {"field": label}
+            extra = level_table(values)
+            if extra:
+                data["severity"]["levels"] = extra
+            evidence["severity"] = f"column {c + 1} holds level words"
+        elif all(re.fullmatch(r"[0-9a-fA-F-]{16,}", v) for v in values[:50]):
+            label = "id" if "id" not in columns else f"id{c + 1}"
+            evidence[label] = f"column {c + 1} holds identifiers"
+        columns.append(label)
+    data["parse"] = {"kind": "delimited", "separator": sep, "columns": columns}
+    order = ("name", "parse", "timestamp", "severity", "message")
+    ordered = {k: data[k] for k in order if k in data}
+    return ShapeProposal("delimited", ordered, evidence, 0.95, time_format)
+
+
+def analyze_lines(
+    lines: Sequence[str],
+    models: Models | None = None,
+    name: str = "auto",
+    received_ns: int = 0,
+    sample_size: int = SAMPLE,
+) -> Analysis:
+    """See the module docstring. `received_ns` dates year-less timestamps (0: now)."""
+    import time as _time
+
+    received = received_ns or _time.time_ns()
+    models = models or load_models()
+    warnings: list[str] = []
+    texts = [line.rstrip("\r\n") for line in lines]
+    texts = [t for t in texts if t.strip()]
+    if not texts:
+        return Analysis(0, 0, [], 0.0, 0.0, {}, None, "", 0.0, ["no readable lines"])
+    long_lines = sum(len(t) > MAX_ANALYZED for t in texts)
+    if long_lines:
+        warnings.append(
+            f"{long_lines} line(s) longer than {MAX_ANALYZED} characters: their structure is "
+            "read from the first part"
+        )
+    indices = diverse_sample(texts, sample_size)
+    sample = [texts[i][:MAX_ANALYZED] for i in indices]
+    views = view_lines(sample, models, received)
+    groups: dict[tuple[Any, ...], list[LineView]] = defaultdict(list)
+    delimited = _delimited(views)
+    in_delimited = {id(v) for members in delimited.values() for v in members}
+    for view in views:
+        if id(view) not in in_delimited:
+            groups[view.signature].append(view)
+    if len(sample) < 20:
+        warnings.append(f"only {len(sample)} line(s): the proposal has low confidence")
+    floor = max(1 if len(sample) < 50 else 2, int(MIN_SHARE * len(sample)))
+    proposals: list[tuple[ShapeProposal, list[LineView]]] = []
+    counters: Counter[str] = Counter()
+    for sep, members in delimited.items():
+        counters["delimited"] += 1
+        label = "delimited" if counters["delimited"] == 1 else f"delimited{counters['delimited']}"
+        proposals.append((_delimited_shape(label, sep, members), members))
+    for signature, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
+        family = signature[0]
+        if family in ("plain", "continuation") or len(members) < floor:
+            continue
+        family = members[0].family
+        counters[family] += 1
+        label = family if counters[family] == 1 else f"{family}{counters[family]}"
+        proposals.append((shape_for(label, family, members), members))
+    proposals.sort(key=lambda p: (_FAMILY_ORDER.get(p[0].family, 9), -len(p[1])))
+    mapping, shapes = _build(name, proposals, warnings)
+    continuation = sum(v.family == "continuation" for v in views) / len(views)
+    return _report(texts, views, mapping, shapes, continuation, received, models, warnings)
+
+
+def _build(
+    name: str, proposals: list[tuple[ShapeProposal, list[LineView]]], warnings: list[str]
+) -> tuple[RawMapping | None, list[tuple[ShapeProposal, list[LineView]]]]:
+    kept: list[tuple[ShapeProposal, list[LineView]]] = []
+    for proposal, members in proposals:
+        try:
+            RawMapping.model_validate(
+                {"kind": "raw", "name": "check", "shapes": [proposal.data]}
+            )
+        except (ValidationError, MappingProblems) as exc:
+            warnings.append(f"shape {proposal.data.get('name')} dropped: {exc}".splitlines()[0])
+            continue
+        kept.append((proposal, members))
+    if not kept:
+        return None, []
+    safe = re.sub(r"[^a-z0-9_]", "_", name.lower()).strip("_") or "auto"
+    if not safe[0].isalpha():
+        safe = "raw_" + safe
+    data = {"kind": "raw", "name": safe, "shapes": [p.data for p, _ in kept]}
+    return RawMapping.model_validate(data), kept
+
+
+def _report(
+    texts: list[str],
+    views: list[LineView],
+    mapping: RawMapping | None,
+    shapes: list[tuple[ShapeProposal, list[LineView]]],
+    continuation: float,
+    received: int,
+    models: Models,
+    warnings: list[str],
+) -> Analysis:
+    total = len(texts)
+    matched: Counter[str] = Counter()
+    populated: dict[str, Counter[str]] = defaultdict(Counter)
+    universal: Counter[str] = Counter()
+    values: dict[str, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    if mapping is not None:
+        for text in texts:
+            record = mapping.evaluate(text, received)
+            if record.shape is None:
+                continue
+            matched[record.shape] += 1
+            universal["timestamp"] += record.timestamp_parsed
+            universal["severity"] += record.severity is not None
+            universal["message"] += record.message != text
+            universal["service"] += record.service is not None
+            universal["host"] += record.host is not None
+            for key, value in record.attributes.items():
+                populated[record.shape][key] += 1
+                if len(values[record.shape][key]) < 100:
+                    values[record.shape][key].append(value)
+            for key in ("timestamp", "severity", "message", "service", "host"):
+                got = getattr(record, key) is not None
+                if key == "timestamp":
+                    got = record.timestamp_parsed
+                populated[record.shape]["=" + key] += got
+    reports: list[FormatReport] = []
+    predictions = models.classify([v.text for _, members in shapes for v in members[:200]])
+    cursor = 0
+    for proposal, members in shapes:
+        shape_name = proposal.data["name"]
+        n = matched[shape_name]
+        chunk = predictions[cursor : cursor + min(200, len(members))]
+        cursor += len(chunk)
+        agree = sum(
+            p.family == proposal.family or proposal.family in _AGREES.get(p.family, set())
+            for p in chunk
+        ) / max(1, len(chunk))
+        top = Counter(p.format for p in chunk).most_common(1)
+        self_match = n / total if total else 0.0
+        fields = _fields(proposal, n, populated[shape_name], values[shape_name])
+        reports.append(
+            FormatReport(
+                shape_name,
+                proposal.family,
+                self_match,
+                min(1.0, 0.6 * proposal.confidence + 0.2 * agree + 0.2 * min(1.0, n / len(members))),
+                proposal.time_format,
+                fields,
+                [example(v) for v in members[:3]],
+                {
+                    "nearest_trained_format": top[0][0] if top else None,
+                    "family_agreement": round(agree, 3),
+                },
+            )
+        )
+    unmatched = (total - sum(matched.values())) / total
+    coverage = {k: universal[k] / total for k in _UNIVERSAL_CHECKS}
+    confidence = sum(r.confidence * r.share for r in reports)
+    if len(texts) < 20:
+        confidence *= 0.5
+    yaml_text = dump_raw_mapping(mapping) if mapping is not None else ""
+    return Analysis(
+        total, len(views), reports, unmatched, continuation, coverage, mapping, yaml_text,
+        confidence, warnings,
+    )
+
+
+def _fields(
+    proposal: ShapeProposal, matched: int, populated: Counter[str], values: dict[str, list[str]]
+) -> list[dict[str, Any]]:
+    data = proposal.data
+    out: list[dict[str, Any]] = []
+    share = (lambda k: populated[k] / matched) if matched else (lambda k: 0.0)
+    for universal in ("timestamp", "severity", "message", "service", "host"):
+        spec = data.get(universal)
+        if spec is None:
+            continue
+        source = spec["field"] if isinstance(spec, dict) else spec
+        kind = "timestamp" if universal == "timestamp" else "int" if universal == "severity" else "string"
+        out.append(
+            {
+                "name": source,
+                "target": universal,
+                "type": kind,
+                "coverage": round(share("=" + universal), 4),
+                "evidence": proposal.evidence.get(universal, ""),
+            }
+        )
+    for key, seen in values.items():
+        out.append(
+            {
+                "name": key,
+                "target": f"attributes.{key}",
+                "type": value_type(seen),
+                "coverage": round(share(key), 4),
+                "evidence": proposal.evidence.get(key, "captured by the shape"),
+            }
+        )
+    return out
