@@ -31,8 +31,10 @@ from starbase.analyzer.layouts import (
     value_type,
     view_lines,
 )
+from starbase.analyzer.learned import learned_shapes
 from starbase.analyzer.models import Models, load_models
 from starbase.analyzer.timestamps import parses_as
+from starbase.compiler.regex import to_python
 from starbase.mappings.model import MappingProblems
 from starbase.mappings.raw import LEVEL_WORDS, RawMapping, dump_raw_mapping
 
@@ -41,6 +43,7 @@ MAX_ANALYZED = 4096
 MIN_SHARE = 0.01
 _DELIMITERS = ("\t", "|", ";", ",")
 _FAMILY_ORDER = {
+    "learned": -1,
     "json": 0,
     "syslog5424": 1,
     "access": 2,
@@ -261,17 +264,29 @@ def analyze_lines(
         )
     indices = diverse_sample(texts, sample_size)
     sample = [texts[i][:MAX_ANALYZED] for i in indices]
-    views = view_lines(sample, models, received)
+    learned_groups: list[tuple[ShapeProposal, list[LineView]]] = []
+    rest = list(range(len(sample)))
+    for proposal in learned_shapes(models):
+        pattern = re.compile(to_python(proposal.data["parse"]["pattern"]))
+        hits = [i for i in rest if pattern.search(sample[i])]
+        if hits:
+            members = [LineView(i, sample[i], "learned") for i in hits]
+            learned_groups.append((proposal, members))
+            taken = set(hits)
+            rest = [i for i in rest if i not in taken]
+    views = view_lines([sample[i] for i in rest], models, received)
+    for proposal, members in learned_groups:
+        views.extend(members)
     groups: dict[tuple[Any, ...], list[LineView]] = defaultdict(list)
     delimited = _delimited(views)
     in_delimited = {id(v) for members in delimited.values() for v in members}
     for view in views:
-        if id(view) not in in_delimited:
+        if id(view) not in in_delimited and view.family != "learned":
             groups[view.signature].append(view)
     if len(sample) < 20:
         warnings.append(f"only {len(sample)} line(s): the proposal has low confidence")
     floor = max(1 if len(sample) < 50 else 2, int(MIN_SHARE * len(sample)))
-    proposals: list[tuple[ShapeProposal, list[LineView]]] = []
+    proposals: list[tuple[ShapeProposal, list[LineView]]] = list(learned_groups)
     counters: Counter[str] = Counter()
     for sep, members in delimited.items():
         counters["delimited"] += 1
@@ -305,7 +320,13 @@ def _build(
             continue
         kept.append((proposal, members))
     if not kept:
-        return None, []
+        whole = {
+            "name": "line",
+            "parse": {"kind": "regex", "pattern": "^(?<message>.*)$"},
+            "message": "message",
+        }
+        evidence = {"message": "no structure found: the whole line"}
+        kept = [(ShapeProposal("plain", whole, evidence, 0.2, None), [])]
     safe = re.sub(r"[^a-z0-9_]", "_", name.lower()).strip("_") or "auto"
     if not safe[0].isalpha():
         safe = "raw_" + safe
@@ -368,7 +389,7 @@ def _report(
                 shape_name,
                 proposal.family,
                 self_match,
-                min(1.0, 0.6 * proposal.confidence + 0.2 * agree + 0.2 * min(1.0, n / len(members))),
+                min(1.0, 0.6 * proposal.confidence + 0.2 * agree + 0.2 * min(1.0, n / max(1, len(members)))),
                 proposal.time_format,
                 fields,
                 [example(v) for v in members[:3]],

@@ -100,6 +100,22 @@ def rule_family(line: str) -> str | None:
     return None
 
 
+def _lookup(keys: Sequence[str], candidates: tuple[str, ...]) -> str | None:
+    lowered = {k.lower(): k for k in keys}
+    return next((lowered[c.lower()] for c in candidates if c.lower() in lowered), None)
+
+
+def _key_roles(line: str, family: str) -> tuple[str | None, str | None, str | None]:
+    """The keys a structured line names its time, level and message with (by name)."""
+    parsed = parse_json_object(line) if family == "json" else parse_logfmt(line)
+    keys = list(parsed or {})
+    return (
+        _lookup(keys, JSON_TIME_KEYS),
+        _lookup(keys, JSON_LEVEL_KEYS),
+        _lookup(keys, JSON_MESSAGE_KEYS),
+    )
+
+
 def view_lines(lines: Sequence[str], models: Models, received_ns: int = 0) -> list[LineView]:
     views: list[LineView] = []
     pending: list[LineView] = []
@@ -111,6 +127,8 @@ def view_lines(lines: Sequence[str], models: Models, received_ns: int = 0) -> li
             span = (view.ts.start, view.ts.end) if view.ts else None
             view.tokens = header_tokens(line, span)
             pending.append(view)
+        elif family in ("json", "logfmt"):
+            view.signature = (family, *_key_roles(line, family))
         else:
             view.signature = (family,)
         views.append(view)
@@ -120,8 +138,44 @@ def view_lines(lines: Sequence[str], models: Models, received_ns: int = 0) -> li
     return views
 
 
+def is_level_token(token: Token) -> bool:
+    """A header token that spells a level: a known word (or one `level_table` maps) written
+    in capitals or set apart by brackets or a colon, or a single level letter."""
+    text = token.text
+    if len(text) == 1:
+        return text in _LETTER_WORDS
+    if not text.isalnum() or not (text.isupper() or token.open in "[(<" and token.open or token.suffix == ":"):
+        return False
+    return text.lower() in LEVEL_WORDS or bool(level_table([text]))
+
+
+def _vocabulary_roles(view: LineView) -> None:
+    """Rules over the model: the first level-looking token of the header region is the level;
+    a `key=value` token starts the message."""
+    first_message = next((i for i, (r, _) in enumerate(view.roles) if r == "message"), len(view.roles))
+    has_level = any(r == "level" for r, _ in view.roles[:first_message])
+    for i, token in enumerate(view.tokens[: min(len(view.tokens), 6)]):
+        if token.is_timestamp:
+            continue
+        if "=" in token.text and i < first_message:
+            view.roles[i] = ("message", 0.9)
+            break
+        if not has_level and i <= first_message and is_level_token(token):
+            view.roles[i] = ("level", max(0.9, view.roles[i][1]))
+            break
+        if i >= first_message:
+            break
+    # a columnar header: the word after the level padded with 2+ spaces is a header field
+    k = first_message
+    if 0 < k < len(view.tokens) - 1 and view.roles[k - 1][0] in ("level", "timestamp"):
+        token, after = view.tokens[k], view.tokens[k + 1]
+        if after.outer_start - token.outer_end >= 2 and token.text.isalnum() and len(token.text) <= 32:
+            view.roles[k] = ("logger", 0.6)
+
+
 def _settle_header(view: LineView) -> None:
     """Header = the tokens before the first predicted message token (the timestamp counts)."""
+    _vocabulary_roles(view)
     header = 0
     probabilities = []
     for i, (role, p) in enumerate(view.roles):
@@ -341,8 +395,14 @@ def _keyed_shape(name: str, family: str, views: Sequence[LineView]) -> ShapeProp
     keys: Counter[str] = Counter(k for r in records for k in r)
     common = [k for k, n in keys.most_common() if n >= 0.5 * len(records)]
     data: dict[str, Any] = {"name": name}
+    named = [k for k in views[0].signature[1:] if k]
+    required = "".join(
+        f'.*"{escape(k)}"' if family == "json" else f"(?:^|.* ){escape(k)}=" for k in named[:1]
+    )
     if family == "json":
-        data["when"] = r"^\s*\{"
+        data["when"] = r"^\s*\{" + required
+    elif required:
+        data["when"] = "^" + required
     data["parse"] = {"kind": family}
     evidence: dict[str, str] = {}
     time_format = None

@@ -113,9 +113,7 @@ def header_tokens(line: str, ts: tuple[int, int] | None = None) -> list[Token]:
     _plain_tokens(line, 0, before_end, out, MAX_TOKENS)
     if open_ and end < len(line) and line[end] == _CLOSERS[open_]:
         close, outer_end = line[end], end + 1
-    elif open_:  # an unclosed bracket before the time (`[2026-… #123]`): keep it as prefix
-        open_, outer_start = "", start
-        out.append(Token(line[start - 1], start - 1, start, start - 1, start))
+    # an unclosed bracket before the time (`[2026-… #123]`) stays the time's opening
     suffix = ""
     if outer_end < len(line) and line[outer_end] in ":,;":
         suffix, outer_end = line[outer_end], outer_end + 1
@@ -191,6 +189,9 @@ def features(tokens: list[Token], i: int) -> dict[str, float]:
             f[f"{tag}none"] = 1.0
     gap_before = tokens[i].outer_start - tokens[i - 1].outer_end if i > 0 else -1
     f[f"gap={min(gap_before, 3)}"] = 1.0
+    if i + 1 < len(tokens):
+        gap_after = tokens[i + 1].outer_start - tokens[i].outer_end
+        f[f"gap_after={min(gap_after, 3)}"] = 1.0
     level_seen = any(
         t.text.lower() in LEVEL_WORDS or (len(t.text) == 1 and t.text in LETTER_LEVELS)
         for t in tokens[:i]

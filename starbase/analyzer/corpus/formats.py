@@ -152,7 +152,8 @@ def nginx_error(rng: random.Random, time_ns: int) -> Labelled:
     pid = rng.randrange(10, 30000)
     b = LineBuilder().add(_dt(time_ns).strftime("%Y/%m/%d %H:%M:%S"), "timestamp").add(" [")
     b.add(word, "level").add("] ").add(f"{pid}#{pid}", "pid").add(": ")
-    b.add(f"*{rng.randrange(1, 99999)} {MessageMaker(rng)()}, client: {_ip(rng)}", "message")
+    b.add(f"*{rng.randrange(1, 99999)}", "ident").add(" ")  # nginx's connection number
+    b.add(f"{MessageMaker(rng)()}, client: {_ip(rng)}", "message")
     return _done(b, "nginx_error", "app", _truncate(time_ns, 0), sev)
 
 
@@ -237,7 +238,7 @@ def json_app(rng: random.Random, time_ns: int) -> Labelled:
             ("@timestamp", "log.level", "message"),
         )
     )
-    epoch = keys[0] == "ts" and rng.random() < 0.5
+    epoch = keys[0] == "ts"  # zap-style loggers write epoch seconds
     stamp: object = round(time_ns / 1e9, 3) if epoch else _iso(time_ns)
     record = {keys[0]: stamp, keys[1]: word.lower(), keys[2]: MessageMaker(rng)()}
     record["service"] = rng.choice(_APPS)
