@@ -264,6 +264,11 @@ def level_table(values: Sequence[str]) -> dict[str, str]:
             prefix = [w for w in LEVEL_WORDS if len(lower) >= 3 and w.startswith(lower)]
             if prefix:
                 extra[word] = prefix[0]
+    letters = [w for w in extra if len(w) == 1]
+    if letters:  # a one-letter vocabulary: the letters not seen yet mean the same
+        upper = letters[0].isupper()
+        for letter, level in _LETTER_WORDS.items():
+            extra.setdefault(letter if upper else letter.lower(), level)
     return extra
 
 

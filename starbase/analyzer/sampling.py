@@ -4,7 +4,8 @@ Requires: the models and the template miner. Guarantees: `select_for_review(line
 up to `n` distinct line indices, deterministic for the input: half (rounded up) are the lines
 the models are least sure of (the lowest token-role and format-classifier probabilities), the
 rest one line per template in order of template rarity, so a format seen in a handful of lines
-is shown before the thousandth line of the common one. Each choice says why it was picked.
+is shown before the thousandth line of the common one; with fewer templates than `n`, more of
+the least certain lines fill the list. Each choice says why it was picked.
 """
 
 from __future__ import annotations
@@ -65,4 +66,10 @@ def select_for_review(lines: Sequence[str], n: int = 20, models: Models | None =
             confidence[i],
             mined.templates[template_id],
         )
+    for i in uncertain:  # fewer templates than asked for: more of the least sure lines
+        if len(picks) >= n:
+            break
+        if i not in picks:
+            template = mined.templates[mined.ids[i]]
+            picks[i] = Pick(i, texts[i], "least confident", confidence[i], template)
     return sorted(picks.values(), key=lambda p: p.index)

@@ -30,18 +30,26 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MAX_TOKENS = 120
+DISTINCT = 4  # an open column with this many different words holds a variable
 VAR = "<*>"
 _TYPED = (
     ("<UUID>", re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")),
     ("<URL>", re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+")),
-    ("<IP>", re.compile(r"(?<![\d.])\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?(?![\d.]\d)")),
+    ("<IP>", re.compile(r"(?<![\d.])/?\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?(?![\d.]\d)")),
     ("<TIME>", re.compile(r"(?<!\d)\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?!\d)")),
     ("<DATE>", re.compile(r"(?<!\d)\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)")),
     ("<HEX>", re.compile(r"(?<![\w])0[xX][0-9a-fA-F]+|(?<![\w-])(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![\w-])")),
     ("<PATH>", re.compile(r"(?<![\w.])(?:/[\w.@:+-]+){2,}/?|[A-Za-z]:\\[^\s]+")),
-    ("<NUM>", re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?(?![\w.]\d)|\d+")),
+    ("<NUM>", re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?(?![\w.]\d)")),
 )
 _PLACEHOLDER = re.compile(r"<(?:UUID|URL|IP|TIME|DATE|HEX|PATH|NUM)>")
+_MONTH = r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)[a-z]*"
+# date-times written over several tokens become one `<TIME>` token before splitting
+_DATETIME = re.compile(
+    rf"\b(?:(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)[a-z]* +)?{_MONTH} +\d{{1,2}},? +"
+    r"(?:\d{4} +)?\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?: +\d{4})?\b"
+    r"|\b\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}:\d{2}(?:[.,]\d+)?(?:Z|[+-]\d{2}:?\d{2})?"
+)
 
 
 def mask(token: str) -> str:
@@ -58,6 +66,8 @@ def has_variable(token: str) -> bool:
 
 
 def tokenize(message: str) -> list[str]:
+    if any(ch.isdigit() for ch in message[:2000]):
+        message = _DATETIME.sub("<TIME>", message)
     return message.split()[:MAX_TOKENS]
 
 
@@ -206,31 +216,124 @@ class Mined:
     sizes: list[int]
 
 
-def mine(messages: Sequence[str | None], similarity: float = 0.5, frequent: int = 3) -> Mined:
+def mine(messages: Sequence[str | None], distinct: int = DISTINCT) -> Mined:
     """Mine a batch (see the module docstring); ids are numbered by first appearance."""
-    counts: Counter[str] = Counter()
-    for message in messages:
-        if message is not None:
-            counts.update({mask(t) for t in tokenize(message)})
-    miner = TemplateMiner(similarity=similarity, frequent=frequent, token_counts=counts)
-    raw_ids = [miner.add(m) if m is not None else -1 for m in messages]
-    # templates may have generalised after early messages joined: the final template is the
-    # cluster's; clusters whose final templates are equal are one template
+    tokens = [None if m is None else [mask(t) for t in tokenize(m)] for m in messages]
+    buckets: dict[int, list[int]] = {}
+    for i, seq in enumerate(tokens):
+        if seq is not None:
+            buckets.setdefault(len(seq), []).append(i)
+    template_of: dict[int, str] = {}
+    for members in buckets.values():
+        seqs = [tokens[i] for i in members]
+        frequency: Counter[tuple[int, str]] = Counter()
+        for seq in seqs:
+            frequency.update(enumerate(seq))  # type: ignore[arg-type]
+        groups: dict[tuple[str, ...], list[int]] = {}
+        for i, seq in zip(members, seqs, strict=True):
+            assert seq is not None
+            groups.setdefault(_root_key(seq, frequency), []).append(i)
+        for key, group in groups.items():
+            for template, ids in _refine(key, group, tokens, distinct):
+                text = " ".join(template)
+                for i in ids:
+                    template_of[i] = text
     renumber: dict[str, int] = {}
-    by_cluster: dict[int, int] = {}
-    for cluster in miner.clusters:
-        text = " ".join(cluster.template)
-        by_cluster[cluster.id] = renumber.setdefault(text, len(renumber))
-    templates = list(renumber)
-    sizes = [0] * len(templates)
-    ids = []
-    for raw in raw_ids:
-        if raw < 0:
-            ids.append(-1)
-        else:
-            ids.append(by_cluster[raw])
-            sizes[by_cluster[raw]] += 1
-    return Mined(ids, templates, sizes)
+    ids_out: list[int] = []
+    for i in range(len(messages)):
+        text = template_of.get(i)
+        ids_out.append(-1 if text is None else renumber.setdefault(text, len(renumber)))
+    sizes = [0] * len(renumber)
+    for template_id in ids_out:
+        if template_id >= 0:
+            sizes[template_id] += 1
+    return Mined(ids_out, list(renumber), sizes)
+
+
+def _root_key(seq: list[str], frequency: Counter[tuple[int, str]]) -> tuple[str, ...]:
+    """The constants of a message (as in Brain, Yu et al. 2023): the tokens at least as
+    frequent, at their position in messages of this length, as the frequency most of its
+    tokens share; the others (and typed variables) are left open as `<*>`."""
+    counts = [frequency[(k, t)] for k, t in enumerate(seq) if not has_variable(t)]
+    if not counts:
+        return tuple(VAR for _ in seq)
+    shared = Counter(counts)
+    pivot = max(shared, key=lambda f: (shared[f], f))
+    return tuple(
+        t if not has_variable(t) and frequency[(k, t)] >= pivot else VAR for k, t in enumerate(seq)
+    )
+
+
+def _refine(
+    key: tuple[str, ...], group: list[int], tokens: list[list[str] | None], distinct: int
+) -> list[tuple[list[str], list[int]]]:
+    """Split a group on open columns with few distinct words (constants that differ, e.g.
+    `opened`/`closed`); columns with `distinct` or more words are variables."""
+    open_columns = [k for k, t in enumerate(key) if t == VAR]
+    values = {k: Counter(_at(tokens, i, k) for i in group) for k in open_columns}
+    splits = [
+        k
+        for k in open_columns
+        if 1 < len(values[k]) < distinct
+        and _words(values[k])
+        and not _keyed(values[k])
+    ]
+    if splits:
+        column = min(splits, key=lambda k: (len(values[k]), k))
+        parts: dict[str, list[int]] = {}
+        for i in group:
+            parts.setdefault(_at(tokens, i, column), []).append(i)
+        out = []
+        for word, part in parts.items():
+            sub = list(key)
+            sub[column] = word
+            out.extend(_refine(tuple(sub), part, tokens, distinct))
+        return out
+    template = list(key)
+    for k in open_columns:
+        seen = values[k]
+        template[k] = next(iter(seen)) if len(seen) == 1 else _generalise(list(seen))
+    return [(template, group)]
+
+
+def _generalise(values: list[str]) -> str:
+    """One token covering different values: their common prefix up to a punctuation mark and
+    common suffix from one (`rhost=<*>`, `(<*>)`), the variable in between."""
+    prefix = _common_prefix(values)
+    cut = max((i + 1 for i, ch in enumerate(prefix) if not ch.isalnum()), default=0)
+    prefix = prefix[:cut]
+    rests = [v[len(prefix) :] for v in values]
+    suffix = _common_prefix([r[::-1] for r in rests])[::-1]
+    cut = next((i for i, ch in enumerate(suffix) if not ch.isalnum()), len(suffix))
+    suffix = suffix[cut:]
+    if any(len(r) <= len(suffix) for r in rests):
+        suffix = ""
+    return f"{prefix}{VAR}{suffix}"
+
+
+def _common_prefix(values: list[str]) -> str:
+    first, last = min(values), max(values)
+    n = 0
+    while n < min(len(first), len(last)) and first[n] == last[n]:
+        n += 1
+    return first[:n]
+
+
+def _keyed(values: Counter[str]) -> bool:
+    """Values like `user=root` / `user=guest`: a key with different values is a variable."""
+    prefix = _common_prefix(list(values))
+    return bool(prefix) and prefix[-1] in "=:" and len(prefix) > 1
+
+
+def _at(tokens: list[list[str] | None], i: int, k: int) -> str:
+    seq = tokens[i]
+    assert seq is not None
+    return seq[k]
+
+
+def _words(values: Counter[str]) -> bool:
+    """Whether a column's values look like constant words (not typed variables)."""
+    return not any(has_variable(v) for v in values)
 
 
 def generic(template: str) -> str:
@@ -238,13 +341,13 @@ def generic(template: str) -> str:
     return _PLACEHOLDER.sub(VAR, template)
 
 
-def mine_array(array: Any, similarity: float = 0.5) -> tuple[Any, Any]:
+def mine_array(array: Any) -> tuple[Any, Any]:
     """For the `patterns` stage: a pyarrow string array in, (int32 template id per row, null for
     null rows; string array of templates by id) out."""
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
     values = array.to_pylist()
-    mined = mine(values, similarity)
+    mined = mine(values)
     ids = pa.array([i if i >= 0 else None for i in mined.ids], pa.int32())
     return ids, pa.array(mined.templates, pa.string())
 

@@ -110,9 +110,16 @@ def load_validated(path: Path, model: type[_M], text: str | None = None) -> tupl
     try:
         validated = model.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(
-            path, [tree.locate(_problem(err), data) for err in exc.errors()]
-        ) from None
+        errors = exc.errors()
+        # a list whose items failed is also reported "too short" by pydantic: keep the items'
+        deeper = [tuple(e["loc"]) for e in errors]
+        errors = [
+            e
+            for e in errors
+            if e["type"] != "too_short"
+            or not any(len(d) > len(e["loc"]) and d[: len(e["loc"])] == tuple(e["loc"]) for d in deeper)
+        ]
+        raise MappingError(path, [tree.locate(_problem(err), data) for err in errors]) from None
     except MappingProblems as exc:
         raise MappingError(path, [tree.locate(p, data) for p in exc.problems]) from None
     return validated, tree, data
