@@ -28,18 +28,32 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from drain_reference import Drain  # noqa: E402
+from drain_reference import Drain
 
-from starbase.analyzer.analyze import analyze_lines  # noqa: E402
-from starbase.analyzer.corpus.formats import FORMATS, generate  # noqa: E402
-from starbase.analyzer.models import base_model_path, load_models, save, train  # noqa: E402
-from starbase.analyzer.templates import generic, mine  # noqa: E402
+from starbase.analyzer.analyze import analyze_lines
+from starbase.analyzer.corpus.formats import FORMATS, generate
+from starbase.analyzer.models import base_model_path, load_models, save, train
+from starbase.analyzer.templates import generic, mine
 
 LOGHUB = Path(__file__).resolve().parents[1].parent.parent / "shared" / "data" / "loghub-2k"
-SYSTEMS = (
-    "Android Apache BGL HDFS HPC Hadoop HealthApp Linux Mac OpenSSH OpenStack Proxifier Spark "
-    "Thunderbird Windows Zookeeper"
-).split()
+SYSTEMS = [
+    "Android",
+    "Apache",
+    "BGL",
+    "HDFS",
+    "HPC",
+    "Hadoop",
+    "HealthApp",
+    "Linux",
+    "Mac",
+    "OpenSSH",
+    "OpenStack",
+    "Proxifier",
+    "Spark",
+    "Thunderbird",
+    "Windows",
+    "Zookeeper",
+]
 _DELIMS = r"([\s,!;:=|\"'\[\](){}.\-+@#$%&])"
 
 
@@ -47,9 +61,8 @@ def normalise(template: str) -> str:
     template = re.sub(r"\s+", " ", template.strip())
     out = []
     for token in re.split(_DELIMS, template):
-        if re.fullmatch(r"\d+", token):
-            token = "<*>"
-        elif "<*>" in token and re.fullmatch(r"[^\s/]*<\*>[^\s/]*", token):
+        glued = "<*>" in token and re.fullmatch(r"[^\s/]*<\*>[^\s/]*", token)
+        if re.fullmatch(r"\d+", token) or glued:
             token = "<*>"
         out.append(token)
     template = "".join(out)
@@ -88,8 +101,10 @@ def scores(truth: list[str], predicted: list[str]) -> tuple[float, float, float]
 
 def loghub() -> None:
     print("== Template mining on Loghub-2k (corrected labels), untuned: one configuration")
-    print(f"{'system':<12} {'ours GA':>8} {'PA':>6} {'FGA':>6} | {'Drain GA':>8} {'PA':>6} "
-          f"{'FGA':>6} | {'ours s':>6} {'Drain s':>7}")
+    print(
+        f"{'system':<12} {'ours GA':>8} {'PA':>6} {'FGA':>6} | {'Drain GA':>8} {'PA':>6} "
+        f"{'FGA':>6} | {'ours s':>6} {'Drain s':>7}"
+    )
     totals: Counter[str] = Counter()
     for system in SYSTEMS:
         path = LOGHUB / system / f"{system}_2k.log_structured.csv"
@@ -108,12 +123,16 @@ def loghub() -> None:
         b = scores(truth, drain)
         for key, value in zip(("ga", "pa", "fga", "dga", "dpa", "dfga"), a + b, strict=True):
             totals[key] += value
-        print(f"{system:<12} {a[0]:8.3f} {a[1]:6.3f} {a[2]:6.3f} | {b[0]:8.3f} {b[1]:6.3f} "
-              f"{b[2]:6.3f} | {ours_s:6.2f} {drain_s:7.2f}")
+        print(
+            f"{system:<12} {a[0]:8.3f} {a[1]:6.3f} {a[2]:6.3f} | {b[0]:8.3f} {b[1]:6.3f} "
+            f"{b[2]:6.3f} | {ours_s:6.2f} {drain_s:7.2f}"
+        )
     n = len(SYSTEMS)
-    print(f"{'average':<12} {totals['ga'] / n:8.3f} {totals['pa'] / n:6.3f} "
-          f"{totals['fga'] / n:6.3f} | {totals['dga'] / n:8.3f} {totals['dpa'] / n:6.3f} "
-          f"{totals['dfga'] / n:6.3f}")
+    print(
+        f"{'average':<12} {totals['ga'] / n:8.3f} {totals['pa'] / n:6.3f} "
+        f"{totals['fga'] / n:6.3f} | {totals['dga'] / n:8.3f} {totals['dpa'] / n:6.3f} "
+        f"{totals['dfga'] / n:6.3f}"
+    )
 
 
 def held_out(folds: int = 5, per_format: int = 300) -> None:
@@ -151,8 +170,10 @@ def held_out(folds: int = 5, per_format: int = 300) -> None:
     levels = [r[3] for r in results if r[3] is not None]
     lv_avg = sum(levels) / len(levels)
     msg_avg = sum(r[4] for r in results) / len(results)
-    print(f"{'average':<16} {'':<11} {ts_avg:9.3f} {lv_avg:6.3f} {msg_avg:8.3f}   "
-          f"(all three: {(ts_avg + lv_avg + msg_avg) / 3:.3f})")
+    print(
+        f"{'average':<16} {'':<11} {ts_avg:9.3f} {lv_avg:6.3f} {msg_avg:8.3f}   "
+        f"(all three: {(ts_avg + lv_avg + msg_avg) / 3:.3f})"
+    )
 
 
 def speed() -> None:
@@ -161,16 +182,20 @@ def speed() -> None:
     models = train()
     seconds = time.perf_counter() - started
     size = save(models, base_model_path())
-    print(f"train (all formats, {models.info['lines']} lines, {models.info['tokens']} tokens): "
-          f"{seconds:.1f} s, artefact {size / 1024:.0f} KiB")
+    print(
+        f"train (all formats, {models.info['lines']} lines, {models.info['tokens']} tokens): "
+        f"{seconds:.1f} s, artefact {size / 1024:.0f} KiB"
+    )
     load_models.__globals__["_MEMORY"].clear()
     mixed = [line.text for line in generate(per_format=400, seed=5)][:10_000]
     for attempt in range(3):
         started = time.perf_counter()
         analysis = analyze_lines(mixed, load_models())
         elapsed = time.perf_counter() - started
-        print(f"analyze {len(mixed)} mixed lines (run {attempt + 1}): {elapsed:.2f} s, "
-              f"{len(analysis.formats)} formats, unmatched {analysis.unmatched:.1%}")
+        print(
+            f"analyze {len(mixed)} mixed lines (run {attempt + 1}): {elapsed:.2f} s, "
+            f"{len(analysis.formats)} formats, unmatched {analysis.unmatched:.1%}"
+        )
 
 
 if __name__ == "__main__":

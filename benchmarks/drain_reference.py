@@ -77,7 +77,8 @@ class Drain:
         node = self.root.children.setdefault(len(seq), _Node())
         depth = 1
         if not seq:
-            node.children = [cluster] if not isinstance(node.children, list) else node.children + [cluster]
+            old = node.children if isinstance(node.children, list) else []
+            node.children = [*old, cluster]
             return
         for token in seq:
             if depth >= self.depth or depth > len(seq):

@@ -76,9 +76,10 @@ def test_plain_text_and_a_single_line_get_low_confidence(analyzer_models: object
     assert plain.mapping.evaluate("anything").message == "anything"
     one = analyze_lines(["2026-11-20 10:00:00,123 ERROR [main] a.B - boom"], analyzer_models)
     assert one.confidence < 0.6 and any("only 1 line" in w for w in one.warnings)
-    assert one.mapping is not None and one.mapping.evaluate(
-        "2026-11-20 10:00:01,000 WARN [main] a.B - late"
-    ).severity == 13
+    assert (
+        one.mapping is not None
+        and one.mapping.evaluate("2026-11-20 10:00:01,000 WARN [main] a.B - late").severity == 13
+    )
 
 
 def test_empty_input_proposes_nothing(analyzer_models: object) -> None:
@@ -129,7 +130,15 @@ def test_cli_analyze_file_json_and_write(
     log.write_text("\n".join(line.text for line in generate(["spark"], 50, seed=2)) + "\n")
     target = tmp_path / "app.yaml"
     code, out, err = run(
-        capsys, "analyze", str(log), "--output", "json", "--write", str(target), "--data", str(tmp_path)
+        capsys,
+        "analyze",
+        str(log),
+        "--output",
+        "json",
+        "--write",
+        str(target),
+        "--data",
+        str(tmp_path),
     )
     assert code == 0, err
     report = json.loads(out)
@@ -173,7 +182,9 @@ def test_cli_analyze_stored_raw_source(
             }
         )
     )
-    code, out, err = run(capsys, "analyze", "--source", "nginx", "--data", str(tmp_path), "-o", "json")
+    code, out, err = run(
+        capsys, "analyze", "--source", "nginx", "--data", str(tmp_path), "-o", "json"
+    )
     assert code == 0, err
     report = json.loads(out)
     assert report["lines"] == 40 and report["formats"][0]["family"] == "access"

@@ -47,8 +47,9 @@ def novel_format(n: int, seed: int) -> list[tuple[str, int, int, str, str, str]]
         moment = datetime.fromtimestamp(t / 1000, UTC)
         stamp = f"{moment:%Y%m%d.%H%M%S}.{t % 1000:03d}"
         word, severity = rng.choice(LEVELS)
-        message = f"{rng.choice(('payment', 'order', 'cart'))} {rng.randrange(10**6)} " + rng.choice(
-            ("declined", "accepted after retry", "timed out")
+        message = (
+            f"{rng.choice(('payment', 'order', 'cart'))} {rng.randrange(10**6)} "
+            + rng.choice(("declined", "accepted after retry", "timed out"))
         )
         line = f"<<{stamp}>> {word} [{rng.choice(('checkout', 'billing'))}] {message}"
         out.append((line, t * 1_000_000, severity, stamp, word, message))
@@ -72,8 +73,14 @@ def test_feedback_teaches_a_new_format_in_ten_lines(tmp_path: Path, analyzer_mod
     before = field_accuracy(analyzer_models, rows)
     assert before < 0.95
     corrected = [
-        label(line, format="shop", timestamp=stamp, level=word, message=message,
-              level_value=WORDS[word])
+        label(
+            line,
+            format="shop",
+            timestamp=stamp,
+            level=word,
+            message=message,
+            level_value=WORDS[word],
+        )
         for line, _, _, stamp, word, message in rows[:10]
     ]
     assert add_feedback(tmp_path, corrected) == 10
@@ -95,8 +102,10 @@ def test_contradictory_feedback_is_refused(tmp_path: Path) -> None:
     with pytest.raises(FeedbackConflict, match="labelled twice differently"):
         add_feedback(tmp_path, [other_format])
     with pytest.raises(FeedbackConflict, match="overlap"):
-        add_feedback(tmp_path, [label("x 2026-11-20T10:00:00Z y", format="s",
-                                      timestamp=(2, 22), message=(10, 24))])
+        add_feedback(
+            tmp_path,
+            [label("x 2026-11-20T10:00:00Z y", format="s", timestamp=(2, 22), message=(10, 24))],
+        )
     w1 = label("<<20261120.100001.123>> w [a] one", format="shop", level="w", level_value="warn")
     w2 = label("<<20261120.100002.123>> w [a] two", format="shop", level="w", level_value="error")
     with pytest.raises(FeedbackConflict, match="labelled both 'warn' and 'error'"):
@@ -124,12 +133,39 @@ def test_cli_feedback_train_and_sample(
     monkeypatch.setattr(models_module, "PER_FORMAT", 20)
     rows = novel_format(30, seed=8)
     for line, _, _, stamp, word, message in rows[:3]:
-        code = main(["learn", "feedback", "--data", str(tmp_path), "--format", "shop",
-                     "--line", line, "--timestamp", stamp, "--level", f"{word}={WORDS[word]}",
-                     "--message", message])
+        code = main(
+            [
+                "learn",
+                "feedback",
+                "--data",
+                str(tmp_path),
+                "--format",
+                "shop",
+                "--line",
+                line,
+                "--timestamp",
+                stamp,
+                "--level",
+                f"{word}={WORDS[word]}",
+                "--message",
+                message,
+            ]
+        )
         assert code == 0
-    code = main(["learn", "feedback", "--data", str(tmp_path), "--format", "shop",
-                 "--line", rows[0][0], "--timestamp", rows[1][3]])
+    code = main(
+        [
+            "learn",
+            "feedback",
+            "--data",
+            str(tmp_path),
+            "--format",
+            "shop",
+            "--line",
+            rows[0][0],
+            "--timestamp",
+            rows[1][3],
+        ]
+    )
     assert code == 1
     assert "does not occur" in capsys.readouterr().err
     code = main(["learn", "train", "--data", str(tmp_path), "--per-format", "20"])
@@ -169,8 +205,9 @@ def test_ingest_detection_is_recorded_in_the_raw_commit(tmp_path: Path, analyzer
     assert detect_format(nginx, analyzer_models).format == "access"
     table = open_table(tmp_path, "raw")
     for lines in (nginx, app):
-        batch = pa.table({"received_time_unix_nano": list(range(1, 51)), "line": lines,
-                          "source": ["web"] * 50})
+        batch = pa.table(
+            {"received_time_unix_nano": list(range(1, 51)), "line": lines, "source": ["web"] * 50}
+        )
         table.append(batch, meta=raw_batch_meta(batch, analyzer_models))
     history = recorded_formats(open_table(tmp_path, "raw"), "web")
     assert [record["format"] for _, record in history] == ["access", "logback"]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -32,11 +32,17 @@ shapes:
   - name: access
     parse:
       kind: grok
-      pattern: '^%{IPORHOST:client} \S+ %{USER:user} \[%{HTTPDATE:time}\] "%{WORD:method} %{NOTSPACE:path} %{DATA:protocol}" %{INT:status:int} %{INT:bytes}'
+      pattern: >-
+        ^%{IPORHOST:client} \S+ %{USER:user} \[%{HTTPDATE:time}\]
+        "%{WORD:method} %{NOTSPACE:path} %{DATA:protocol}" %{INT:status:int} %{INT:bytes}
     timestamp: {field: time, format: apache}
     attributes: {rename: {status: http.status}}
   - name: syslog
-    parse: {kind: regex, pattern: '^<(?<pri>\d+)>(?<time>\w{3} +\d+ \d\d:\d\d:\d\d) (?<host>\S+) (?<app>[^\[:]+)(?:\[\d+\])?: (?<msg>.*)$'}
+    parse:
+      kind: regex
+      pattern: >-
+        ^<(?<pri>\d+)>(?<time>\w{3} +\d+ \d\d:\d\d:\d\d)
+        (?<host>\S+) (?<app>[^\[:]+)(?:\[\d+\])?: (?<msg>.*)$
     timestamp: {field: time, format: syslog}
     severity: {field: pri, vocabulary: syslog_pri}
     message: msg

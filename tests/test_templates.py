@@ -28,8 +28,10 @@ def test_variables_merge_and_constants_stay_apart() -> None:
         for _ in range(3):
             messages.append(f"session opened for user {user}")
             messages.append(f"session closed for user {user}")
-    messages += [f"Accepted password for {u} from 10.0.0.{i} port {2000 + i}" for i, u in
-                 enumerate(("root", "bob", "x1", "guest"))]
+    messages += [
+        f"Accepted password for {u} from 10.0.0.{i} port {2000 + i}"
+        for i, u in enumerate(("root", "bob", "x1", "guest"))
+    ]
     mined = mine(messages)
     assert set(mined.templates) == {
         "session opened for user <*>",
@@ -43,7 +45,9 @@ def test_streaming_miner_reports_clusters_as_it_goes() -> None:
     miner = TemplateMiner()
     first = miner.add("GET /api/cart returned 200 in 12ms")
     assert miner.add("GET /api/cart returned 500 in 3ms") == first
-    assert miner.template(first) == "GET <PATH> returned <NUM> in <NUM>" or "GET" in miner.template(first)
+    assert miner.template(first) == "GET <PATH> returned <NUM> in <NUM>" or "GET" in miner.template(
+        first
+    )
     assert miner.add("completely different text here") != first
 
 

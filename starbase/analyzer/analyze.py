@@ -220,9 +220,9 @@ def _delimited_shape(name: str, sep: str, views: list[LineView]) -> ShapeProposa
             data["timestamp"] = {"field": label, "format": spec}
             time_format = spec
             evidence["timestamp"] = f"column {c + 1} holds {spec} times (e.g. {values[0]})"
-        elif "severity" not in data and sum(
-            v.lower() in LEVEL_WORDS for v in values
-        ) >= 0.8 * len(values):
+        elif "severity" not in data and sum(v.lower() in LEVEL_WORDS for v in values) >= 0.8 * len(
+            values
+        ):
             label = "level"
             data["severity"] = {"field": label}
             extra = level_table(values)
@@ -275,7 +275,7 @@ def analyze_lines(
             taken = set(hits)
             rest = [i for i in rest if i not in taken]
     views = view_lines([sample[i] for i in rest], models, received)
-    for proposal, members in learned_groups:
+    for _, members in learned_groups:
         views.extend(members)
     groups: dict[tuple[Any, ...], list[LineView]] = defaultdict(list)
     delimited = _delimited(views)
@@ -312,9 +312,7 @@ def _build(
     kept: list[tuple[ShapeProposal, list[LineView]]] = []
     for proposal, members in proposals:
         try:
-            RawMapping.model_validate(
-                {"kind": "raw", "name": "check", "shapes": [proposal.data]}
-            )
+            RawMapping.model_validate({"kind": "raw", "name": "check", "shapes": [proposal.data]})
         except (ValidationError, MappingProblems) as exc:
             warnings.append(f"shape {proposal.data.get('name')} dropped: {exc}".splitlines()[0])
             continue
@@ -389,7 +387,12 @@ def _report(
                 shape_name,
                 proposal.family,
                 self_match,
-                min(1.0, 0.6 * proposal.confidence + 0.2 * agree + 0.2 * min(1.0, n / max(1, len(members)))),
+                min(
+                    1.0,
+                    0.6 * proposal.confidence
+                    + 0.2 * agree
+                    + 0.2 * min(1.0, n / max(1, len(members))),
+                ),
                 proposal.time_format,
                 fields,
                 [example(v) for v in members[:3]],
@@ -406,8 +409,16 @@ def _report(
         confidence *= 0.5
     yaml_text = dump_raw_mapping(mapping) if mapping is not None else ""
     return Analysis(
-        total, len(views), reports, unmatched, continuation, coverage, mapping, yaml_text,
-        confidence, warnings,
+        total,
+        len(views),
+        reports,
+        unmatched,
+        continuation,
+        coverage,
+        mapping,
+        yaml_text,
+        confidence,
+        warnings,
     )
 
 
@@ -416,13 +427,22 @@ def _fields(
 ) -> list[dict[str, Any]]:
     data = proposal.data
     out: list[dict[str, Any]] = []
-    share = (lambda k: populated[k] / matched) if matched else (lambda k: 0.0)
+
+    def share(key: str) -> float:
+        return populated[key] / matched if matched else 0.0
+
     for universal in ("timestamp", "severity", "message", "service", "host"):
         spec = data.get(universal)
         if spec is None:
             continue
         source = spec["field"] if isinstance(spec, dict) else spec
-        kind = "timestamp" if universal == "timestamp" else "int" if universal == "severity" else "string"
+        kind = (
+            "timestamp"
+            if universal == "timestamp"
+            else "int"
+            if universal == "severity"
+            else "string"
+        )
         out.append(
             {
                 "name": source,

@@ -106,9 +106,7 @@ def _analyze(args: argparse.Namespace) -> int:
     except InputError as exc:
         return _fail(str(exc))
     name = args.name or args.source or (Path(args.files[0]).stem if args.files else "stdin")
-    analysis = analyze_lines(
-        lines, load_models(_models_dir(args)), name=name, received_ns=received
-    )
+    analysis = analyze_lines(lines, load_models(_models_dir(args)), name=name, received_ns=received)
     analysis.warnings[:0] = warnings
     if analysis.mapping is None:
         return _fail("no readable lines in the input")
@@ -157,7 +155,9 @@ def _feedback(args: argparse.Namespace) -> int:
             examples = accept(lines, analysis.mapping, args.format)
         else:
             if not args.line:
-                return _fail("give --line TEXT (with --timestamp/--level/--message) or --accept FILE")
+                return _fail(
+                    "give --line TEXT (with --timestamp/--level/--message) or --accept FILE"
+                )
             word, _, meaning = (args.level or "").partition("=")
             examples = [
                 label(

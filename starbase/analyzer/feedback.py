@@ -15,6 +15,7 @@ build the learned shapes.
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from collections.abc import Iterable, Sequence
@@ -123,12 +124,12 @@ def check(examples: Sequence[Example]) -> None:
         placed = sorted((s, name) for name, s in spans.items() if s is not None)
         for (lo, hi), name in placed:
             if not 0 <= lo < hi <= len(ex.line):
-                raise FeedbackConflict(f"{name} span {lo}:{hi} is outside the line ({len(ex.line)} characters)")
-        for (a, name_a), (b, name_b) in zip(placed, placed[1:]):
-            if b[0] < a[1]:
                 raise FeedbackConflict(
-                    f"{name_a} and {name_b} overlap in {ex.line[:80]!r}"
+                    f"{name} span {lo}:{hi} is outside the line ({len(ex.line)} characters)"
                 )
+        for (a, name_a), (b, name_b) in itertools.pairwise(placed):
+            if b[0] < a[1]:
+                raise FeedbackConflict(f"{name_a} and {name_b} overlap in {ex.line[:80]!r}")
         previous = by_line.get(ex.line)
         if previous is not None and previous != ex:
             raise FeedbackConflict(
@@ -232,7 +233,11 @@ def as_labelled(examples: Sequence[Example]) -> list[Labelled]:
     out = []
     for ex in examples:
         spans = dict(ex.spans)
-        for role, span in (("timestamp", ex.timestamp), ("level", ex.level), ("message", ex.message)):
+        for role, span in (
+            ("timestamp", ex.timestamp),
+            ("level", ex.level),
+            ("message", ex.message),
+        ):
             if span is not None:
                 spans[role] = span
         instant = None

@@ -22,12 +22,12 @@ from typing import Any
 
 from starbase.analyzer.models import Models
 from starbase.analyzer.timestamps import Found, find_timestamp, parses_as
-from starbase.analyzer.tokens import LETTER_LEVELS, Token, header_tokens
+from starbase.analyzer.tokens import Token, header_tokens
 from starbase.mappings.raw import LEVEL_WORDS, parse_json_object, parse_logfmt
 from starbase.mappings.timeformats import compile_time_format
 
 ACCESS = (
-    r'^(?<client>\S+) (?<ident>\S+) (?<user>\S+) \[(?<time>[^\]]+)\] '
+    r"^(?<client>\S+) (?<ident>\S+) (?<user>\S+) \[(?<time>[^\]]+)\] "
     r'"(?<method>[A-Z]+) (?<path>\S+) (?<protocol>[^"]*)" (?<status>\d{3}) (?<bytes>\d+|-)'
     r'(?: "(?<referer>[^"]*)" "(?<user_agent>[^"]*)")?(?<extra>.*)$'
 )
@@ -144,7 +144,9 @@ def is_level_token(token: Token) -> bool:
     text = token.text
     if len(text) == 1:
         return text in _LETTER_WORDS
-    if not text.isalnum() or not (text.isupper() or token.open in "[(<" and token.open or token.suffix == ":"):
+    if not text.isalnum() or not (
+        text.isupper() or (token.open in "[(<" and token.open) or token.suffix == ":"
+    ):
         return False
     return text.lower() in LEVEL_WORDS or bool(level_table([text]))
 
@@ -152,7 +154,9 @@ def is_level_token(token: Token) -> bool:
 def _vocabulary_roles(view: LineView) -> None:
     """Rules over the model: the first level-looking token of the header region is the level;
     a `key=value` token starts the message."""
-    first_message = next((i for i, (r, _) in enumerate(view.roles) if r == "message"), len(view.roles))
+    first_message = next(
+        (i for i, (r, _) in enumerate(view.roles) if r == "message"), len(view.roles)
+    )
     has_level = any(r == "level" for r, _ in view.roles[:first_message])
     for i, token in enumerate(view.tokens[: min(len(view.tokens), 6)]):
         if token.is_timestamp:
@@ -169,7 +173,11 @@ def _vocabulary_roles(view: LineView) -> None:
     k = first_message
     if 0 < k < len(view.tokens) - 1 and view.roles[k - 1][0] in ("level", "timestamp"):
         token, after = view.tokens[k], view.tokens[k + 1]
-        if after.outer_start - token.outer_end >= 2 and token.text.isalnum() and len(token.text) <= 32:
+        if (
+            after.outer_start - token.outer_end >= 2
+            and token.text.isalnum()
+            and len(token.text) <= 32
+        ):
             view.roles[k] = ("logger", 0.6)
 
 
@@ -196,7 +204,9 @@ def _settle_header(view: LineView) -> None:
         token, role = view.tokens[i], view.roles[i][0]
         kind = f"ts:{view.ts.spec}" if token.is_timestamp and view.ts else role
         elements.append((kind, token.open, token.close, token.prefix, token.suffix))
-    message_words = view.text[view.tokens[header].outer_start :] if header < len(view.tokens) else ""
+    message_words = (
+        view.text[view.tokens[header].outer_start :] if header < len(view.tokens) else ""
+    )
     keyvalue = len(_LOGFMT_PAIRS.findall(message_words)) >= 2
     view.family = "keyvalue" if keyvalue else "app"
     view.signature = ("app", tuple(elements), keyvalue)
@@ -387,8 +397,8 @@ def _header_shape(name: str, family: str, views: Sequence[LineView]) -> ShapePro
 
 
 def _ordered(data: dict[str, Any]) -> dict[str, Any]:
-    order = ("name", "when", "parse", "body", "timestamp", "severity", "message", "service")
-    order += ("host", "trace_id", "span_id", "attributes", "types")
+    order: tuple[str, ...] = ("name", "when", "parse", "body", "timestamp", "severity")
+    order = (*order, "message", "service", "host", "trace_id", "span_id", "attributes", "types")
     return {k: data[k] for k in order if k in data}
 
 
@@ -455,10 +465,10 @@ def _keyed_shape(name: str, family: str, views: Sequence[LineView]) -> ShapeProp
         ("trace_id", JSON_TRACE_KEYS),
         ("span_id", JSON_SPAN_KEYS),
     ):
-        key = by_name(names)
-        if key:
-            data[universal] = key
-            evidence[universal] = f"key '{key}'"
+        found = by_name(names)
+        if found:
+            data[universal] = found
+            evidence[universal] = f"key '{found}'"
     types = {}
     for key in common:
         kind = value_type([r[key] for r in records if key in r])

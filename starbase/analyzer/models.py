@@ -18,6 +18,7 @@ examples from feedback (`feedback`). Guarantees:
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pickle
 import time
@@ -29,9 +30,9 @@ from typing import Any
 
 import numpy as np
 import sklearn
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.feature_extraction import FeatureHasher
 from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.exceptions import ConvergenceWarning
 from sklearn.linear_model import SGDClassifier
 
 from starbase.analyzer.corpus.formats import FORMATS, generate
@@ -166,10 +167,10 @@ def train(
         families.setdefault(example.format, example.family)
     weighted = list(corpus) + [e for e in examples for _ in range(example_weight)]
 
-    classifier = SGDClassifier(
-        loss="log_loss", alpha=1e-5, max_iter=6, tol=None, random_state=seed
+    classifier = SGDClassifier(loss="log_loss", alpha=1e-5, max_iter=6, tol=None, random_state=seed)
+    classifier.fit(
+        _vectorizer().transform([e.text for e in weighted]), [e.format for e in weighted]
     )
-    classifier.fit(_vectorizer().transform([e.text for e in weighted]), [e.format for e in weighted])
 
     rows: list[dict[str, float]] = []
     labels: list[str] = []
@@ -259,8 +260,6 @@ def load_models(data_dir: Path | None = None) -> Models:
             _MEMORY[path] = (mtime, models)
             return models
     models = train()
-    try:
+    with contextlib.suppress(OSError):  # a read-only cache: use the models in memory
         save(models, base_model_path())
-    except OSError:
-        pass  # a read-only cache: use the models in memory
     return models

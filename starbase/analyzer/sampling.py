@@ -29,7 +29,9 @@ class Pick:
     template: str
 
 
-def select_for_review(lines: Sequence[str], n: int = 20, models: Models | None = None) -> list[Pick]:
+def select_for_review(
+    lines: Sequence[str], n: int = 20, models: Models | None = None
+) -> list[Pick]:
     models = models or load_models()
     texts = [line for line in lines[:MAX_SCORED]]
     if not texts or n <= 0:
@@ -37,9 +39,7 @@ def select_for_review(lines: Sequence[str], n: int = 20, models: Models | None =
     mined = mine(texts)
     views = view_lines(texts, models)
     predictions = models.classify(texts)
-    confidence = [
-        min(v.confidence, p.probability) for v, p in zip(views, predictions, strict=True)
-    ]
+    confidence = [min(v.confidence, p.probability) for v, p in zip(views, predictions, strict=True)]
     picks: dict[int, Pick] = {}
     uncertain = sorted(range(len(texts)), key=lambda i: (confidence[i], i))
     seen_templates: set[int] = set()
@@ -49,7 +49,9 @@ def select_for_review(lines: Sequence[str], n: int = 20, models: Models | None =
         if mined.ids[i] in seen_templates:
             continue
         seen_templates.add(mined.ids[i])
-        picks[i] = Pick(i, texts[i], "least confident", confidence[i], mined.templates[mined.ids[i]])
+        picks[i] = Pick(
+            i, texts[i], "least confident", confidence[i], mined.templates[mined.ids[i]]
+        )
     first_of: dict[int, int] = {}
     for i, template_id in enumerate(mined.ids):
         first_of.setdefault(template_id, i)

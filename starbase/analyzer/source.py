@@ -53,7 +53,9 @@ def decode_lines(data: bytes, name: str, warnings: list[str] | None = None) -> l
                 f"{name}: not UTF-8 text ({bad} of {len(raw_lines)} lines fail to decode)"
             ) from None
         if warnings is not None:
-            warnings.append(f"{name}: {bad} line(s) are not UTF-8; undecodable bytes shown as U+FFFD")
+            warnings.append(
+                f"{name}: {bad} line(s) are not UTF-8; undecodable bytes shown as U+FFFD"
+            )
         text = data.decode("utf-8", errors="replace")
     return text.splitlines()
 
@@ -72,7 +74,11 @@ def read_inputs(paths: Sequence[str], warnings: list[str]) -> list[str]:
     lines: list[str] = []
     for path in paths or ["-"]:
         if path == "-":
-            lines.extend(decode_lines(_read_capped(sys.stdin.buffer, "<stdin>", warnings), "<stdin>", warnings))
+            lines.extend(
+                decode_lines(
+                    _read_capped(sys.stdin.buffer, "<stdin>", warnings), "<stdin>", warnings
+                )
+            )
             continue
         file = Path(path)
         if file.is_dir():

@@ -33,12 +33,20 @@ MAX_TOKENS = 120
 DISTINCT = 4  # an open column with this many different words holds a variable
 VAR = "<*>"
 _TYPED = (
-    ("<UUID>", re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")),
+    (
+        "<UUID>",
+        re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"),
+    ),
     ("<URL>", re.compile(r"[a-z][a-z0-9+.-]*://[^\s\"'<>]+")),
     ("<IP>", re.compile(r"(?<![\d.])/?\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}(?::\d{1,5})?(?![\d.]\d)")),
     ("<TIME>", re.compile(r"(?<!\d)\d{1,2}:\d{2}:\d{2}(?:[.,]\d+)?(?!\d)")),
     ("<DATE>", re.compile(r"(?<!\d)\d{4}[-/.]\d{1,2}[-/.]\d{1,2}(?!\d)")),
-    ("<HEX>", re.compile(r"(?<![\w])0[xX][0-9a-fA-F]+|(?<![\w-])(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![\w-])")),
+    (
+        "<HEX>",
+        re.compile(
+            r"(?<![\w])0[xX][0-9a-fA-F]+|(?<![\w-])(?=[0-9a-fA-F]*\d)(?=[0-9a-fA-F]*[a-fA-F])[0-9a-fA-F]{8,}(?![\w-])"
+        ),
+    ),
     ("<PATH>", re.compile(r"(?<![\w.])(?:/[\w.@:+-]+){2,}/?|[A-Za-z]:\\[^\s]+")),
     ("<NUM>", re.compile(r"(?<![\w.])[-+]?\d+(?:\.\d+)?(?:[a-zA-Z%]{1,3})?(?![\w.]\d)")),
 )
@@ -241,8 +249,8 @@ def mine(messages: Sequence[str | None], distinct: int = DISTINCT) -> Mined:
     renumber: dict[str, int] = {}
     ids_out: list[int] = []
     for i in range(len(messages)):
-        text = template_of.get(i)
-        ids_out.append(-1 if text is None else renumber.setdefault(text, len(renumber)))
+        found = template_of.get(i)
+        ids_out.append(-1 if found is None else renumber.setdefault(found, len(renumber)))
     sizes = [0] * len(renumber)
     for template_id in ids_out:
         if template_id >= 0:
@@ -274,9 +282,7 @@ def _refine(
     splits = [
         k
         for k in open_columns
-        if 1 < len(values[k]) < distinct
-        and _words(values[k])
-        and not _keyed(values[k])
+        if 1 < len(values[k]) < distinct and _words(values[k]) and not _keyed(values[k])
     ]
     if splits:
         column = min(splits, key=lambda k: (len(values[k]), k))

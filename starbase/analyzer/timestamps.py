@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from functools import cache
 
-from starbase.mappings.timeformats import NS, MONTHS, TimeFormat, compile_time_format
+from starbase.mappings.timeformats import MONTHS, NS, TimeFormat, compile_time_format
 
 WINDOW = 120
 _LOW, _HIGH = 631_152_000 * NS, 4_102_444_800 * NS  # 1990-01-01 .. 2100-01-01
@@ -90,8 +90,7 @@ def find_timestamp(
         if match is None:
             continue
         if best is not None and (
-            match.start() > best.start
-            or (match.start() == best.start and match.end() <= best.end)
+            match.start() > best.start or (match.start() == best.start and match.end() <= best.end)
         ):
             continue
         instant = fmt.parse(match.group(0), received_ns)

@@ -79,7 +79,11 @@ def _plain_tokens(line: str, start: int, stop: int, out: list[Token], budget: in
                 suffix = ""
                 if j < stop and line[j] in ":,;":
                     suffix, j = line[j], j + 1
-                out.append(Token(line[i + 1 : end - 1], i + 1, end - 1, i, j, ch, line[end - 1], "", suffix))
+                out.append(
+                    Token(
+                        line[i + 1 : end - 1], i + 1, end - 1, i, j, ch, line[end - 1], "", suffix
+                    )
+                )
                 i = j
                 continue
         j = i

@@ -117,7 +117,9 @@ def load_validated(path: Path, model: type[_M], text: str | None = None) -> tupl
             e
             for e in errors
             if e["type"] != "too_short"
-            or not any(len(d) > len(e["loc"]) and d[: len(e["loc"])] == tuple(e["loc"]) for d in deeper)
+            or not any(
+                len(d) > len(e["loc"]) and d[: len(e["loc"])] == tuple(e["loc"]) for d in deeper
+            )
         ]
         raise MappingError(path, [tree.locate(_problem(err), data) for err in errors]) from None
     except MappingProblems as exc:

@@ -180,10 +180,7 @@ class DelimitedParse(_Base):
 
     def regex(self) -> str:
         sep = re.escape(self.separator)
-        if len(self.separator) == 1:
-            plain = f"[^{sep}]*"
-        else:
-            plain = ".*?"
+        plain = f"[^{sep}]*" if len(self.separator) == 1 else ".*?"
         if self.quote:
             q = re.escape(self.quote)
             plain = f"{q}(?:[^{q}]|{q}{q})*{q}|{plain}"
@@ -432,9 +429,7 @@ class RawMapping(_Base):
 
     def to_data(self) -> dict[str, Any]:
         """Plain data that `load_raw_mapping_text(yaml.safe_dump(…))` reads back equal."""
-        return self.model_dump(mode="json", exclude_defaults=True, by_alias=True) | {
-            "kind": "raw"
-        }
+        return self.model_dump(mode="json", exclude_defaults=True, by_alias=True) | {"kind": "raw"}
 
 
 @dataclass

@@ -207,9 +207,7 @@ def _make(
     has_zone: bool,
     convert: Callable[[re.Match[str], int, tzinfo], int | None],
 ) -> TimeFormat:
-    return TimeFormat(
-        spec, regex, components, has_year, has_zone, re.compile(regex), convert
-    )
+    return TimeFormat(spec, regex, components, has_year, has_zone, re.compile(regex), convert)
 
 
 def _fraction_ns(digits: str | None) -> int:
@@ -261,7 +259,9 @@ def _components_convert(
             month = int(values.get("month", "1"))
         hour = int(values.get("hour", "0"))
         if "hour12" in values:
-            hour = int(values["hour12"]) % 12 + (12 if values.get("ampm", "").lower() == "pm" else 0)
+            hour = int(values["hour12"]) % 12 + (
+                12 if values.get("ampm", "").lower() == "pm" else 0
+            )
         if "offset" in values:
             zone: tzinfo = _fixed(values["offset"]) if values["offset"] != "Z" else UTC
         elif "zone_name" in values:

@@ -28,9 +28,19 @@ _LEVELS = (  # (word, severity number, weight)
     ("ERROR", 17, 3),
     ("FATAL", 21, 1),
 )
-_PY_LEVELS = (("DEBUG", 5, 3), ("INFO", 9, 10), ("WARNING", 13, 3), ("ERROR", 17, 3))
+_PY_LEVELS: tuple[tuple[str, int, int], ...] = (
+    ("DEBUG", 5, 3),
+    ("INFO", 9, 10),
+    ("WARNING", 13, 3),
+    ("ERROR", 17, 3),
+)
 _PY_LEVELS += (("CRITICAL", 18, 1),)
-_PG_LEVELS = (("LOG", 9, 10), ("WARNING", 13, 2), ("ERROR", 17, 3), ("FATAL", 21, 1))
+_PG_LEVELS: tuple[tuple[str, int, int], ...] = (
+    ("LOG", 9, 10),
+    ("WARNING", 13, 2),
+    ("ERROR", 17, 3),
+    ("FATAL", 21, 1),
+)
 _PG_LEVELS += (("DEBUG1", 5, 1), ("NOTICE", 10, 1))
 _LETTER = (("D", 5, 3), ("I", 9, 10), ("W", 13, 3), ("E", 17, 3), ("F", 21, 1))
 _ANDROID = (("V", 2, 1), ("D", 5, 4), ("I", 9, 8), ("W", 13, 3), ("E", 17, 3))
@@ -47,7 +57,11 @@ _LOGGERS = (
     "org.hibernate.SQL",
 )
 _PY_LOGGERS = ("root", "app.api", "urllib3.connectionpool", "celery.worker", "sqlalchemy.engine")
-_SHORT_LOGGERS = ("dfs.DataNode$PacketResponder", "spark.SecurityManager", "storage.BlockManager")
+_SHORT_LOGGERS: tuple[str, ...] = (
+    "dfs.DataNode$PacketResponder",
+    "spark.SecurityManager",
+    "storage.BlockManager",
+)
 _SHORT_LOGGERS += ("executor.Executor", "mapred.TaskTracker", "dfs.FSNamesystem")
 _THREADS = ("main", "pool-1-thread-3", "http-nio-8080-exec-7", "worker-2", "Timer-0", "kafka-io")
 _HOSTS = ("web-1", "web-2", "db-primary", "ip-10-0-3-17", "node7.example.com", "cache-a")
@@ -68,7 +82,7 @@ def _frac(time_ns: int, digits: int) -> str:
 
 
 def _truncate(time_ns: int, digits: int) -> int:
-    unit = 10 ** (9 - digits)
+    unit: int = 10 ** (9 - digits)
     return time_ns - time_ns % unit
 
 
@@ -107,7 +121,9 @@ def _request(rng: random.Random) -> tuple[str, str, int, int]:
 
 
 def _ip(rng: random.Random) -> str:
-    return f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    return (
+        f"{rng.randrange(1, 223)}.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(1, 255)}"
+    )
 
 
 def _clf_time(time_ns: int, tz: timezone) -> str:
@@ -250,7 +266,7 @@ def json_app(rng: random.Random, time_ns: int) -> Labelled:
     ts_text = json.dumps(stamp) if not epoch else str(stamp)
     ts_start = text.index(ts_text) + (0 if epoch else 1)
     spans["timestamp"] = (ts_start, ts_start + len(str(stamp)))
-    truth = _truncate(time_ns, 3) if not epoch else int(round(time_ns / 1e6)) * 1_000_000
+    truth = _truncate(time_ns, 3) if not epoch else round(time_ns / 1e6) * 1_000_000
     return Labelled(text, "json_app", "json", truth, sev, spans)
 
 
@@ -352,7 +368,10 @@ def klog(rng: random.Random, time_ns: int) -> Labelled:
 def lambda_text(rng: random.Random, time_ns: int) -> Labelled:
     word, sev = _pick(rng, _LEVELS[1:5])
     b = LineBuilder().add(_iso(time_ns), "timestamp").add("\t")
-    b.add(f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4abc-9def-{rng.getrandbits(48):012x}", "ident")
+    b.add(
+        f"{rng.getrandbits(32):08x}-{rng.getrandbits(16):04x}-4abc-9def-{rng.getrandbits(48):012x}",
+        "ident",
+    )
     b.add("\t").add(word, "level").add("\t").add(MessageMaker(rng)(), "message")
     return _done(b, "lambda", "delimited", _truncate(time_ns, 3), sev)
 
@@ -470,7 +489,9 @@ def stacktrace(rng: random.Random, time_ns: int) -> Labelled:
         text = f"\tat {cls}.{rng.choice(('run', 'handle', 'call'))}({cls.rsplit('.', 1)[-1]}.java:"
         text += f"{rng.randrange(10, 900)})"
     elif kind < 0.65:
-        text = f"Caused by: {rng.choice(('java.net.SocketTimeoutException', 'java.io.IOException'))}"
+        text = (
+            f"Caused by: {rng.choice(('java.net.SocketTimeoutException', 'java.io.IOException'))}"
+        )
         text += f": {rng.choice(('Read timed out', 'Connection reset'))}"
     elif kind < 0.8:
         text = f'  File "/app/{rng.choice(("api", "db", "jobs"))}.py", line {rng.randrange(1, 500)}'

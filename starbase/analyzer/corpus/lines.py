@@ -67,15 +67,67 @@ class LineBuilder:
         return "".join(self._parts)
 
 
-_WORDS = (
-    "request user order cart payment session cache connection worker job task queue file "
-    "socket client server upstream backend token lock thread block node replica shard index "
-    "record batch stream channel handler listener scheduler container pod volume image config"
-).split()
-_VERBS = (
-    "started completed failed retried rejected accepted closed opened timed out created "
-    "deleted updated skipped scheduled flushed evicted refreshed reconnected"
-).split()
+_WORDS = [
+    "request",
+    "user",
+    "order",
+    "cart",
+    "payment",
+    "session",
+    "cache",
+    "connection",
+    "worker",
+    "job",
+    "task",
+    "queue",
+    "file",
+    "socket",
+    "client",
+    "server",
+    "upstream",
+    "backend",
+    "token",
+    "lock",
+    "thread",
+    "block",
+    "node",
+    "replica",
+    "shard",
+    "index",
+    "record",
+    "batch",
+    "stream",
+    "channel",
+    "handler",
+    "listener",
+    "scheduler",
+    "container",
+    "pod",
+    "volume",
+    "image",
+    "config",
+]
+_VERBS = [
+    "started",
+    "completed",
+    "failed",
+    "retried",
+    "rejected",
+    "accepted",
+    "closed",
+    "opened",
+    "timed",
+    "out",
+    "created",
+    "deleted",
+    "updated",
+    "skipped",
+    "scheduled",
+    "flushed",
+    "evicted",
+    "refreshed",
+    "reconnected",
+]
 _TEMPLATES = (
     "{noun} {id} {verb}",
     "{noun} {verb} after {n} ms",
