@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage bench-ingest clean
+.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage bench-ingest bench-analyzer clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -45,6 +45,10 @@ bench-storage: $(STAMP)
 # OTLP/protobuf into `starbase router --workers 2` over loopback, durable acks (docs/router.md).
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+
+# Template mining on Loghub-2k (vs Drain), held-out formats, analyze speed (docs/analyzer.md).
+bench-analyzer: $(STAMP)
+	$(BIN)/python benchmarks/analyzer.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

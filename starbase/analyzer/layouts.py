@@ -151,34 +151,68 @@ def is_level_token(token: Token) -> bool:
     return text.lower() in LEVEL_WORDS or bool(level_table([text]))
 
 
+_ID_TOKEN = re.compile(r"[*#]?\d+")
+_PUNCTUATION = re.compile(r"[-|:>=~*]+")
+
+
+def _first_message(view: LineView) -> int:
+    return next((i for i, (r, _) in enumerate(view.roles) if r == "message"), len(view.roles))
+
+
 def _vocabulary_roles(view: LineView) -> None:
-    """Rules over the model: the first level-looking token of the header region is the level;
-    a `key=value` token starts the message."""
-    first_message = next(
-        (i for i, (r, _) in enumerate(view.roles) if r == "message"), len(view.roles)
-    )
-    has_level = any(r == "level" for r, _ in view.roles[:first_message])
-    for i, token in enumerate(view.tokens[: min(len(view.tokens), 6)]):
+    """Rules over the model, for what a vocabulary knows better than token shapes:
+    - the first level-looking token (`is_level_token`) in the header region (up to one token
+      past where the model starts the message, when the tokens between are bracketed or
+      numbers) is the level, and no other token is;
+    - a `key=value` token starts the message;
+    - at the message start, a connection or thread number (`*123`, `#45`), a run of
+      punctuation (`--`, `|`) and then a `name:` are header fields;
+    - a word padded with 2+ spaces after the level or time is a header column (a logger)."""
+    roles, tokens = view.roles, view.tokens
+    first = _first_message(view)
+    for i, token in enumerate(tokens[: min(len(tokens), 6)]):
         if token.is_timestamp:
             continue
-        if "=" in token.text and i < first_message:
-            view.roles[i] = ("message", 0.9)
+        if "=" in token.text and i < first:
+            roles[i] = ("message", 0.9)
+            first = i
             break
-        if not has_level and i <= first_message and is_level_token(token):
-            view.roles[i] = ("level", max(0.9, view.roles[i][1]))
+        between = all(t.open or _ID_TOKEN.fullmatch(t.text) for t in tokens[first:i])
+        if i <= first + 1 and between and is_level_token(token):
+            for j in range(i):
+                if roles[j][0] == "level" or (j >= first and roles[j][0] == "message"):
+                    roles[j] = ("other", 0.5)
+            roles[i] = ("level", max(0.9, roles[i][1]))
             break
-        if i >= first_message:
+        if i > first:
             break
-    # a columnar header: the word after the level padded with 2+ spaces is a header field
-    k = first_message
-    if 0 < k < len(view.tokens) - 1 and view.roles[k - 1][0] in ("level", "timestamp"):
-        token, after = view.tokens[k], view.tokens[k + 1]
+    first = _first_message(view)
+    if first < len(tokens) - 1 and _ID_TOKEN.fullmatch(tokens[first].prefix + tokens[first].text):
+        if tokens[first].prefix:
+            roles[first] = ("ident", 0.6)
+            first += 1
+    while first < len(tokens) - 1:
+        token = tokens[first]
+        if _PUNCTUATION.fullmatch(token.text):
+            roles[first] = ("other", 0.6)
+        elif (
+            first > 0
+            and _PUNCTUATION.fullmatch(tokens[first - 1].text)
+            and token.suffix == ":"
+            and token.text.replace(".", "").replace("_", "").isalnum()
+        ):
+            roles[first] = ("logger", 0.6)
+        else:
+            break
+        first += 1
+    if 0 < first < len(tokens) - 1 and roles[first - 1][0] in ("level", "timestamp"):
+        token, after = tokens[first], tokens[first + 1]
         if (
             after.outer_start - token.outer_end >= 2
             and token.text.isalnum()
             and len(token.text) <= 32
         ):
-            view.roles[k] = ("logger", 0.6)
+            roles[first] = ("logger", 0.6)
 
 
 def _settle_header(view: LineView) -> None:

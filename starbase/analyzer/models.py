@@ -40,11 +40,15 @@ from starbase.analyzer.corpus.lines import Labelled
 from starbase.analyzer.timestamps import find_timestamp
 from starbase.analyzer.tokens import Token, features, header_tokens
 
-MODEL_VERSION = "1"
+MODEL_VERSION = "2"
 SEED = 20261206
 PER_FORMAT = 150
 ROLE_LABELS = ("level", "logger", "thread", "pid", "host", "service", "ident", "other", "message")
 _CLASSIFIER_CHARS = 100
+# hashed feature spaces: big enough that collisions cost nothing measurable on the corpus,
+# small enough that the artefact stays a few MB (coefficients are stored sparse)
+CLASSIFIER_FEATURES = 2**16
+ROLE_FEATURES = 2**15
 _TRAINED_FAMILIES = frozenset(
     {"app", "keyvalue", "delimited", "syslog3164", "syslog5424", "plain", "continuation"}
 )
@@ -58,7 +62,7 @@ def _vectorizer() -> HashingVectorizer:
     return HashingVectorizer(
         analyzer="char",
         ngram_range=(2, 4),
-        n_features=2**18,
+        n_features=CLASSIFIER_FEATURES,
         alternate_sign=False,
         lowercase=False,
         preprocessor=_fold,
@@ -67,7 +71,7 @@ def _vectorizer() -> HashingVectorizer:
 
 
 def _hasher() -> FeatureHasher:
-    return FeatureHasher(n_features=2**18, input_type="dict", alternate_sign=False)
+    return FeatureHasher(n_features=ROLE_FEATURES, input_type="dict", alternate_sign=False)
 
 
 @dataclass
@@ -187,6 +191,8 @@ def train(
         loss="log_loss", alpha=1e-5, max_iter=6, tol=None, random_state=seed
     )
     roles_model.fit(_hasher().transform(rows), np.asarray(labels))
+    classifier.sparsify()
+    roles_model.sparsify()
     info = {
         "version": MODEL_VERSION,
         "sklearn": sklearn.__version__,
