@@ -42,15 +42,17 @@ SAMPLE = 2000
 MAX_ANALYZED = 4096
 MIN_SHARE = 0.01
 _DELIMITERS = ("\t", "|", ";", ",")
+# shapes are tried in this order of families; app-like shapes by how many header fields
+# they require (a bare `time message` shape must not swallow richer layouts)
 _FAMILY_ORDER = {
     "learned": -1,
     "json": 0,
     "syslog5424": 1,
     "access": 2,
     "syslog3164": 3,
-    "keyvalue": 4,
+    "delimited": 4,
+    "keyvalue": 5,
     "app": 5,
-    "delimited": 6,
     "logfmt": 7,
 }
 # classifier family -> the analyzer families it agrees with
@@ -140,32 +142,27 @@ class Analysis:
 
 
 def diverse_sample(lines: Sequence[str], size: int) -> list[int]:
-    """Indices of up to `size` lines, round-robin over cheap line skeletons (the first
-    characters with digits and letters folded), so rare layouts are represented."""
+    """Indices of up to `size` lines: half spread evenly over the input (so each format keeps
+    its share), half round-robin over cheap line skeletons (the first characters with digits
+    and letters folded), so rare layouts are represented too."""
     if len(lines) <= size:
         return list(range(len(lines)))
+    half = size // 2
+    chosen = {round(i * (len(lines) - 1) / (half - 1)) for i in range(half)}
     buckets: dict[str, list[int]] = defaultdict(list)
     for i, line in enumerate(lines):
-        buckets[_skeleton(line)].append(i)
-    chosen: list[int] = []
+        if i not in chosen:
+            buckets[_skeleton(line)].append(i)
     queues = sorted(buckets.values(), key=len, reverse=True)
     depth = 0
-    while len(chosen) < size:
-        added = False
+    while len(chosen) < size and queues:
+        queues = [q for q in queues if depth < len(q)]
         for queue in queues:
-            if depth < len(queue):
-                # spread picks over the bucket instead of taking its first lines
-                step = max(1, len(queue) // max(1, size // max(1, len(queues))))
-                k = depth * step
-                if k < len(queue):
-                    chosen.append(queue[k])
-                    added = True
-                    if len(chosen) >= size:
-                        break
-        if not added:
-            break
+            chosen.add(queue[depth])
+            if len(chosen) >= size:
+                break
         depth += 1
-    return sorted(set(chosen))
+    return sorted(chosen)
 
 
 def _skeleton(line: str) -> str:
@@ -173,30 +170,35 @@ def _skeleton(line: str) -> str:
     return re.sub(r"[A-Za-z]+", "a", re.sub(r"\d+", "0", head))
 
 
-def _delimited(views: list[LineView]) -> dict[str, list[LineView]]:
-    """Groups of lines that are delimited records (same separator count, a time column)."""
+def _delimited(views: list[LineView], floor: int) -> dict[str, list[LineView]]:
+    """Groups of lines that are delimited records: the same number of separators, short
+    fields before the last, and a column of times in the same place."""
     candidates = [v for v in views if v.family in ("app", "plain")]
     groups: dict[str, list[LineView]] = {}
     for sep in _DELIMITERS:
-        counts = Counter(v.text.count(sep) for v in candidates)
-        if not counts:
-            break
-        n, hits = counts.most_common(1)[0]
-        if n < 2 or hits < max(3, 0.5 * len(candidates)):
-            continue
-        members = [v for v in candidates if v.text.count(sep) == n]
-        cells = [v.text.split(sep) for v in members]
-        time_columns = [
-            c
-            for c in range(n)
-            if sum(parses_as(row[c].strip()) is not None for row in cells[:50])
-            >= 0.8 * min(50, len(cells))
-        ]
-        if not time_columns:
-            continue
-        groups[sep] = members
-        taken = {id(v) for v in members}
-        candidates = [v for v in candidates if id(v) not in taken]
+        by_count: dict[int, list[LineView]] = defaultdict(list)
+        for view in candidates:
+            count = view.text.count(sep)
+            if count >= 2:
+                by_count[count].append(view)
+        for count, members in sorted(by_count.items()):
+            if len(members) < max(3, floor):
+                continue
+            cells = [v.text.split(sep) for v in members[:50]]
+            short = sum(all(len(c) <= 64 for c in row[:-1]) for row in cells)
+            if short < 0.9 * len(cells):
+                continue
+            time_columns = [
+                c
+                for c in range(count)
+                if sum(parses_as(row[c].strip()) is not None for row in cells) >= 0.8 * len(cells)
+            ]
+            if not time_columns:
+                continue
+            label = sep if sep not in groups else f"{sep}{count}"
+            groups[label] = members
+            taken = {id(v) for v in members}
+            candidates = [v for v in candidates if id(v) not in taken]
     return groups
 
 
@@ -278,20 +280,20 @@ def analyze_lines(
     for _, members in learned_groups:
         views.extend(members)
     groups: dict[tuple[Any, ...], list[LineView]] = defaultdict(list)
-    delimited = _delimited(views)
+    floor = max(1 if len(sample) < 50 else 2, int(MIN_SHARE * len(sample)))
+    delimited = _delimited(views, floor)
     in_delimited = {id(v) for members in delimited.values() for v in members}
     for view in views:
         if id(view) not in in_delimited and view.family != "learned":
             groups[view.signature].append(view)
     if len(sample) < 20:
         warnings.append(f"only {len(sample)} line(s): the proposal has low confidence")
-    floor = max(1 if len(sample) < 50 else 2, int(MIN_SHARE * len(sample)))
     proposals: list[tuple[ShapeProposal, list[LineView]]] = list(learned_groups)
     counters: Counter[str] = Counter()
     for sep, members in delimited.items():
         counters["delimited"] += 1
         label = "delimited" if counters["delimited"] == 1 else f"delimited{counters['delimited']}"
-        proposals.append((_delimited_shape(label, sep, members), members))
+        proposals.append((_delimited_shape(label, sep[:1], members), members))
     for signature, members in sorted(groups.items(), key=lambda kv: -len(kv[1])):
         family = signature[0]
         if family in ("plain", "continuation") or len(members) < floor:
@@ -300,7 +302,7 @@ def analyze_lines(
         counters[family] += 1
         label = family if counters[family] == 1 else f"{family}{counters[family]}"
         proposals.append((shape_for(label, family, members), members))
-    proposals.sort(key=lambda p: (_FAMILY_ORDER.get(p[0].family, 9), -len(p[1])))
+    proposals.sort(key=lambda p: (_FAMILY_ORDER.get(p[0].family, 9), -p[0].specificity, -len(p[1])))
     mapping, shapes = _build(name, proposals, warnings)
     continuation = sum(v.family == "continuation" for v in views) / len(views)
     return _report(texts, views, mapping, shapes, continuation, received, models, warnings)

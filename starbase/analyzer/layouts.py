@@ -170,27 +170,29 @@ def _vocabulary_roles(view: LineView) -> None:
     - a word padded with 2+ spaces after the level or time is a header column (a logger)."""
     roles, tokens = view.roles, view.tokens
     first = _first_message(view)
+    level_found = False
     for i, token in enumerate(tokens[: min(len(tokens), 6)]):
         if token.is_timestamp:
             continue
-        if "=" in token.text and i < first:
+        if "=" in token.text and i <= first:
             roles[i] = ("message", 0.9)
-            first = i
             break
         between = all(t.open or _ID_TOKEN.fullmatch(t.text) for t in tokens[first:i])
-        if i <= first + 1 and between and is_level_token(token):
+        if not level_found and i <= first + 1 and between and is_level_token(token):
             for j in range(i):
                 if roles[j][0] == "level" or (j >= first and roles[j][0] == "message"):
                     roles[j] = ("other", 0.5)
             roles[i] = ("level", max(0.9, roles[i][1]))
-            break
-        if i > first:
+            level_found = True
+            first = max(first, i + 1)
+            continue
+        if i >= first:
             break
     first = _first_message(view)
-    if first < len(tokens) - 1 and _ID_TOKEN.fullmatch(tokens[first].prefix + tokens[first].text):
-        if tokens[first].prefix:
-            roles[first] = ("ident", 0.6)
-            first += 1
+    head = tokens[first] if first < len(tokens) - 1 else None
+    if head is not None and head.prefix and _ID_TOKEN.fullmatch(head.prefix + head.text):
+        roles[first] = ("ident", 0.6)
+        first += 1
     while first < len(tokens) - 1:
         token = tokens[first]
         if _PUNCTUATION.fullmatch(token.text):
@@ -340,6 +342,7 @@ class ShapeProposal:
     evidence: dict[str, str]  # field -> why
     confidence: float
     time_format: str | None
+    specificity: int = 0  # header fields a shape requires: more specific shapes are tried first
 
 
 def shape_for(name: str, family: str, views: Sequence[LineView]) -> ShapeProposal:
@@ -427,7 +430,7 @@ def _header_shape(name: str, family: str, views: Sequence[LineView]) -> ShapePro
         data["body"] = {"field": "message", "kind": "logfmt"}
         evidence["attributes"] = "key=value pairs in the message"
     confidence = sum(v.confidence for v in views) / len(views)
-    return ShapeProposal(family, _ordered(data), evidence, confidence, time_format)
+    return ShapeProposal(family, _ordered(data), evidence, confidence, time_format, header)
 
 
 def _ordered(data: dict[str, Any]) -> dict[str, Any]:
