@@ -171,29 +171,28 @@ def _skeleton(line: str) -> str:
 
 
 def _delimited(views: list[LineView], floor: int) -> dict[str, list[LineView]]:
-    """Groups of lines that are delimited records: the same number of separators, short
-    fields before the last, and a column of times in the same place."""
-    candidates = [v for v in views if v.family in ("app", "plain")]
+    """Groups of lines that are delimited records: lines whose timestamp is a whole cell, in
+    the same column, and that nearly all (90%) have the same number of separators, at least
+    2 — a separator that only messages sometimes contain does not make a layout delimited."""
+    candidates = [v for v in views if v.family in ("app", "plain") and v.ts is not None]
     groups: dict[str, list[LineView]] = {}
     for sep in _DELIMITERS:
-        by_count: dict[int, list[LineView]] = defaultdict(list)
+        by_column: dict[int, list[tuple[int, LineView]]] = defaultdict(list)
         for view in candidates:
-            count = view.text.count(sep)
-            if count >= 2:
-                by_count[count].append(view)
-        for count, members in sorted(by_count.items()):
-            if len(members) < max(3, floor):
+            assert view.ts is not None
+            column = view.text.count(sep, 0, view.ts.start)
+            cells = view.text.split(sep, column + 1)
+            if column < len(cells) and cells[column].strip() == view.ts.text:
+                by_column[column].append((view.text.count(sep), view))
+        for column, rows in sorted(by_column.items()):
+            counts = Counter(count for count, _ in rows)
+            count, hits = counts.most_common(1)[0]
+            if count < 2 or count <= column or hits < 0.9 * len(rows) or hits < max(3, floor):
                 continue
+            members = [v for c, v in rows if c == count]
             cells = [v.text.split(sep) for v in members[:50]]
             short = sum(all(len(c) <= 64 for c in row[:-1]) for row in cells)
             if short < 0.9 * len(cells):
-                continue
-            time_columns = [
-                c
-                for c in range(count)
-                if sum(parses_as(row[c].strip()) is not None for row in cells) >= 0.8 * len(cells)
-            ]
-            if not time_columns:
                 continue
             label = sep if sep not in groups else f"{sep}{count}"
             groups[label] = members
