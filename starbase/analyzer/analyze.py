@@ -39,6 +39,7 @@ from starbase.mappings.model import MappingProblems
 from starbase.mappings.raw import LEVEL_WORDS, RawMapping, dump_raw_mapping
 
 SAMPLE = 2000
+COVERAGE_LINES = 5000  # coverage and shares are measured on this many lines, evenly spread
 MAX_ANALYZED = 4096
 MIN_SHARE = 0.01
 _DELIMITERS = ("\t", "|", ";", ",")
@@ -181,8 +182,8 @@ def _delimited(views: list[LineView], floor: int) -> dict[str, list[LineView]]:
         for view in candidates:
             assert view.ts is not None
             column = view.text.count(sep, 0, view.ts.start)
-            cells = view.text.split(sep, column + 1)
-            if column < len(cells) and cells[column].strip() == view.ts.text:
+            parts = view.text.split(sep, column + 1)
+            if column < len(parts) and parts[column].strip() == view.ts.text:
                 by_column[column].append((view.text.count(sep), view))
         for column, rows in sorted(by_column.items()):
             counts = Counter(count for count, _ in rows)
@@ -343,6 +344,10 @@ def _report(
     models: Models,
     warnings: list[str],
 ) -> Analysis:
+    lines = len(texts)
+    if len(texts) > COVERAGE_LINES:
+        step = len(texts) / COVERAGE_LINES
+        texts = [texts[int(i * step)] for i in range(COVERAGE_LINES)]
     total = len(texts)
     matched: Counter[str] = Counter()
     populated: dict[str, Counter[str]] = defaultdict(Counter)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from starbase.mappings.raw import LEVEL_WORDS
 
@@ -138,7 +139,15 @@ def shape_of(text: str) -> str:
 
 
 def _own(token: Token, tag: str) -> dict[str, float]:
-    text = token.text
+    """The features of one token, names prefixed by `tag` (cached: headers repeat a lot)."""
+    key = (token.text, token.open, token.close, token.prefix, token.suffix, token.is_timestamp)
+    return _own_cached(key, tag)
+
+
+@lru_cache(maxsize=65536)
+def _own_cached(key: tuple[str, str, str, str, str, bool], tag: str) -> dict[str, float]:
+    text, open_, close, prefix, suffix, is_timestamp = key
+    token = Token(text, 0, 0, 0, 0, open_, close, prefix, suffix, is_timestamp)
     lower = text.lower()
     f: dict[str, float] = {
         f"{tag}shape={shape_of(text)}": 1.0,
@@ -174,9 +183,13 @@ def _own(token: Token, tag: str) -> dict[str, float]:
     return f
 
 
+def _neighbour(token: Token, tag: str) -> dict[str, float]:
+    return {k: v for k, v in _own(token, tag).items() if "word=" not in k}
+
+
 def features(tokens: list[Token], i: int) -> dict[str, float]:
     """Features of token i: its own, its neighbours', its place relative to the timestamp."""
-    f = _own(tokens[i], "")
+    f = dict(_own(tokens[i], ""))
     ts_index = next((k for k, t in enumerate(tokens) if t.is_timestamp), None)
     f[f"pos={min(i, 8)}"] = 1.0
     if ts_index is not None:
@@ -186,9 +199,7 @@ def features(tokens: list[Token], i: int) -> dict[str, float]:
     for offset, tag in ((-1, "p1:"), (1, "n1:"), (-2, "p2:"), (2, "n2:")):
         k = i + offset
         if 0 <= k < len(tokens):
-            for key, value in _own(tokens[k], tag).items():
-                if "word=" not in key:
-                    f[key] = value
+            f.update(_neighbour(tokens[k], tag))
         else:
             f[f"{tag}none"] = 1.0
     gap_before = tokens[i].outer_start - tokens[i - 1].outer_end if i > 0 else -1
