@@ -415,7 +415,7 @@ def _report(
         confidence *= 0.5
     yaml_text = dump_raw_mapping(mapping) if mapping is not None else ""
     return Analysis(
-        total,
+        lines,
         len(views),
         reports,
         unmatched,

@@ -1,13 +1,14 @@
 """`starbase analyze` and `starbase learn train|feedback|sample`.
 
-Requires: the analyzer. Guarantees (contract §7): `analyze [FILE…|-] [--source NAME] [--data DIR]
-[--name NAME] [--write FILE.yaml] [--output text|json]` prints the detected formats, their
-share and confidence, the timestamp format, per-field coverage and the proposed mapping (YAML,
-or the whole report as JSON with per-field evidence); exit 0 when a mapping was proposed, 1
-when the input holds no readable lines or cannot be read (one line on stderr, no traceback).
-`learn train` rebuilds the models (fixed seed, no network) with the feedback stored in the data
-folder and writes them beside it; `learn feedback` stores a labelled line or accepts a proposal;
-`learn sample` lists the lines worth labelling.
+Requires: the analyzer, imported when a command runs (scikit-learn must not slow down the
+start of every other command). Guarantees (contract §7): `analyze [FILE…|-] [--source NAME]
+[--data DIR] [--name NAME] [--write FILE.yaml] [--output text|json]` prints the detected
+formats, their share and confidence, the timestamp format, per-field coverage and the
+proposed mapping (YAML, or the whole report as JSON with per-field evidence); exit 0 when a
+mapping was proposed, 1 when the input holds no readable lines or cannot be read (one line on
+stderr, no traceback). `learn train` rebuilds the models (fixed seed, no network) with the
+feedback stored in the data folder and writes them beside it; `learn feedback` stores a
+labelled line or accepts a proposal; `learn sample` lists the lines worth labelling.
 """
 
 from __future__ import annotations
@@ -18,19 +19,6 @@ import sys
 import time
 from pathlib import Path
 
-from starbase.analyzer.analyze import analyze_lines
-from starbase.analyzer.feedback import (
-    FeedbackConflict,
-    accept,
-    add_feedback,
-    as_labelled,
-    label,
-    layout_examples,
-    load_feedback,
-)
-from starbase.analyzer.models import SEED, data_model_path, load_models, save, train
-from starbase.analyzer.sampling import select_for_review
-from starbase.analyzer.source import InputError, read_inputs, read_raw_source
 from starbase.config import data_dir
 
 EXIT_OK, EXIT_NO_LINES = 0, 1
@@ -50,7 +38,7 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     steps = learn.add_subparsers(metavar="STEP")
     train_cmd = steps.add_parser("train", help="rebuild the models with the stored feedback")
     train_cmd.add_argument("--data", help="the data folder (default: $STARBASE_DATA)")
-    train_cmd.add_argument("--seed", type=int, default=SEED)
+    train_cmd.add_argument("--seed", type=int, default=None, help="default: the fixed seed")
     train_cmd.add_argument("--per-format", type=int, default=None, help="lines per format")
     train_cmd.set_defaults(handler=_train, diagnostics="text")
 
@@ -81,6 +69,8 @@ def _inputs(command: argparse.ArgumentParser) -> None:
 
 
 def _read(args: argparse.Namespace, warnings: list[str]) -> tuple[list[str], int]:
+    from starbase.analyzer.source import InputError, read_inputs, read_raw_source
+
     if args.source and args.files:
         raise InputError("give files or --source NAME, not both")
     if args.source:
@@ -95,11 +85,17 @@ def _fail(message: str) -> int:
 
 
 def _models_dir(args: argparse.Namespace) -> Path | None:
+    from starbase.analyzer.models import data_model_path
+
     folder = data_dir(args.data)
     return folder if data_model_path(folder).exists() else None
 
 
 def _analyze(args: argparse.Namespace) -> int:
+    from starbase.analyzer.analyze import analyze_lines
+    from starbase.analyzer.models import load_models
+    from starbase.analyzer.source import InputError
+
     warnings: list[str] = []
     try:
         lines, received = _read(args, warnings)
@@ -120,6 +116,14 @@ def _analyze(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
+    from starbase.analyzer.feedback import (
+        FeedbackConflict,
+        as_labelled,
+        layout_examples,
+        load_feedback,
+    )
+    from starbase.analyzer.models import SEED, data_model_path, save, train
+
     folder = data_dir(args.data)
     try:
         examples = load_feedback(folder)
@@ -128,7 +132,7 @@ def _train(args: argparse.Namespace) -> int:
     started = time.perf_counter()
     options = {"per_format": args.per_format} if args.per_format else {}
     models = train(
-        seed=args.seed,
+        seed=SEED if args.seed is None else args.seed,
         examples=as_labelled(examples),
         learned=layout_examples(examples),
         **options,
@@ -145,6 +149,11 @@ def _train(args: argparse.Namespace) -> int:
 
 
 def _feedback(args: argparse.Namespace) -> int:
+    from starbase.analyzer.analyze import analyze_lines
+    from starbase.analyzer.feedback import FeedbackConflict, accept, add_feedback, label
+    from starbase.analyzer.models import load_models
+    from starbase.analyzer.source import InputError, read_inputs
+
     folder = data_dir(args.data)
     try:
         if args.accept:
@@ -177,6 +186,10 @@ def _feedback(args: argparse.Namespace) -> int:
 
 
 def _sample(args: argparse.Namespace) -> int:
+    from starbase.analyzer.models import load_models
+    from starbase.analyzer.sampling import select_for_review
+    from starbase.analyzer.source import InputError
+
     try:
         lines, _ = _read(args, [])
     except InputError as exc:
