@@ -217,9 +217,17 @@ def _vocabulary_roles(view: LineView) -> None:
             roles[first] = ("logger", 0.6)
 
 
+def is_level_word(text: str) -> bool:
+    """A word a level vocabulary can map (known, mappable like `DEBUG1`, or a level letter)."""
+    return text.lower() in LEVEL_WORDS or bool(level_table([text]))
+
+
 def _settle_header(view: LineView) -> None:
     """Header = the tokens before the first predicted message token (the timestamp counts)."""
     _vocabulary_roles(view)
+    for i, (role, p) in enumerate(view.roles):
+        if role == "level" and not is_level_word(view.tokens[i].text):
+            view.roles[i] = ("message", p / 2)  # a level needs a vocabulary word
     header = 0
     probabilities = []
     for i, (role, p) in enumerate(view.roles):
@@ -284,6 +292,24 @@ def _value_regex(values: list[str], close: str, suffix: str) -> str:
         return f"[^{escape(close)}]*"
     stop = escape(suffix) if suffix else ""
     return rf"[^\s{stop}]+"
+
+
+def _level_regex(values: list[str]) -> str:
+    """The level words seen plus the whole default vocabulary in the same letter cases, so the
+    shape matches every level of the layout but not an ordinary first word of a message."""
+    words = set(values)
+    if all(len(v) == 1 for v in values):
+        letters = set(_LETTER_WORDS) if any(v.isupper() for v in values) else set()
+        letters |= {k.lower() for k in _LETTER_WORDS} if any(v.islower() for v in values) else set()
+        return "[" + "".join(sorted(letters | words)) + "]"
+    for style in {
+        ("upper" if v.isupper() else "lower" if v.islower() else "title") for v in values
+    }:
+        for word in LEVEL_WORDS:
+            words.add(
+                word.upper() if style == "upper" else word if style == "lower" else word.title()
+            )
+    return "(?:" + "|".join(escape(w) for w in sorted(words, key=lambda w: (-len(w), w))) + ")"
 
 
 def _noncapturing(regex: str) -> str:
@@ -410,6 +436,7 @@ def _header_shape(name: str, family: str, views: Sequence[LineView]) -> ShapePro
             parts.append(f"(?<{capture}>{_value_regex(values, token.close, token.suffix)})")
             p = sum(v.roles[k][1] for v in views) / len(views)
             if role == "level":
+                parts[-1] = f"(?<{capture}>{_level_regex(values)})"
                 data["severity"] = {"field": capture}
                 extra = level_table(values)
                 if extra:
