@@ -8,9 +8,13 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /app
-COPY pyproject.toml constraints.txt README.md ./
+COPY pyproject.toml setup.py constraints.txt README.md ./
 COPY starbase ./starbase
-RUN pip install -c constraints.txt . \
+# gcc only while installing: it builds the compiled OTLP decoder (starbase/router/native/).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && pip install -c constraints.txt . \
+    && python -c "from starbase.router import native; assert native.available()" \
+    && apt-get purge -y gcc libc6-dev && apt-get autoremove -y && rm -rf /var/lib/apt/lists/* \
     && useradd --create-home --uid 10001 starbase \
     && mkdir -p /data && chown starbase /data
 USER starbase

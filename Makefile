@@ -6,7 +6,10 @@ STAMP := $(VENV)/.installed
 
 .PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage bench-ingest clean
 
-$(STAMP): pyproject.toml constraints.txt
+# setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
+NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
+
+$(STAMP): pyproject.toml constraints.txt setup.py $(NATIVE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
