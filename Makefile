@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage bench-ingest clean
+.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage bench-ingest bench-decode fuzz-native clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -48,6 +48,21 @@ bench-storage: $(STAMP)
 # OTLP/protobuf into `starbase router --workers 2` over loopback, durable acks (docs/router.md).
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+
+# µs per record of each OTLP commit stage (parse, convert in Python and compiled, sort, Parquet).
+bench-decode: $(STAMP)
+	$(BIN)/python benchmarks/otlp_decode.py
+
+# The compiled OTLP decoder under AddressSanitizer + UBSan: a seed corpus, then mutants of it.
+FUZZ_RUNS ?= 200000
+fuzz-native: $(STAMP)
+	mkdir -p build/fuzz
+	gcc -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer -o build/fuzz/fuzz_main starbase/router/native/fuzz_main.c \
+	    starbase/router/native/decode.c starbase/router/native/columns.c \
+	    starbase/router/native/text.c -lm
+	$(BIN)/python tests/native_corpus.py build/fuzz/corpus
+	build/fuzz/fuzz_main build/fuzz/corpus $(FUZZ_RUNS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
