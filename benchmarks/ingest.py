@@ -8,7 +8,9 @@ attributes of mixed types, trace context, bodies of varied length) on `--clients
 connections, each waiting for its reply before sending again. Reported: acknowledged records/s
 during the run; request latency p50/p99; the router's peak RSS (all its processes); CPU seconds
 used by the router and by the load generator; then the time until every acknowledged record is
-committed to the table (read from `/metrics`) and the end-to-end rate that gives. With
+committed to the table (read from `/metrics`) and the end-to-end rate that gives, and the
+records committed per CPU-second of the router (load and drain: the figure that holds when
+other work shares the machine; 2 cores sustain at most twice it). With
 `--gzip` the bodies are sent gzip-compressed. `--py-spy FILE` records a py-spy profile of the
 router (needs `py-spy` on PATH). `--converter python|native|both` (default both) runs the
 router with the pure-Python OTLP converter (`STARBASE_NATIVE=0`), the compiled one, or each in
@@ -343,6 +345,7 @@ def measure(args: argparse.Namespace, bodies: list[bytes], converter: str) -> di
             peak_rss = max(peak_rss, rss_bytes(pids))
             time.sleep(0.1)
         drain = time.perf_counter() - drain_started
+        total_cpu = cpu_seconds(pids) - cpu_before
     finally:
         router.send_signal(signal.SIGTERM)
         router.wait(timeout=120)
@@ -371,6 +374,9 @@ def measure(args: argparse.Namespace, bodies: list[bytes], converter: str) -> di
         "drain_s_after_load": round(drain, 2),
         "committed_records": int(committed),
         "end_to_end_records_per_s": round(committed / (elapsed + drain)),
+        # robust on a shared machine: what one core commits, all router work included
+        "router_cpu_s_load_and_drain": round(total_cpu, 1),
+        "committed_per_router_cpu_s": round(committed / total_cpu) if total_cpu else None,
     }
     return result
 

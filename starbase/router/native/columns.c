@@ -1,12 +1,48 @@
 /* Column builders and their export through the Arrow C data interface.
  *
- * Every buffer is malloc'd and handed over as is (no copy): the exported ArrowArray owns it
- * and its release callback frees it. Buffers are shrunk to their length on export so that a
- * batch costs what it holds, not its growth slack. */
+ * Every buffer is handed over as is (no copy): the exported ArrowArray owns it and its release
+ * callback frees it. Buffers of 1 MiB and more are mapped pages of their own (mmap, grown with
+ * mremap, shrunk to their length on export), so that their memory goes back to the system the
+ * moment pyarrow releases them, whatever malloc's heap looks like; smaller ones are malloc'd. */
+#define _GNU_SOURCE
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 #include "columns.h"
+
+#define MAPPED (1u << 20)
+
+static void buf_release(void *data, size_t cap) {
+  if (!data) return;
+  if (cap >= MAPPED)
+    munmap(data, cap);
+  else
+    free(data);
+}
+
+/* `data` (of capacity `cap`, holding `len` bytes) moved to a capacity of `want`. */
+static uint8_t *buf_resize(uint8_t *data, size_t len, size_t cap, size_t want) {
+  if (want >= MAPPED) {
+    if (cap >= MAPPED) {
+      void *moved = mremap(data, cap, want, MREMAP_MAYMOVE);
+      return moved == MAP_FAILED ? NULL : moved;
+    }
+    void *mapped = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (mapped == MAP_FAILED) return NULL;
+    if (len) memcpy(mapped, data, len);
+    free(data);
+    return mapped;
+  }
+  if (cap >= MAPPED) { /* shrinking below the mapped size */
+    uint8_t *small = malloc(want ? want : 1);
+    if (!small) return NULL;
+    if (len) memcpy(small, data, len < want ? len : want);
+    munmap(data, cap);
+    return small;
+  }
+  return realloc(data, want ? want : 1);
+}
 
 int sb_buf_grow(sb_buf *buf, size_t extra) {
   size_t need = buf->len + extra;
@@ -16,7 +52,7 @@ int sb_buf_grow(sb_buf *buf, size_t extra) {
     if (cap > SIZE_MAX / 2) return 0;
     cap *= 2;
   }
-  uint8_t *data = realloc(buf->data, cap);
+  uint8_t *data = buf_resize(buf->data, buf->len, buf->cap, cap);
   if (!data) return 0;
   buf->data = data;
   buf->cap = cap;
@@ -71,7 +107,7 @@ int sb_columns_init(sb_batch *b) {
 }
 
 static void buf_free(sb_buf *buf) {
-  free(buf->data);
+  buf_release(buf->data, buf->cap);
   buf->data = NULL;
   buf->len = buf->cap = 0;
 }
@@ -104,6 +140,7 @@ void sb_columns_free(sb_batch *b) {
 
 typedef struct {
   void *owned[3];
+  size_t sizes[3];
 } array_private;
 
 static void release_array(struct ArrowArray *array) {
@@ -116,7 +153,7 @@ static void release_array(struct ArrowArray *array) {
   free(array->children);
   array_private *priv = array->private_data;
   if (priv) {
-    for (int i = 0; i < 3; i++) free(priv->owned[i]);
+    for (int i = 0; i < 3; i++) buf_release(priv->owned[i], priv->sizes[i]);
     free(priv);
   }
   free((void *)array->buffers);
@@ -152,11 +189,16 @@ static int init_array(struct ArrowArray *a, int64_t length, int64_t null_count, 
     sb_buf *buf = buffers[i];
     if (!buf) continue; /* an absent validity bitmap */
     if (buf->cap > buf->len + buf->len / 8 + 4096) {
-      uint8_t *smaller = realloc(buf->data, buf->len ? buf->len : 1);
-      if (smaller) buf->data = smaller;
+      size_t want = buf->len >= MAPPED ? (buf->len + 4095) & ~(size_t)4095 : buf->len;
+      uint8_t *smaller = buf_resize(buf->data, buf->len, buf->cap, want);
+      if (smaller) {
+        buf->data = smaller;
+        buf->cap = want ? want : 1;
+      }
     }
     a->buffers[i] = buf->data;
     priv->owned[i] = buf->data;
+    priv->sizes[i] = buf->cap;
     buf->data = NULL;
     buf->len = buf->cap = 0;
   }
