@@ -67,9 +67,9 @@ def decode(payloads: Sequence[bytes], received_ns: Sequence[int]) -> pa.Table:
     assert _native is not None
     try:
         parts = _native.decode(payloads, received_ns)
-    except _native.BatchTooLarge:
-        if len(payloads) < 2:
-            raise
+    except _native.BatchTooLarge as exc:
+        if len(payloads) < 2:  # data that cannot be stored (a dead letter), not an outage
+            raise ValueError(f"one OTLP payload too large to convert: {exc}") from None
         half = len(payloads) // 2  # a column passed 2 GiB: decode in two halves
         return pa.concat_tables(
             [
