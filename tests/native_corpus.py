@@ -16,9 +16,9 @@ from hypothesis.errors import NonInteractiveExampleWarning
 sys.path.insert(0, str(Path(__file__).parent))
 sys.path.insert(0, str(Path(__file__).parent.parent / "benchmarks"))
 
-from ingest import make_request  # noqa: E402
-from otlp_strategies import requests, wire_requests  # noqa: E402
-from test_native_otlp import groups, nested, test_malformed_and_edge_payloads_agree  # noqa: E402
+from ingest import make_request
+from otlp_strategies import requests, wire_requests
+from test_native_otlp import groups, nested, test_malformed_and_edge_payloads_agree
 
 
 def main() -> None:
