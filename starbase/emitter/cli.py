@@ -19,7 +19,6 @@ from types import FrameType
 from typing import Any
 
 from starbase.compiler.timestamps import parse_iso
-from starbase.emitter.parallel import run_parallel
 from starbase.emitter.run import MODES, Options, run
 from starbase.emitter.scenarios import SCENARIOS
 from starbase.emitter.system import SERVICE_NAMES
@@ -176,6 +175,8 @@ def run_command(args: argparse.Namespace) -> int:
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
         if args.processes > 1:
+            from starbase.emitter.parallel import run_parallel  # multiprocessing: only then
+
             summary = run_parallel(options(args), args.processes)
         else:
             summary = run(options(args), progress=not args.quiet)
