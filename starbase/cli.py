@@ -81,6 +81,14 @@ COMMANDS: tuple[Command, ...] = (
         "starbase.devenv",
         "add_parser",
     ),
+    Command(
+        (
+            ("analyze", "detect the format of raw lines and propose a raw mapping"),
+            ("learn", "train the analyzer's models, give feedback"),
+        ),
+        "starbase.analyzer.cli",
+        "add_parsers",
+    ),
 )
 
 
