@@ -181,3 +181,20 @@ def test_engine_options_reach_the_engine_in_process_and_in_workers(
     assert main(args) == 0 and "RepartitionExec" in capsys.readouterr().out
     assert main(["query", "--data", str(otel_data), "--datafusion-partitions", "x", text]) == 1
     assert capsys.readouterr().err.startswith("starbase: datafusion: partitions must be")
+
+
+def test_a_failure_while_running_reaches_the_cursor_and_the_worker_lives_on(
+    inline: Session, workers: Session
+) -> None:
+    text = "from otel | extend x = substr(message, 0, -1) | fields x"  # fails as it runs
+    failures = []
+    for session in (inline, workers):
+        cursor = session.execute(session.compile(text))
+        with pytest.raises(QueryFailed) as failure:
+            cursor.fetch_all()
+        assert cursor.state == "failed" and "\n" not in str(failure.value)
+        failures.append(str(failure.value))
+    assert failures[0] == failures[1]  # the same message from either place
+    (pid,) = workers.worker_pids
+    assert workers.run(workers.compile("from otel | stats count() as n")).num_rows == 1
+    assert workers.worker_pids == (pid,)

@@ -46,9 +46,3 @@ def conform(batch: pa.RecordBatch, schema: pa.Schema) -> pa.RecordBatch:
         for array, field in zip(batch.columns, schema, strict=True)
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
-
-
-def unify(table: pa.Table, columns: tuple[ir.Column, ...]) -> pa.Table:
-    """A whole table in the result shape (for engines' tables built outside a cursor)."""
-    schema = result_schema(table.schema, columns)
-    return pa.Table.from_batches([conform(b, schema) for b in table.to_batches()], schema=schema)

@@ -9,8 +9,11 @@ system. Guarantees:
 
 - `WorkerEngine` is an `Engine` whose jobs run in a child process (`python -m
   starbase.runtime.workers`) holding the backend's own engine — its sources stay registered
-  and its caches warm between jobs. Requests and replies travel as pickles over two pipes;
-  result batches as Arrow IPC buffers (no copy on the reading side). The child ignores
+  and its caches warm between jobs. Requests travel as pickles over one pipe; replies over
+  another as length-prefixed pickles (`_write_frame`), a job's result as one Arrow IPC stream
+  written straight into that pipe, already in the result shape (`runtime.results`: the cast
+  happens beside the engine), which the session's process reads batch by batch. The child
+  ignores
   SIGINT (Ctrl-C is the parent's to handle), writes nothing to the terminal's stdout, and
   exits within a second of its parent's death, even in the middle of a query.
 - `Execution.stop()` of a job running in a worker kills the worker (SIGKILL) and reaps it:
@@ -22,7 +25,10 @@ system. Guarantees:
 from __future__ import annotations
 
 import os
+import pickle
+import select
 import signal
+import struct
 import subprocess
 import sys
 import threading
@@ -33,10 +39,13 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.backends.base import Engine, Execution, ExecutionStats, Job
+from starbase.compiler import ir
 from starbase.config import Config
 from starbase.runtime.errors import QueryFailed, one_line
+from starbase.runtime.results import conform, result_schema
 
 STARTUP_TIMEOUT = 120.0  # seconds for a worker to import its engine and answer
+PIPE_BYTES = 1 << 20  # pipe buffer asked for (Linux): fewer switches per result byte
 PARENT_CHECK = 0.5  # seconds between a worker's checks that its parent is alive
 
 
@@ -56,6 +65,7 @@ class WorkerEngine(Engine):
     ) -> None:
         to_child_r, to_child_w = os.pipe()
         from_child_r, from_child_w = os.pipe()
+        _widen(from_child_w)
         command = [sys.executable, "-m", "starbase.runtime.workers"]
         try:
             self.process = subprocess.Popen(
@@ -69,7 +79,8 @@ class WorkerEngine(Engine):
             os.close(to_child_r)
             os.close(from_child_w)
         self._send = Connection(to_child_w, readable=False)
-        self._recv = Connection(from_child_r, writable=False)
+        self._fd = from_child_r
+        self._recv = os.fdopen(from_child_r, "rb", buffering=PIPE_BYTES)
         self._ready = False
         self._killed = False
         self._lock = threading.Lock()
@@ -97,7 +108,7 @@ class WorkerEngine(Engine):
         reply = self._reply()
         if reply[0] != "schema":
             raise self._failure(reply)
-        schema = pa.ipc.read_schema(pa.py_buffer(self._recv.recv_bytes()))
+        schema: pa.Schema = reply[1]
         return _RemoteExecution(self, schema)
 
     def explain(self, job: Job, *, analyze: bool = False) -> str:
@@ -109,13 +120,13 @@ class WorkerEngine(Engine):
         return str(reply[1])
 
     def kill(self) -> None:
-        """Stop the worker now (SIGKILL) and reap it; a reader waiting on it wakes up."""
+        """Stop the worker now (SIGKILL) and reap it; a reader waiting on it wakes up (the
+        pipe's only writer is gone: it reads the end of the stream)."""
         self._killed = True
         if self.process.poll() is None:
             self.process.kill()
         self.process.wait()
-        for end in (self._send, self._recv):
-            end.close()
+        self._send.close()
 
     def close(self) -> None:
         if self._killed:
@@ -137,27 +148,29 @@ class WorkerEngine(Engine):
 
     def _reply(self, timeout: float | None = None) -> tuple[Any, ...]:
         try:
-            if timeout is not None and not self._recv.poll(timeout):
+            if timeout is not None and not select.select([self._fd], [], [], timeout)[0]:
                 self.kill()
                 raise WorkerGone(f"the worker did not start within {timeout:g}s")
-            reply: tuple[Any, ...] = self._recv.recv()
-        except (EOFError, OSError, ValueError) as exc:
+            reply: tuple[Any, ...] = _read_frame(self._recv)
+        except (EOFError, OSError, ValueError, pickle.UnpicklingError) as exc:
             raise WorkerGone(self._gone()) from exc
         return reply
 
-    def _batch(self) -> pa.RecordBatch | ExecutionStats:
+    def _stream(self) -> Iterator[pa.RecordBatch]:
+        """The batches of the IPC stream that follows a ("stream",) reply."""
         reply = self._reply()
-        if reply[0] == "batch":
-            try:
-                data = self._recv.recv_bytes()
-            except (EOFError, OSError, ValueError) as exc:
-                raise WorkerGone(self._gone()) from exc
-            with pa.ipc.open_stream(pa.py_buffer(data)) as stream:
-                return stream.read_next_batch()
-        if reply[0] == "done":
-            stats: ExecutionStats = reply[1]
-            return stats
-        raise self._failure(reply)
+        if reply[0] != "stream":
+            raise self._failure(reply)
+        try:
+            reader = pa.ipc.open_stream(pa.PythonFile(self._recv, mode="r"))
+            while True:
+                try:
+                    batch = reader.read_next_batch()
+                except StopIteration:
+                    return
+                yield batch
+        except (OSError, ValueError, pa.ArrowInvalid) as exc:
+            raise WorkerGone(self._gone()) from exc
 
     def _failure(self, reply: tuple[Any, ...]) -> QueryFailed:
         if reply and reply[0] == "failed":
@@ -171,6 +184,35 @@ class WorkerEngine(Engine):
         return f"the worker process ended (exit status {code})"
 
 
+def _widen(fd: int) -> None:
+    """Ask for a larger pipe buffer (Linux's F_SETPIPE_SZ; elsewhere the default stays)."""
+    try:
+        import fcntl
+
+        fcntl.fcntl(fd, getattr(fcntl, "F_SETPIPE_SZ", 1031), PIPE_BYTES)
+    except (ImportError, OSError):  # not Linux, or above the system's pipe-max-size
+        pass
+
+
+def _read_frame(source: Any) -> Any:
+    """One length-prefixed pickle (EOFError at the end of the pipe)."""
+    header = source.read(4)
+    if len(header) < 4:
+        raise EOFError
+    (size,) = struct.unpack("!I", header)
+    data = source.read(size)
+    if len(data) < size:
+        raise EOFError
+    return pickle.loads(data)
+
+
+def _write_frame(sink: Any, message: object) -> None:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    sink.write(struct.pack("!I", len(data)))
+    sink.write(data)
+    sink.flush()
+
+
 class _RemoteExecution(Execution):
     def __init__(self, worker: WorkerEngine, schema: pa.Schema) -> None:
         self.schema = schema
@@ -178,12 +220,11 @@ class _RemoteExecution(Execution):
         self._stats = ExecutionStats()
 
     def batches(self) -> Iterator[pa.RecordBatch]:
-        while True:
-            item = self._worker._batch()
-            if isinstance(item, ExecutionStats):
-                self._stats = item
-                return
-            yield item
+        yield from self._worker._stream()
+        reply = self._worker._reply()  # after the stream: how it ended
+        if reply[0] != "done":
+            raise self._worker._failure(reply)
+        self._stats = reply[1]
 
     def stats(self) -> ExecutionStats:
         return self._stats
@@ -287,16 +328,16 @@ def _die_with_parent() -> None:
     threading.Thread(target=watch, daemon=True, name="starbase-parent-watch").start()
 
 
-def _serve(inbox: Connection, outbox: Connection) -> None:
+def _serve(inbox: Connection, outbox: Any) -> None:
     from starbase import backends
 
     start = inbox.recv()
     try:
         engine = backends.engine(start[1]).engine(start[2], start[3])
     except Exception as exc:
-        outbox.send(("failed", f"the {start[1]} engine did not start: {one_line(exc)}"))
+        _write_frame(outbox, ("failed", f"the {start[1]} engine did not start: {one_line(exc)}"))
         return
-    outbox.send(("ready",))
+    _write_frame(outbox, ("ready",))
     while True:
         try:
             message = inbox.recv()
@@ -309,31 +350,41 @@ def _serve(inbox: Connection, outbox: Connection) -> None:
             if message[0] == "execute":
                 _execute(engine, message[1], outbox)
             elif message[0] == "explain":
-                outbox.send(("explained", engine.explain(message[1], analyze=message[2])))
+                explained = engine.explain(message[1], analyze=message[2])
+                _write_frame(outbox, ("explained", explained))
         except QueryFailed as exc:
-            outbox.send(("failed", str(exc)))
+            _write_frame(outbox, ("failed", str(exc)))
         except Exception as exc:  # a bug: one line for the session, the worker lives on
-            outbox.send(("failed", f"internal error: {type(exc).__name__}: {one_line(exc)}"))
+            failure = f"internal error: {type(exc).__name__}: {one_line(exc)}"
+            _write_frame(outbox, ("failed", failure))
 
 
-def _execute(engine: Engine, job: Job, outbox: Connection) -> None:
+def _execute(engine: Engine, job: Job, outbox: Any) -> None:
+    """Run `job`: its schema, then its batches as one IPC stream in the result shape (cast
+    here, beside the engine, so that the session's process only reads them), then how it
+    ended — a failure after the first batch ends the stream first."""
     execution = engine.execute(job)
-    outbox.send(("schema",))
-    outbox.send_bytes(execution.schema.serialize())
-    for batch in execution.batches():
-        sink = pa.BufferOutputStream()
-        with pa.ipc.new_stream(sink, batch.schema) as writer:
-            writer.write_batch(batch)
-        outbox.send(("batch",))
-        outbox.send_bytes(sink.getvalue())
-    outbox.send(("done", execution.stats()))
+    schema = result_schema(execution.schema, ir.output_schema(job.plan))
+    _write_frame(outbox, ("schema", schema))
+    _write_frame(outbox, ("stream",))
+    failure: BaseException | None = None
+    with pa.ipc.new_stream(pa.PythonFile(outbox, mode="w"), schema) as writer:
+        try:
+            for batch in execution.batches():
+                writer.write_batch(conform(batch, schema))
+        except Exception as exc:  # reported after the stream's end
+            failure = exc
+    outbox.flush()
+    if failure is not None:
+        raise failure
+    _write_frame(outbox, ("done", execution.stats()))
 
 
 def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent()
     inbox = Connection(int(argv[0]), writable=False)
-    outbox = Connection(int(argv[1]), readable=False)
+    outbox = os.fdopen(int(argv[1]), "wb", buffering=PIPE_BYTES)
     os.dup2(2, 1)  # what libraries print must not reach the parent's terminal as output
     try:
         _serve(inbox, outbox)
