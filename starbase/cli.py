@@ -307,12 +307,16 @@ def _query(args: argparse.Namespace) -> int:
 
 
 def _interruptible(cursor: Cursor) -> Any:
-    """The cursor's result; on Ctrl-C, cancel it (stopping native queries) and re-raise."""
+    """The cursor's result; on Ctrl-C, cancel it and re-raise at once — after the native
+    queries being fetched, if any, were stopped (an engine in this process is left to the
+    process's exit)."""
     try:
         return cursor.fetch_all()
     except KeyboardInterrupt:
+        fetching = cursor.fetching
         cursor.cancel()
-        cursor.wait_stopped(STOP_GRACE)
+        if fetching:
+            cursor.wait_stopped(STOP_GRACE)
         raise
 
 

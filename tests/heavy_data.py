@@ -1,9 +1,9 @@
-"""A table whose aggregation keeps a core busy for seconds: for the tests of cancelling.
+"""A table whose aggregation keeps the CPU busy for seconds: for the tests of cancelling.
 
 `write_heavy(root)` appends `ROWS` OTel records (one service, one hour, messages of ~250
-characters from a set of 1,000) to the stored table under `root` in ~2 s; `HEAVY_QUERY`
+characters from a set of 1,000) to the stored table under `root` in ~4 s; `HEAVY_QUERY`
 parses each message with a regex of three captures and counts distinct composite keys —
-several seconds of DataFusion on this machine (~4 s uncancelled, measured), long enough to
+several seconds of DataFusion on this machine (~6 s uncancelled, measured), long enough to
 cancel it in the middle, short enough that a test never waits for it to end. `cpu_seconds`
 reads a process's CPU time, to see a cancelled query's worker stop.
 """
@@ -19,7 +19,7 @@ import pyarrow.compute as pc
 from starbase.storage.otel_layout import OTEL_LOGS_SCHEMA
 from starbase.storage.table import open_table
 
-ROWS = 300_000
+ROWS = 600_000
 START_NS = 1_795_132_800 * 1_000_000_000  # 2026-11-20T00:00:00Z
 HEAVY_QUERY = (
     r"from otel | parse message /(?<a>\w+)\s+(?<b>\w+).*?(?<c>\d+) ms/"

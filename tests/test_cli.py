@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import argparse
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from heavy_data import HEAVY_QUERY, cpu_seconds
 
 from starbase import backends
 from starbase.cli import COMMANDS, _parser, main
@@ -132,3 +135,18 @@ def test_targets_and_engines_come_from_the_registry(capsys: pytest.CaptureFixtur
 def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
     group = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     return {action.dest: action for action in group._choices_actions}
+
+
+def test_ctrl_c_ends_a_running_query_at_once(heavy_data: Path) -> None:
+    """SIGINT in the middle of an aggregation: one line, exit 130, without waiting for it."""
+    command = [sys.executable, "-m", "starbase", "query", "--data", str(heavy_data), HEAVY_QUERY]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while (cpu_seconds(process.pid) or 0.0) < 2.0:  # imports, then a second of aggregating
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    out, err = process.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 1.0  # the aggregation needed seconds more
+    assert process.returncode == 130 and out == "" and err == "starbase: interrupted\n"

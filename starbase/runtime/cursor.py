@@ -97,6 +97,7 @@ class Cursor:
         self._sources = sources
         self._stoppers: list[Callable[[], None]] = []
         self._work_ended = threading.Event()
+        self._fetching = False
 
     # ------------------------------------------------------------ reading
 
@@ -119,6 +120,12 @@ class Cursor:
                 self._raise()
             assert self._schema is not None
             return self._schema
+
+    @property
+    def fetching(self) -> bool:
+        """Whether the run is fetching from a native store (whose queries a cancel stops
+        with calls of their own: `wait_stopped` waits for them)."""
+        return self._fetching
 
     @property
     def metrics(self) -> Metrics:
@@ -199,9 +206,13 @@ class Cursor:
         if cancelled:
             stop()
 
+    def _fetch_started(self) -> None:
+        self._fetching = True
+
     def _fetched(self, reports: tuple[Report, ...]) -> None:
         with self._cond:
             self._fetches = reports
+            self._fetching = False
 
     def _open(self, schema: pa.Schema) -> None:
         with self._cond:

@@ -146,6 +146,8 @@ class Session:
             plan = bound
             tables: dict[str, pa.Table] = {}
             reports: list[Report] = []
+            if natives:
+                cursor._fetch_started()
             for name in natives:
                 fetched = self.connector(name).fetch(
                     plan, now_ns=now_ns, cancel=cursor.cancel_event
