@@ -13,12 +13,12 @@ Guarantees: for every scan on the `cloudwatch` backend, an `InsightsQuery` with
   (`cloudwatch_syntax`);
 - `time_range`: the exact event-time window (`Scan.time_range`: absolute instants, `now() ±
   offset` or `$param` bounds, with inclusivity) — never in the text: StartQuery's
-  `startTime`/`endTime` (epoch seconds, both inclusive) carry it, and the runtime owns the
+  `startTime`/`endTime` (epoch seconds, both inclusive) carry it, and the connector owns the
   conversion; the text holds no condition the range implies;
 - `log_groups`: the source's configured log groups in batches of at most 50 (one StartQuery
   each; with more than one batch nothing beyond row filters is pushed, as per-batch
   aggregates, orders and limits would not combine);
-- `columns`: the fields each result row carries (Insights returns text; the runtime converts
+- `columns`: the fields each result row carries (Insights returns text; the connector converts
   each to the column's type — `@timestamp` to epoch milliseconds as the mapping declares);
 - `remainder`: the plan to run locally (the session's engine) over the fetched rows — a `Scan`
   named like the source, format `insights`, on the default engine, with `columns` — that produces
