@@ -542,7 +542,7 @@ class StarbaseRepl(App[None]):
 
     def _static_explain(self, compiled: CompiledQuery) -> Explain:
         """What explains the query without an engine (stages, each backend's text)."""
-        return Session(self.config).explain(compiled, plans=False)
+        return self.backend.explain(compiled, {}, plans=False)
 
     @work(thread=True, group="explain", exclusive=True)
     def _fetch_plan(

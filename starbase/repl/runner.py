@@ -59,7 +59,9 @@ class Backend(Protocol):
 
     def execute(self, request: RunRequest) -> QueryResult: ...
 
-    def explain(self, compiled: CompiledQuery, params: Mapping[str, object]) -> Explain: ...
+    def explain(
+        self, compiled: CompiledQuery, params: Mapping[str, object], *, plans: bool = True
+    ) -> Explain: ...
 
     def sample(self, source: str) -> Sample: ...
 
@@ -127,8 +129,10 @@ class SessionBackend:
         metrics = cursor.metrics
         return QueryResult(table, metrics.truncated, metrics.bytes_scanned, metrics.sources)
 
-    def explain(self, compiled: CompiledQuery, params: Mapping[str, object]) -> Explain:
-        return self.session.explain(compiled, params)
+    def explain(
+        self, compiled: CompiledQuery, params: Mapping[str, object], *, plans: bool = True
+    ) -> Explain:
+        return self.session.explain(compiled, params, plans=plans)
 
     def sample(self, source: str) -> Sample:
         return self.session.sample(source)

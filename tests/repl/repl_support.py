@@ -50,8 +50,12 @@ class StableBackend(InlineBackend):
         result = super().execute(request)
         return QueryResult(result.table, result.truncated, 1_234_567, result.sources)
 
-    def explain(self, compiled: CompiledQuery, params: Mapping[str, object]) -> Explain:
+    def explain(
+        self, compiled: CompiledQuery, params: Mapping[str, object], *, plans: bool = True
+    ) -> Explain:
         explain = self.session.explain(compiled, params, plans=False)
+        if not plans:
+            return explain
         plan = Section("DataFusion plan", "-- optimized logical plan --\n(pinned for the snapshot)")
         parts = [p for p in explain.parts if p.kind != "warnings"]
         warnings = [p for p in explain.parts if p.kind == "warnings"]
