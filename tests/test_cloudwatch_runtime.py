@@ -565,7 +565,10 @@ def test_insights_values_become_typed_columns() -> None:
         {"t": "2026-11-20 10:05:00.000", "n": "3", "a": "12.5"},
         {"t": "2026-11-20 10:10:00.000", "n": "7"},
     ]
-    text = "from lambda | stats count() as n, avg(attributes.d) as a by bin(timestamp, 5m) as t"
+    text = (
+        "from lambda | parse message /d=(?<d>\\S+)/"
+        " | stats count() as n, avg(d) as a by bin(timestamp, 5m) as t"
+    )
     fetched = fetch_with(fake, text, Clock())
     assert fake.started[0]["queryString"].endswith("by bin(5m) as t")
     got = fetched.table.to_pylist()

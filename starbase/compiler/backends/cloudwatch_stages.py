@@ -168,12 +168,20 @@ class Pipeline:
             text = self._conjunct(conjunct)
             if text is None:
                 rest.append(conjunct)
+                pushed.extend(self._prefilter(conjunct))
             elif text is not True:
                 pushed.append(str(text))
         if pushed:
             self._emit("filter " + _all(pushed))
         if rest:
             self.scan_rest = rest[0] if len(rest) == 1 else ir.And(tuple(rest))
+
+    def _prefilter(self, conjunct: ir.Expr) -> list[str]:
+        """A necessary condition for a conjunct that stays local (a JSON member test)."""
+        if "where" not in self.profile.stages:
+            return []
+        text = self.expr.prefilter(conjunct)
+        return [] if text is None else [text]
 
     def _conjunct(self, conjunct: ir.Expr) -> str | bool | None:
         """The conjunct's condition, or None (reason recorded) when it stays local."""
@@ -198,6 +206,7 @@ class Pipeline:
             text = self._conjunct(self._sub(conjunct))
             if text is None:
                 rest.append(conjunct)
+                pushed.extend(self._prefilter(self._sub(conjunct)))
             elif text is not True:
                 pushed.append(str(text))
         if pushed:
@@ -251,7 +260,7 @@ class Pipeline:
                 raise NotExpressible("stats by an expression")
             grouped.append((target, False))
         state = self.expr.state  # after stats only its outputs exist
-        state.created, state.json_keys, state.derived = set(), set(), {}
+        state.created, state.derived = set(), {}
         outputs: dict[str, ir.Expr] = {}
         never_null: set[str] = set()
         items = []
