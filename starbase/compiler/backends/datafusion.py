@@ -17,16 +17,16 @@ must be bound before running (`starbase.runtime.bind`); unbound ones print as `$
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from sqlglot import exp
 
 from starbase.compiler import ir
 from starbase.compiler import regex as portable
 from starbase.compiler.backends.dialect import DataFusion
-from starbase.compiler.timestamps import format_duration
+from starbase.compiler.timestamps import civil, format_duration, format_utc
 from starbase.compiler.types import Type
 from starbase.mappings import LEVEL_TEXT_GROUPS, LEVEL_TEXT_PATTERN, LEVELS
 from starbase.mappings.model import TRANSFORM_FORMATS
@@ -34,6 +34,7 @@ from starbase.mappings.model import TRANSFORM_FORMATS
 TARGET = "datafusion"
 JSON_TO_MAP = "starbase_json_to_map"  # UDFs of every Starbase session (runtime/udfs.py)
 JSON_GET = "starbase_json_get"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _SQL_TYPES = {
     Type.INT: "BIGINT",
@@ -289,17 +290,18 @@ def _partition_predicates(scan: ir.Scan) -> list[exp.Expr]:
             key: exp.Expr
             if bound.param is None and bound.base is not None:  # bound: the key itself
                 last = bound.base + bound.offset - (0 if op is exp.GTE or bound.inclusive else 1)
-                key = exp.Literal.string(_utc(last).strftime(strftime))
+                year = civil(last)[0]
+                if not 0 <= year <= 9999:  # keys have four-digit years: all or none pass
+                    if (year < 0) == (op is exp.LTE):
+                        out.append(exp.Boolean(this=False))
+                    continue
+                key = exp.Literal.string(format_utc(strftime, last))
             else:
                 instant = _bound_instant(bound, is_upper=op is exp.LTE)
                 text = exp.Literal.string(strftime)
                 key = exp.Anonymous(this="TO_CHAR", expressions=[instant, text])
             out.append(op(this=_col(part.column), expression=key))
     return out
-
-
-def _utc(nanos: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanos // 1_000)
 
 
 def _bound_instant(bound: ir.TimeBound, *, is_upper: bool) -> exp.Expr:
@@ -355,6 +357,8 @@ def _literal(lit: ir.Lit) -> exp.Expr:
         return _interval(value)
     if isinstance(value, bool):
         return exp.Boolean(this=value)
+    if isinstance(value, float) and not math.isfinite(value):  # never a bare word (`inf`)
+        return exp.Cast(this=exp.Literal.string(repr(value)), to=exp.DataType.build("DOUBLE"))
     if isinstance(value, int | float):
         literal = exp.Literal.number(repr(value) if isinstance(value, float) else value)
         return exp.Neg(this=exp.Literal.number(-value)) if value < 0 else literal
@@ -477,6 +481,11 @@ def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr | None
     if op == "!=" and exact:
         return exp.Not(this=exp.Is(this=target, expression=exp.Null()))
     bound = {">=": ceiling, ">": floor, "<": ceiling, "<=": floor, "==": floor, "!=": floor}[op]
+    if not _INT64_MIN <= bound <= _INT64_MAX:  # beyond the column's range: all or none
+        always = {"!=": True, "==": False}.get(op, (op in (">=", ">")) == (bound < _INT64_MIN))
+        if always:
+            return exp.Not(this=exp.Is(this=target, expression=exp.Null()))
+        return exp.Boolean(this=False)
     return _COMPARE[op](this=target, expression=exp.Literal.number(bound))
 
 

@@ -17,6 +17,7 @@ kept for normalize: `since`/`between` become `Since`/`Between` filters and bare 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,9 +29,10 @@ from starbase.compiler.functions import AGGREGATES, SCALARS, common_type
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
 from starbase.config import Config
-from starbase.mappings import LEVELS, UNIVERSAL_FIELDS
+from starbase.mappings import EXTRA_FIELDS, LEVELS, UNIVERSAL_FIELDS
 
 UNIVERSAL_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in UNIVERSAL_FIELDS)
+EXTRA_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in EXTRA_FIELDS)
 _MAP_FIELDS = frozenset(c.name for c in UNIVERSAL_SCHEMA if c.type is Type.MAP)
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _LEVEL_HINT = 'levels: "trace", "debug", "info", "warn", "error", "fatal" or a number 1–24'
@@ -43,20 +45,47 @@ class _Scope:
     columns: dict[str, Type]
     ever: set[str] = field(default_factory=set)  # every name defined so far, for better errors
     after: str = ""  # the stage that last replaced the scope ("stats", "fields")
+    hidden: set[str] = field(default_factory=set)  # extra fields as read: not in the output
 
     def replace(self, columns: dict[str, Type], after: str) -> None:
         self.ever.update(self.columns)
         self.columns, self.after = columns, after
+        self.hidden.clear()
+
+    def define(self, name: str, kind: Type) -> None:
+        """`name` is (re)defined by the query: it is output like any other field."""
+        self.columns[name] = kind
+        self.hidden.discard(name)
 
 
 def resolve(query: ast.Query, config: Config) -> ir.Plan:
     """Bind `query` to the sources of `config` and type it (see the module docstring)."""
     sources = _sources(query.source, config)
-    scope = _Scope({c.name: c.type for c in UNIVERSAL_SCHEMA})
-    plan: ir.Plan = ir.Sources(sources, UNIVERSAL_SCHEMA)
+    extras = tuple(c for c in EXTRA_SCHEMA if c.name in _field_heads(query))
+    schema = (*UNIVERSAL_SCHEMA, *extras)
+    scope = _Scope({c.name: c.type for c in schema}, hidden={c.name for c in extras})
+    plan: ir.Plan = ir.Sources(sources, schema)
     for stage in query.stages:
         plan = _stage(stage, plan, scope)
+    shown = [c for c in ir.output_schema(plan) if c.name not in scope.hidden]
+    if len(shown) < len(ir.output_schema(plan)):  # extra fields are never output unasked
+        plan = ir.Project(plan, tuple(ir.NamedExpr(c.name, ir.Col(c.name, c.type)) for c in shown))
     return plan
+
+
+def _field_heads(query: ast.Query) -> set[str]:
+    """The first segment of every field path the query names (an iterative walk)."""
+    heads: set[str] = set()
+    stack: list[object] = list(query.stages)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FieldRef):
+            heads.add(node.segments[0])
+        elif isinstance(node, tuple):
+            stack.extend(node)
+        elif dataclasses.is_dataclass(node):
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+    return heads
 
 
 # ---------------------------------------------------------------- sources
@@ -135,7 +164,8 @@ def _parse_glob(stage: ast.ParseGlob, plan: ir.Plan, scope: _Scope) -> ir.Plan:
         )
     parts = [escape_regex(p) for p in stage.pattern.value.split("*")]
     regex = ir.Regex("^" + "(.*?)".join(parts) + "$", "s")
-    scope.columns.update(dict.fromkeys(names, Type.STRING))
+    for name in names:
+        scope.define(name, Type.STRING)
     return ir.Parse(plan, source, "glob", stage.pattern.value, regex, names)
 
 
@@ -158,7 +188,8 @@ def _parse_regex(stage: ast.ParseRegex, plan: ir.Plan, scope: _Scope) -> ir.Plan
         )
     if len(set(names)) != len(names):
         raise error(Code.DUPLICATE_NAME, "a group name is used twice", stage.regex.span)
-    scope.columns.update(dict.fromkeys(names, Type.STRING))
+    for name in names:
+        scope.define(name, Type.STRING)
     regex = ir.Regex(stage.regex.pattern, stage.regex.flags)
     return ir.Parse(plan, source, "regex", stage.regex.pattern, regex, names)
 
@@ -171,7 +202,7 @@ def _extend(stage: ast.Extend, plan: ir.Plan, scope: _Scope) -> ir.Plan:
             plan, batch = ir.Extend(plan, tuple(batch)), []
         batch = [i for i in batch if i.name != assignment.name.value]
         batch.append(ir.NamedExpr(assignment.name.value, expr))
-        scope.columns[assignment.name.value] = expr.type
+        scope.define(assignment.name.value, expr.type)
     return ir.Extend(plan, tuple(batch))
 
 
