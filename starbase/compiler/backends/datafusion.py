@@ -34,6 +34,10 @@ from starbase.mappings.model import TRANSFORM_FORMATS
 TARGET = "datafusion"
 JSON_TO_MAP = "starbase_json_to_map"  # UDFs of every Starbase session (runtime/udfs.py)
 JSON_GET = "starbase_json_get"
+# Columns the SQL adds for itself start with a backtick, which no StarQL name can hold (and a
+# canonical column text that starts with one closes it), so they never meet a user's field.
+HIDDEN = "`"
+ROW = f"{HIDDEN}row"
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _SQL_TYPES = {
@@ -206,7 +210,7 @@ class _Lowering:
                 name in columns and (name not in new or new[name] == ir.Col(name, new[name].type))
             )
             if not survives:  # keep the old value as a hidden sort column
-                hidden = f"__sort_{next(self.sort_keys)}"
+                hidden = f"{HIDDEN}sort{next(self.sort_keys)}"
                 extra.append(_alias(_col(name), hidden))
                 keep_hidden.append(hidden)
                 ordering[position] = (hidden, desc)
@@ -238,7 +242,7 @@ class _Lowering:
             if isinstance(key.expr, ir.Col) and key.expr.name in rel.columns:
                 ordering.append((key.expr.name, key.descending))
                 continue
-            name = f"__sort_{next(self.sort_keys)}"
+            name = f"{HIDDEN}sort{next(self.sort_keys)}"
             computed.append(_alias(_expr(key.expr), name))
             ordering.append((name, key.descending))
         if not computed and not rel.hidden:
@@ -256,11 +260,11 @@ class _Lowering:
             partition_by=[_expr(k) for k in keys],
             order=exp.Order(expressions=rel.order_by()) if rel.ordering else None,
         )
-        numbered = exp.select(exp.Star(), _alias(window, "__row")).from_(rel.query.subquery("q"))
+        numbered = exp.select(exp.Star(), _alias(window, ROW)).from_(rel.query.subquery("q"))
         query = (
             exp.select(*[_col(c) for c in (*rel.columns, *rel.hidden)])
             .from_(numbered.subquery("q"))
-            .where(exp.EQ(this=_col("__row"), expression=exp.Literal.number(1)))
+            .where(exp.EQ(this=_col(ROW), expression=exp.Literal.number(1)))
         )
         return _Relation(query, rel.columns, rel.hidden, rel.ordering)
 

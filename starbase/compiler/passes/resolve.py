@@ -26,6 +26,7 @@ from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Span, did_you_mean, error
 from starbase.compiler.format import format_expr
 from starbase.compiler.functions import AGGREGATES, SCALARS, common_type
+from starbase.compiler.passes.normalize import normalize_expr
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
 from starbase.config import Config
@@ -353,6 +354,18 @@ def _timestamp_literal(expr: ast.StringLit) -> ir.Lit:
 # ---------------------------------------------------------------- expressions
 
 
+def _chain(expr: ast.Binary) -> list[ast.Expr]:
+    """The operands of a chain `a or b or c …` (the parser nests it to the left), without
+    recursion: a chain may be far longer than Python's recursion limit."""
+    operands: list[ast.Expr] = []
+    node: ast.Expr = expr
+    while isinstance(node, ast.Binary) and node.op == expr.op:
+        operands.append(node.right)
+        node = node.left
+    operands.append(node)
+    return operands[::-1]
+
+
 def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
     """An expression used as a condition: bare strings, regexes and $params search `message`."""
     if isinstance(expr, ast.StringLit | ast.RegexLit | ast.Param):
@@ -364,8 +377,8 @@ def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
             return ir.Search(ir.Regex(pattern, flags))
         case ast.Param(name):  # stands for a string literal, so it searches too
             return ir.Search(ir.Param(name, Type.STRING, expr.span))
-        case ast.Binary("and" | "or" as op, left, right):
-            items = (_condition(left, scope), _condition(right, scope))
+        case ast.Binary("and" | "or" as op):
+            items = tuple(_condition(o, scope) for o in _chain(expr))
             return ir.And(items) if op == "and" else ir.Or(items)
         case ast.Unary("not", operand):
             return ir.Not(_condition(operand, scope))
@@ -445,6 +458,19 @@ def _field(ref: ast.FieldRef, scope: _Scope) -> ir.Expr:
     )
 
 
+def _fits_int64(expr: ir.Expr, span: Span) -> None:
+    """Integer arithmetic on constants must stay within 64 bits, as every backend computes."""
+    folded = normalize_expr(expr)
+    if isinstance(folded, ir.Lit) and isinstance(folded.value, int):
+        if not -(2**63) <= folded.value < 2**63:
+            raise error(
+                Code.INTEGER_OVERFLOW,
+                f"this integer arithmetic overflows 64 bits ({folded.value})",
+                span,
+                "use a decimal number (e.g. 1.0 * …) when the result need not be exact",
+            )
+
+
 def _a(kind: Type) -> str:
     """The type's name with its article: "a string", "an int"."""
     return f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind}"
@@ -499,8 +525,8 @@ class _Typer:
                 return ir.Not(self.boolean(operand))
             case ast.Unary(_, operand):
                 return self.negate(operand, expr.span)
-            case ast.Binary("and" | "or" as op, left, right):
-                items = (self.boolean(left), self.boolean(right))
+            case ast.Binary("and" | "or" as op):
+                items = tuple(self.boolean(o) for o in _chain(expr))
                 return ir.And(items) if op == "and" else ir.Or(items)
             case ast.Binary(op, left, right) if op in ast.COMPARISONS:
                 return self.compare(op, left, right, expr.span)
@@ -546,7 +572,10 @@ class _Typer:
         lhs, rhs = _number(lhs), _number(rhs)
         both_int = lhs.type is Type.INT and rhs.type is Type.INT
         result = Type.INT if both_int and op in "+-*%" else Type.FLOAT
-        return ir.Arith(op, lhs, rhs, result)
+        arith = ir.Arith(op, lhs, rhs, result)
+        if result is Type.INT:
+            _fits_int64(arith, span)
+        return arith
 
     def time_arithmetic(self, op: str, lhs: ir.Expr, rhs: ir.Expr, span: Span) -> ir.Expr:
         kinds = (lhs.type, rhs.type)
