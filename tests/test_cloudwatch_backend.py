@@ -53,6 +53,9 @@ def insights(text: str, profile: str | None = None, config: Config = CONFIG) -> 
     return query
 
 
+FETCHED = "fields @timestamp, @message"  # a row query's rows are sorted newest first here
+
+
 def commands(query: InsightsQuery) -> list[str]:
     return query.text.split("\n| ")
 
@@ -185,7 +188,7 @@ def test_fields_of_the_system_fields() -> None:
 )
 def test_filter_lowering(where: str, condition: str) -> None:
     query = insights(f"from lambda | where {where} | fields message")
-    assert commands(query) == ["fields @message", f"filter {condition}"]
+    assert commands(query) == [FETCHED, f"filter {condition}"]
     assert query.unsupported == ()
 
 
@@ -212,7 +215,8 @@ PARSED = "parse message /a=(?<a>\\S*) b=(?<b>\\S*)/"
 def test_filter_lowering_of_parsed_fields(where: str, condition: str) -> None:
     query = insights(f"from lambda | {PARSED} | where {where} | fields message")
     parse = "parse @message /a=(?<starbaseCap1>\\S*) b=(?<starbaseCap2>\\S*)/"
-    assert commands(query) == ["fields @message", parse, f"filter {condition}"]
+    display = "display @timestamp, @message, starbaseCap1, starbaseCap2"
+    assert commands(query) == [parse, f"filter {condition}", display]
     assert query.unsupported == ()
 
 
@@ -232,7 +236,7 @@ def test_json_members_are_read_from_the_message_with_a_prefilter(
     """Insights' discovered fields flatten nested objects and read duplicate keys their own
     way: a member is read from @message locally; Insights only narrows the events."""
     query = insights(f"from lambda | where {where} | fields message")
-    assert commands(query) == ["fields @message", f"filter @message =~ /{prefilter}/"]
+    assert commands(query) == [FETCHED, f"filter @message =~ /{prefilter}/"]
     assert query.unsupported[0].startswith("attributes.KEY read by Insights")
     scan = _fetched_scan(query.remainder)
     assert scan.filter is not None  # the exact test runs on the fetched rows
@@ -262,7 +266,7 @@ def test_json_members_are_read_from_the_message_with_a_prefilter(
 def test_conditions_that_stay_local(where: str, reason: str) -> None:
     query = insights(f"from lambda | where {where} | fields message")
     only = commands(query)[0]  # the fields the remainder needs (and a JSON key's prefilter)
-    assert only.startswith("fields @message")
+    assert only.startswith(FETCHED)
     assert any(u.startswith(reason) for u in query.unsupported), query.unsupported
     assert query.remainder is not None
     scan = _fetched_scan(query.remainder)
@@ -271,16 +275,16 @@ def test_conditions_that_stay_local(where: str, reason: str) -> None:
 
 def test_conjuncts_are_split_between_insights_and_local() -> None:
     query = insights('from lambda | where message contains "a" and message ~ /b/s | fields message')
-    assert commands(query) == ["fields @message", "filter @message like /a/"]
+    assert commands(query) == [FETCHED, "filter @message like /a/"]
     scan = _fetched_scan(query.remainder)
     assert scan.filter == ir.Match(ir.Col("@message", ir.Type.STRING), ir.Regex("b", "s"))
 
 
 def test_null_operands_from_absent_fields_fold_away() -> None:
     query = insights('from lambda | where host == "h" or log_stream == "s" | fields message')
-    assert commands(query) == ["fields @message", 'filter @logStream = "s"']
+    assert commands(query) == [FETCHED, 'filter @logStream = "s"']
     listed = insights('from lambda | where log_stream in ("a", null) | fields message')
-    assert commands(listed) == ["fields @message", 'filter @logStream in ["a"]']
+    assert commands(listed) == [FETCHED, 'filter @logStream in ["a"]']
     never = insights('from lambda | where log_stream not in ("a", null) | fields message')
     assert never.unsupported == ("a condition that is never true",)
 
@@ -298,7 +302,7 @@ def _fetched_scan(plan: ir.Plan | None) -> ir.Scan:
 def test_service_is_a_parse_of_the_log_group() -> None:
     query = insights('from lambda | where service == "checkout" | fields message')
     assert commands(query) == [
-        "fields @message",
+        FETCHED,
         "parse @log /(?<starbaseRx1>[^\\/:]+)$/",
         'filter starbaseRx1 = "checkout"',
     ]
@@ -310,7 +314,7 @@ def test_severity_condition_is_a_membership_of_the_level_word() -> None:
         syntax.name_groups(LEVEL_TEXT_PATTERN, {1: "starbaseLevel1", 2: "starbaseLevel2"})
     )
     assert commands(query) == [
-        "fields @message",
+        FETCHED,
         parse,
         "filter tolower(coalesce(starbaseLevel1, starbaseLevel2))"
         ' in ["error", "fatal", "critical"]',
@@ -421,11 +425,11 @@ def test_parse_glob_and_regex() -> None:
     regex = insights("from lambda | parse message /u=(?<user>\\w+) (x)(?<id>\\d+)/i | fields user")
     assert commands(regex) == [
         "parse @message /(?i)u=(?<starbaseCap1>\\w+) (x)(?<starbaseCap2>\\d+)/",
-        "display starbaseCap1",
+        "display @timestamp, @message, starbaseCap1, starbaseCap2",
     ]
-    project = regex.remainder
-    assert isinstance(project, ir.Project)
-    assert project.items == (ir.NamedExpr("user", ir.Col("starbaseCap1", ir.Type.STRING)),)
+    project = regex.remainder  # newest first, sorted here, then the fields
+    assert isinstance(project, ir.Project) and isinstance(project.input, ir.Sort)
+    assert project.items == (ir.NamedExpr("user", ir.Col("user", ir.Type.STRING)),)
 
 
 def test_stats_with_every_pushable_aggregate_and_bin() -> None:
@@ -488,7 +492,7 @@ def test_sort_limit_dedup() -> None:
         "dedup @logStream",
         "limit 5",
     ]
-    assert insights("from lambda | dedup log_stream | sort timestamp").unsupported == (
+    assert insights("from lambda | dedup log_stream | sort timestamp | limit 2").unsupported == (
         "a stage after dedup (Insights allows only limit there)",
     )
     assert insights("from lambda | sort log_group | limit 1").unsupported == ()
@@ -515,7 +519,8 @@ def test_stats_sort_limit_need_no_remainder() -> None:
 def test_extend_stops_the_pushdown() -> None:
     query = insights('from lambda | extend x = lower(message) | where x == "a"')
     assert query.unsupported == ("stage extend",)
-    assert isinstance(query.remainder, ir.Filter)
+    assert isinstance(query.remainder, ir.Sort)  # newest first, over the local filter
+    assert isinstance(query.remainder.input, ir.Filter)
 
 
 # ---------------------------------------------------------------- time range, log groups
@@ -526,7 +531,7 @@ def test_time_range_is_not_in_the_text() -> None:
         'from lambda | between "2026-11-27T00:00:00Z" and "2026-11-27T06:00:00Z"'
         ' | where message contains "x" | fields message'
     )
-    assert "@timestamp" not in query.text and "2026" not in query.text
+    assert "2026" not in query.text and "@timestamp >" not in query.text
     assert query.time_range is not None
     assert query.time_range.lower is not None and query.time_range.lower.inclusive
     assert query.time_range.upper is not None and not query.time_range.upper.inclusive
@@ -568,7 +573,8 @@ def test_emulator_pushes_only_fields_and_a_limit_on_the_scan() -> None:
     assert emulator.time_range == aws.time_range
     assert emulator.unsupported == ("stage where",)
     direct = insights("from lambda | since 1h | fields message | limit 5", "emulator")
-    assert commands(direct) == ["fields @message", "limit 5"]
+    assert commands(direct) == [FETCHED]  # the newest 5: FilterLogEvents cannot sort
+    assert direct.unsupported == ("stage sort",)
     stats = insights("from lambda | stats count() as n", "emulator")
     assert stats.unsupported == ("stage stats",)
     configured = insights(text, config=_config(profile="emulator"))

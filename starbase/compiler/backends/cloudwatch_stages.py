@@ -17,7 +17,9 @@ later expressions, values the rest needs are computed locally from fetched field
 `parse` (glob or regex, captures under Starbase's own names);
 `stats` → `stats … as alias by …` (at most two, adjacent; one row per group, so not when the
 log groups need several queries); `sort` → `sort` only on fields that are never null
-(Insights does not document where nulls sort); `dedup` → `dedup` on never-null fields (it
+(Insights does not document where nulls sort), and only when a pushed `limit` or `dedup`
+reads its order (otherwise the rows are sorted locally: a text without `sort` can be split
+by time when its result is capped); `dedup` → `dedup` on never-null fields (it
 keeps every row with a null key); `limit` ≤ 10,000 → `limit`; after `dedup` only `limit`.
 """
 
@@ -77,6 +79,8 @@ class Pipeline:
         assert isinstance(project, ir.Project)
         self.defs = {i.name: i.expr for i in project.items}
         for index, node in enumerate(nodes[2:], start=2):
+            if isinstance(node, ir.Sort) and not _consumed(nodes[index + 1 :]):
+                return index - 1  # nothing in Insights reads the order: sort the rows here
             saved = self.expr.snapshot()
             try:
                 self._stage(node)
@@ -337,6 +341,18 @@ class Pipeline:
     def _mark_output(self) -> None:
         if self.output_at is None:
             self.output_at = len(self.commands)
+
+
+def _consumed(above: list[ir.Plan]) -> bool:
+    """Whether a `limit` or `dedup` reads the order of a sort below `above` (before another
+    sort or a stats replaces it): only then is the sort worth pushing — Insights' rows are
+    sorted again locally anyway, and a text with `sort` cannot be split by time."""
+    for node in above:
+        if isinstance(node, ir.Limit | ir.Dedup):
+            return True
+        if isinstance(node, ir.Sort | ir.Aggregate):
+            return False
+    return False
 
 
 def _conjuncts(predicate: ir.Expr) -> tuple[ir.Expr, ...]:

@@ -66,12 +66,76 @@ def resolve(query: ast.Query, config: Config) -> ir.Plan:
     schema = (*UNIVERSAL_SCHEMA, *extras)
     scope = _Scope({c.name: c.type for c in schema}, hidden={c.name for c in extras})
     plan: ir.Plan = ir.Sources(sources, schema)
-    for stage in query.stages:
+    rows_at, stats_at = _default_order(query.stages)
+    for index, stage in enumerate(query.stages):
+        if index == rows_at:
+            plan = ir.Sort(plan, (NEWEST_FIRST,))
         plan = _stage(stage, plan, scope)
+        if index in stats_at and isinstance(plan, ir.Aggregate):
+            plan = _time_order(plan)
+    if rows_at == len(query.stages):
+        plan = ir.Sort(plan, (NEWEST_FIRST,))
     shown = [c for c in ir.output_schema(plan) if c.name not in scope.hidden]
     if len(shown) < len(ir.output_schema(plan)):  # extra fields are never output unasked
         plan = ir.Project(plan, tuple(ir.NamedExpr(c.name, ir.Col(c.name, c.type)) for c in shown))
     return plan
+
+
+NEWEST_FIRST = ir.SortKey(ir.Col("timestamp", Type.TIMESTAMP), descending=True)
+
+
+def _default_order(stages: tuple[ast.Stage, ...]) -> tuple[int | None, set[int]]:
+    """Where the default order applies when no `sort` decides it (docs/reference.md, "Result
+    order"): (the index of the stage before which rows are sorted newest first — the source's
+    `timestamp`, so placed before any stage that replaces or drops it — or None; the indexes of
+    the `stats` whose output is put in time order). Order matters where a `limit`, a `dedup`
+    or the end of the query reads it; a `sort` decides it instead and `stats` discards it."""
+    rows_at: int | None = None
+    stats_at: set[int] = set()
+    segment: int | None = None  # the `stats` that began the current part (None: the rows)
+    decided = False  # a sort, or the default already placed, orders the current part
+    place = 0  # the latest place where `timestamp` is still the source's own
+    moved = False  # a stage replaced or dropped the source's `timestamp`
+    for index, stage in enumerate(stages):
+        if isinstance(stage, ast.Sort):
+            decided = True
+        elif isinstance(stage, ast.Limit | ast.Dedup):
+            if not decided:
+                rows_at = place if segment is None else rows_at
+                stats_at |= set() if segment is None else {segment}
+            decided = True
+        elif isinstance(stage, ast.Stats):
+            segment, decided = index, False
+        elif segment is None and not moved:
+            moved = isinstance(stage, ast.Fields) or "timestamp" in _defines(stage)
+            place = index if moved else index + 1
+    if not decided:
+        rows_at = place if segment is None else rows_at
+        stats_at |= set() if segment is None else {segment}
+    return rows_at, stats_at
+
+
+def _defines(stage: ast.Stage) -> set[str]:
+    """The names a row stage (re)defines."""
+    match stage:
+        case ast.Extend(assignments):
+            return {a.name.value for a in assignments}
+        case ast.ParseGlob(names=names):
+            return {n.value for n in names}
+        case ast.ParseRegex(regex=regex):
+            from starbase.compiler.regex import group_names
+
+            return set(group_names(regex.pattern))
+    return set()
+
+
+def _time_order(plan: ir.Aggregate) -> ir.Plan:
+    """`stats … by bin(…)` in time order: its bins, then its other keys, ascending."""
+    bins = [k for k in plan.keys if isinstance(k.expr, ir.Call) and k.expr.name == "bin"]
+    if not bins:
+        return plan
+    keys = bins + [k for k in plan.keys if k not in bins]
+    return ir.Sort(plan, tuple(ir.SortKey(ir.Col(k.name, k.expr.type)) for k in keys))
 
 
 def _field_heads(query: ast.Query) -> set[str]:
