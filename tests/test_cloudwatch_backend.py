@@ -227,7 +227,7 @@ def test_filter_lowering_of_parsed_fields(where: str, condition: str) -> None:
         ("attributes.k >= 500", '"(?:k|\\\\u006[bB])"\\s*:'),
         ('attributes.k != "v"', '"(?:k|\\\\u006[bB])"\\s*:'),
         ("exists(attributes.k)", '"(?:k|\\\\u006[bB])"\\s*:'),
-        ('attributes.k ~ /v/', '"(?:k|\\\\u006[bB])"\\s*:'),
+        ("attributes.k ~ /v/", '"(?:k|\\\\u006[bB])"\\s*:'),
     ],
 )
 def test_json_members_are_read_from_the_message_with_a_prefilter(

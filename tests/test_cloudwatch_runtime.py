@@ -291,7 +291,7 @@ def test_explain_shows_start_query_parameters(endpoint: str, loaded: Path) -> No
 
 def test_explain_analyze_and_prepare_fetch_for_real(endpoint: str, loaded: Path) -> None:
     cfg = config(endpoint, "emulator", loaded)
-    text = "from otel, lambda | since 3d | where service != \"search\" | fields service"
+    text = 'from otel, lambda | since 3d | where service != "search" | fields service'
     out = compile(text, cfg).explain(analyze=True)
     assert "-- fetched --\nlambda (profile emulator): 600 rows in" in out
     assert "FilterLogEvents #1" in out and "  applied to the events here:" in out

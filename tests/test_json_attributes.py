@@ -65,7 +65,11 @@ HOSTILE = [
 def exact(messages: list[str], key: str, value: str) -> list[str]:
     """The messages whose top-level member `key` reads as `value` (the meaning of the query)."""
     maps = json_to_map(pa.array(messages, pa.string())).to_pylist()
-    return [m for m, pairs in zip(messages, maps, strict=True) if pairs and dict(pairs).get(key) == value]
+    return [
+        m
+        for m, pairs in zip(messages, maps, strict=True)
+        if pairs and dict(pairs).get(key) == value
+    ]
 
 
 # ---------------------------------------------------------------- DataFusion: stored events
@@ -95,7 +99,9 @@ def stored(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.mark.parametrize("value", ["bob", "eve", "200", 'bob"s'])
 def test_a_pushed_member_filter_on_stored_events_is_json(stored: Path, value: str) -> None:
-    config = config_from_dict({"sources": {"cw": {"format": "cloudwatch", "location": str(stored)}}})
+    config = config_from_dict(
+        {"sources": {"cw": {"format": "cloudwatch", "location": str(stored)}}}
+    )
     literal = json.dumps(value)
     pushed = f"from cw | where attributes.user == {literal} | fields message"
     kept = f"from cw | extend u = attributes.user | where u == {literal} | fields message"
@@ -111,11 +117,9 @@ def _members() -> st.SearchStrategy[str]:
     """JSON object texts with nesting, duplicates and escapes, and some texts that are not."""
     keys = st.sampled_from(["user", "ctx", "u", "n"])
     leaf = st.one_of(
-        st.sampled_from(["bob", "eve", "b\"ob", "bo\\b", ""]), st.integers(-3, 300), st.none()
+        st.sampled_from(["bob", "eve", 'b"ob', "bo\\b", ""]), st.integers(-3, 300), st.none()
     )
-    value = st.recursive(
-        leaf, lambda inner: st.dictionaries(keys, inner, max_size=2), max_leaves=4
-    )
+    value = st.recursive(leaf, lambda inner: st.dictionaries(keys, inner, max_size=2), max_leaves=4)
 
     def render(pairs: list[tuple[str, Any]], ascii_only: bool, spaced: bool) -> str:
         sep = " : " if spaced else ":"
@@ -189,8 +193,8 @@ def _python_prefilter(text: str) -> re.Pattern[str]:
 @settings(max_examples=max(1, 150 * settings.default.max_examples // 100))
 @given(
     st.lists(_members(), min_size=1, max_size=10),
-    st.sampled_from(["user", "n", "u\"s", "ü/x"]),
-    st.sampled_from(["bob", "b\"ob", "bo\\b", "200", "", "{\"a\":1}"]),
+    st.sampled_from(["user", "n", 'u"s', "ü/x"]),
+    st.sampled_from(["bob", 'b"ob', "bo\\b", "200", "", '{"a":1}']),
 )
 def test_the_insights_prefilter_keeps_every_event_the_condition_selects(
     messages: list[str], key: str, value: str

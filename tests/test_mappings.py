@@ -254,7 +254,9 @@ def test_extra_fields_are_optional_and_absent_when_not_mapped(tmp_path: Path) ->
     mapping = load_mapping_file(path)
     assert "event_name" not in mapping.fields
     assert mapping.field("event_name") == AbsentField(kind="absent")
-    path.write_text(BASE.replace("fields:\n", "fields:\n  trace_flags: {kind: column, column: body}\n"))
+    path.write_text(
+        BASE.replace("fields:\n", "fields:\n  trace_flags: {kind: column, column: body}\n")
+    )
     with pytest.raises(MappingError, match="trace_flags"):
         load_mapping_file(path)  # an int field cannot read a string column
 

@@ -168,7 +168,8 @@ SUBJECTS = st.lists(st.text(alphabet="ab x%\\", max_size=8), min_size=1, max_siz
 @example(r"(a)?(b)", ["b", "ab"], "")
 def test_every_capture_agrees_with_python(pattern: str, subjects: list[str], flags: str) -> None:
     python = re.compile(
-        portable.to_python(pattern), (re.IGNORECASE if "i" in flags else 0) | re.DOTALL * (flags == "s")
+        portable.to_python(pattern),
+        (re.IGNORECASE if "i" in flags else 0) | re.DOTALL * (flags == "s"),
     )
     count = python.groups
     if count == 0:
@@ -209,7 +210,9 @@ def test_the_first_group_that_took_part_is_one_regex_match() -> None:
 
 def test_a_literal_backslash_matches_itself(data: Path) -> None:
     def messages(text: str, **params: object) -> list[object]:
-        return [r["message"] for r in rows(data, text + " | sort timestamp | fields message", **params)]
+        return [
+            r["message"] for r in rows(data, text + " | sort timestamp | fields message", **params)
+        ]
 
     windows = r"opened C:\Windows\system32\drivers"
     assert messages(r"from otel | where message ~ /C:\\Windows/") == [windows]

@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -60,7 +59,9 @@ def rows(root: Path, text: str, **params: object) -> list[dict[str, object]]:
 
 
 def test_an_unspecified_severity_is_null(data: Path) -> None:
-    assert rows(data, "from otel | where not exists(severity) | sort timestamp | fields message") == [
+    assert rows(
+        data, "from otel | where not exists(severity) | sort timestamp | fields message"
+    ) == [
         {"message": "no level"},
         {"message": "no level either"},
     ]
@@ -128,9 +129,13 @@ def test_a_time_range_starting_before_year_1000_keeps_every_partition(data: Path
     text = 'from otel | between "0999-01-01T00:00:00Z" and "2030-01-01T00:00:00Z"'
     assert rows(data, text + " | stats count() as n") == [{"n": 4}]
     assert "'0999-01-01T00'" in compile(text, default_config(data)).sql()
-    assert rows(data, "from otel | where timestamp >= $t | stats count() as n", t="0999-01-01T00:00:00Z") == [{"n": 4}]
+    assert rows(
+        data, "from otel | where timestamp >= $t | stats count() as n", t="0999-01-01T00:00:00Z"
+    ) == [{"n": 4}]
     assert rows(data, "from otel | since 9999999w | stats count() as n") == [{"n": 4}]
-    assert rows(data, 'from otel | where timestamp < "0999-01-01T00:00:00Z" | stats count() as n') == [{"n": 0}]
+    assert rows(
+        data, 'from otel | where timestamp < "0999-01-01T00:00:00Z" | stats count() as n'
+    ) == [{"n": 0}]
 
 
 # ---------------------------------------------------------------- non-finite parameters

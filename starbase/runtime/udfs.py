@@ -35,10 +35,7 @@ def json_to_map(values: pa.Array) -> pa.Array:
 def json_get(values: pa.Array, keys: pa.Array | pa.Scalar) -> pa.Array:
     """Member `key` of each JSON object in `values` (see the module docstring)."""
     texts = values.to_pylist()
-    if isinstance(keys, pa.Scalar):
-        wanted = [keys.as_py()] * len(texts)
-    else:
-        wanted = keys.to_pylist()
+    wanted = [keys.as_py()] * len(texts) if isinstance(keys, pa.Scalar) else keys.to_pylist()
     return pa.array([_member(t, k) for t, k in zip(texts, wanted, strict=True)], pa.string())
 
 

@@ -105,7 +105,6 @@ class ExprLowering:
             if candidate not in self.state.created:
                 return candidate
 
-
     def _need(self, kind: str, item: str, allowed: tuple[str, ...]) -> None:
         if item not in allowed:
             raise NotExpressible(f"{kind} {item}")

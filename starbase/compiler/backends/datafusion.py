@@ -568,7 +568,9 @@ def _capture(subject: exp.Expr, regex: ir.Expr, group: int) -> exp.Expr:
         keep, index = frozenset(always), always.index(group) + 1
     else:
         keep, index = frozenset({group}), 1
-    pattern = regex.pattern if len(keep) == len(groups) else portable.keep_groups(regex.pattern, keep)
+    pattern = (
+        regex.pattern if len(keep) == len(groups) else portable.keep_groups(regex.pattern, keep)
+    )
     return _regex_group(subject, _pattern(ir.Regex(pattern, regex.flags)), index)
 
 
@@ -578,7 +580,7 @@ def _first_capture(call: ir.Call) -> exp.Expr | None:
     `regexp_match`; None for any other call."""
     if call.name != "coalesce" or not call.args:
         return None
-    heads = set()
+    heads: set[tuple[ir.Expr, ir.Regex]] = set()
     for number, arg in enumerate(call.args, start=1):
         if not (
             isinstance(arg, ir.Call)
@@ -587,7 +589,7 @@ def _first_capture(call: ir.Call) -> exp.Expr | None:
             and arg.args[2] == ir.Lit(number, Type.INT)
         ):
             return None
-        heads.add(arg.args[:2])
+        heads.add((arg.args[0], arg.args[1]))
     (subject, regex), *rest = heads
     if rest or len(portable.capture_groups(regex.pattern)) != len(call.args):
         return None

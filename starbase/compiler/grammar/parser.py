@@ -345,15 +345,15 @@ class _Builder(Transformer[Token, Any]):
     def number(self, c: list[Token]) -> ast.NumberLit:
         token = c[0]
         if token.type == "INT":
-            value = _integer(str(token), token)
-            if value > INT64_MAX:
+            integer = _integer(str(token), token)
+            if integer > INT64_MAX:
                 raise error(
                     Code.INVALID_NUMBER,
                     f"this integer is too large (at most {INT64_MAX}, a 64-bit integer)",
                     _tspan(token),
                     "write it as a decimal number (e.g. 1.5e20) if it need not be exact",
                 )
-            return ast.NumberLit(value, _tspan(token))
+            return ast.NumberLit(integer, _tspan(token))
         value = float(token)
         if math.isinf(value):
             raise error(Code.INVALID_NUMBER, "this number is too large", _tspan(token))

@@ -525,14 +525,14 @@ def _field(ref: ast.FieldRef, scope: _Scope) -> ir.Expr:
 def _fits_int64(expr: ir.Expr, span: Span) -> None:
     """Integer arithmetic on constants must stay within 64 bits, as every backend computes."""
     folded = normalize_expr(expr)
-    if isinstance(folded, ir.Lit) and isinstance(folded.value, int):
-        if not -(2**63) <= folded.value < 2**63:
-            raise error(
-                Code.INTEGER_OVERFLOW,
-                f"this integer arithmetic overflows 64 bits ({folded.value})",
-                span,
-                "use a decimal number (e.g. 1.0 * …) when the result need not be exact",
-            )
+    value = folded.value if isinstance(folded, ir.Lit) else None
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise error(
+            Code.INTEGER_OVERFLOW,
+            f"this integer arithmetic overflows 64 bits ({value})",
+            span,
+            "use a decimal number (e.g. 1.0 * …) when the result need not be exact",
+        )
 
 
 def _a(kind: Type) -> str:
