@@ -13,10 +13,13 @@ from __future__ import annotations
 
 import json
 import re
+import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
+from cloudwatch_data import CREDENTIALS, HOUR_MS, Event, load_cloudwatch, logs_client, moto_server
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
@@ -30,7 +33,7 @@ from starbase.compiler.driver import compile
 from starbase.compiler.passes.resolve import escape_regex
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
-from starbase.config import default_config
+from starbase.config import Config, config_from_dict, default_config
 from starbase.runtime.engine import new_session
 from starbase.storage.otel_layout import write_batch
 
@@ -262,3 +265,58 @@ def test_literal_text_as_a_regex_matches_like_python(
     (got,) = _run_expressions([*subjects, None], [match])
     want = [(python.search(s) is not None) != negated for s in subjects] + [None]
     assert got == want, pattern
+
+
+# ---------------------------------------------------------------- CloudWatch
+
+
+CW_REGION = "eu-west-3"  # moto keeps state per region: one of this module's own
+
+
+@pytest.fixture(scope="module")
+def lambda_events() -> Iterator[str]:
+    end = (int(time.time() * 1000) // HOUR_MS - 1) * HOUR_MS
+    events = [
+        Event(end - HOUR_MS + 1_000 * (i + 2), "auth", "s", m, "INFO", None, None, None)
+        for i, m in enumerate(MESSAGES)
+    ]
+    for endpoint in moto_server():
+        load_cloudwatch(logs_client(endpoint, CW_REGION), events)
+        yield endpoint
+
+
+def _lambda(endpoint: str, profile: str) -> Config:
+    source = {
+        "format": "cloudwatch",
+        "log_groups": ["/aws/lambda/auth"],
+        "region": CW_REGION,
+        "endpoint": endpoint,
+        "profile": profile,
+        **CREDENTIALS,
+    }
+    return config_from_dict({"sources": {"lambda": source}})
+
+
+def test_captures_and_backslashes_through_the_cloudwatch_remainder(lambda_events: str) -> None:
+    """The emulator's rows go through DataFusion locally: the same captures, the same matches."""
+    config = _lambda(lambda_events, "emulator")
+    for pattern in (
+        r'"(?:(?<get>GET)|(?<post>POST)) ',
+        r"^(?:user=(?<user>\S+)|processed order (?<order>\S+)) ",
+    ):
+        names = portable.group_names(pattern)
+        text = f"from lambda | since 1d | parse message /{pattern}/ | sort timestamp"
+        got = compile(text + f" | fields {', '.join(names)}, message", config).run().to_pylist()
+        assert got == expected_captures(pattern, names)
+    text = r"from lambda | since 1d | where message ~ /C:\\Windows/ | fields message"
+    assert compile(text, config).run().column("message").to_pylist() == [MESSAGES[6]]
+
+
+def test_insights_parses_each_named_group_under_a_name_of_its_own(lambda_events: str) -> None:
+    """Logs Insights returns named groups by name: a group that takes no part is no field."""
+    config = _lambda(lambda_events, "aws")
+    text = 'from lambda | parse message /"(?:(?<get>GET)|(?<post>POST)) / | fields get, post'
+    (query,) = compile(text, config).insights()
+    assert query.text.startswith(
+        'parse @message /"(?:(?<starbaseCap1>GET)|(?<starbaseCap2>POST)) /'
+    )
