@@ -14,6 +14,7 @@ from starbase.mappings.loader import (
     load_mapping_file,
 )
 from starbase.mappings.metamodel import (
+    EXTRA_FIELDS,
     LEVEL_HINT,
     LEVEL_TABLE,
     LEVEL_TEXT_GROUPS,
@@ -57,6 +58,7 @@ __all__ = [
     "BACKENDS",
     "COLUMN_TYPES",
     "EPOCH_UNITS",
+    "EXTRA_FIELDS",
     "FUNCTIONS",
     "LEVELS",
     "LEVEL_HINT",

@@ -1,7 +1,8 @@
 """The universal fields of the meta-model (contract §4) and the severity level table.
 
 Requires nothing. Guarantees: the universal fields are defined here once, in the contract's
-table order (the default output column order). The severity levels are one vocabulary,
+table order (the default output column order), followed by the `EXTRA_FIELDS` a mapping may
+provide (OTel's event name, scope and trace flags). The severity levels are one vocabulary,
 `LEVEL_TABLE` (name, aliases, OpenTelemetry range), from which everything else is derived:
 `LEVELS` maps every level name the language accepts (case-folded) to the lowest severity
 number of its range; `LEVEL_HINT` is how errors list them; and `LEVEL_TEXT_PATTERN` is the
@@ -55,8 +56,17 @@ UNIVERSAL_FIELDS: tuple[UniversalField, ...] = (
     UniversalField("resource", FieldType.MAP, "resource attributes"),
 )
 
+# Stored OpenTelemetry fields beyond the contract's table: reachable by name, optional in a
+# mapping (null where a format does not map them), never in the default output (§5).
+EXTRA_FIELDS: tuple[UniversalField, ...] = (
+    UniversalField("event_name", FieldType.STRING, "OTel event name (LogRecord.event_name)"),
+    UniversalField("scope_name", FieldType.STRING, "instrumentation scope name"),
+    UniversalField("scope_version", FieldType.STRING, "instrumentation scope version"),
+    UniversalField("trace_flags", FieldType.INT, "W3C trace flags (LogRecord.flags)"),
+)
+
 UNIVERSAL_BY_NAME: Mapping[str, UniversalField] = MappingProxyType(
-    {f.name: f for f in UNIVERSAL_FIELDS}
+    {f.name: f for f in (*UNIVERSAL_FIELDS, *EXTRA_FIELDS)}
 )
 
 

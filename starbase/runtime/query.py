@@ -65,10 +65,18 @@ class Query:
         """The result with `params` bound to the query's `$parameters`."""
         return self.session.run(self.compiled, params)
 
-    def explain(self, *, analyze: bool = False, params: dict[str, object] | None = None) -> str:
+    def explain(
+        self,
+        *,
+        analyze: bool = False,
+        params: dict[str, object] | None = None,
+        plans: bool = True,
+    ) -> str:
         """Every stage's output, each backend's text and the engine's plans (module docs of
-        `runtime.explain`); `analyze` runs the query and shows the engine's metrics."""
-        return self.session.explain(self.compiled, params, analyze=analyze).render_text()
+        `runtime.explain`); `analyze` runs the query and shows the engine's metrics;
+        `plans=False` leaves out what needs an engine or the network."""
+        explain = self.session.explain(self.compiled, params, analyze=analyze, plans=plans)
+        return explain.render_text()
 
     def sql(self, target: str | None = None) -> str:
         """What `target` (default: the session's engine) runs, parameters unbound."""

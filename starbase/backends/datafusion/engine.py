@@ -44,6 +44,10 @@ SESSION_SETTINGS = (
     # scan over 3,600 small files, measured); row groups are still pruned by the Parquet
     # statistics when the files are scanned.
     "SET datafusion.execution.collect_statistics = false",
+    # Each pipeline stage is a subquery: the parser's default depth (50) refused queries of
+    # about a dozen `dedup`s; the compiler bounds stages and expression depth (grammar.parser
+    # MAX_STAGES, MAX_DEPTH) well within this.
+    "SET datafusion.sql_parser.recursion_limit = 256",
 )
 
 
@@ -105,7 +109,7 @@ class DataFusionEngine(Engine):
 
     def _prepare(self, job: Job) -> tuple[str, tuple[str, ...]]:
         """The job's SQL, with its sources registered and its tables under fresh names."""
-        names = {source: f"__fetched_{next(self._ids)}" for source in job.tables}
+        names = {source: self._table_name() for source in job.tables}
         plan = _renamed(job.plan, names)
         self._register(plan, set(names.values()))
         try:
@@ -115,6 +119,13 @@ class DataFusionEngine(Engine):
         for source, name in names.items():
             self.ctx.from_arrow(job.tables[source], name=name)
         return sql, tuple(names.values())
+
+    def _table_name(self) -> str:
+        """A name for fetched rows that no configured source has (the plan names it)."""
+        name = f"__fetched_{next(self._ids)}"
+        while self.config.source(name) is not None:
+            name = f"__fetched_{next(self._ids)}"
+        return name
 
     def _drop(self, tables: tuple[str, ...]) -> None:
         with self._lock:
