@@ -94,6 +94,15 @@ class WorkerEngine(Engine):
     def alive(self) -> bool:
         return not self._killed and self.process.poll() is None
 
+    def ready_now(self) -> bool:
+        """Whether the worker has imported its engine (never blocks)."""
+        if not self._ready and select.select([self._fd], [], [], 0)[0]:
+            try:
+                self.wait_ready()
+            except QueryFailed:
+                return False
+        return self._ready
+
     def wait_ready(self) -> None:
         """Block until the worker has imported its engine (the first job does this)."""
         if not self._ready:
@@ -261,16 +270,20 @@ class WorkerPool:
             return tuple(w.pid for w in self._all if w.alive)
 
     def acquire(self) -> WorkerEngine:
-        """A worker for one job: an idle one, a new one, or the next one released."""
+        """A worker for one job: an idle one (a warm one first), a new one, or the next one
+        released."""
         with self._cond:
             while True:
                 if self._closed:
                     raise QueryFailed("the session is closed")
-                while self._idle:
-                    worker = self._idle.pop()
-                    if worker.alive:
-                        return worker
+                for worker in [w for w in self._idle if not w.alive]:
+                    self._idle.remove(worker)
                     self._all.discard(worker)
+                if self._idle:
+                    warm = [w for w in self._idle if w.ready_now()]
+                    worker = (warm or self._idle)[-1]
+                    self._idle.remove(worker)
+                    return worker
                 if len(self._all) < self.size:
                     worker = self._start()
                     self._all.add(worker)
