@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from starbase import devenv
+from starbase.api import cli as serve_cli
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
 from starbase.compiler.errors import CompileError
 from starbase.config import Config, ConfigError, default_config, load_config
@@ -101,6 +102,7 @@ def _parser() -> argparse.ArgumentParser:
     storage_cli.add_parsers(commands)
     emitter_cli.add_parser(commands)
     router_cli.add_parser(commands)
+    serve_cli.add_parser(commands)
     devenv.add_parser(commands)
     return parser
 
