@@ -110,9 +110,10 @@ async def read_body(request: web.Request, model: type[M], limit: int) -> M:
         )
     if request.content_length is not None and request.content_length > limit:
         raise ApiError(413, "body_too_large", f"the body is larger than {limit} bytes")
-    data = await request.content.read(limit + 1)
-    if len(data) > limit:
-        raise ApiError(413, "body_too_large", f"the body is larger than {limit} bytes")
+    try:
+        data = await request.read()  # at most the application's client_max_size
+    except web.HTTPRequestEntityTooLarge:
+        raise ApiError(413, "body_too_large", f"the body is larger than {limit} bytes") from None
     try:
         raw = json.loads(data)
     except UnicodeDecodeError:

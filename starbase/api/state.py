@@ -19,7 +19,6 @@ from starbase.api.saved import SavedQueries
 from starbase.api.settings import ServeSettings
 from starbase.api.tenants import Principal, Tenants
 
-PRINCIPAL = "starbase.principal"
 
 
 class ApiState:
@@ -41,6 +40,7 @@ class ApiState:
 
 
 STATE: web.AppKey[ApiState] = web.AppKey("starbase.state", ApiState)
+PRINCIPAL: web.RequestKey[Principal] = web.RequestKey("starbase.principal", Principal)
 
 
 def state_of(request: web.Request) -> ApiState:
@@ -48,6 +48,4 @@ def state_of(request: web.Request) -> ApiState:
 
 
 def principal_of(request: web.Request) -> Principal:
-    principal = request.get(PRINCIPAL)
-    assert isinstance(principal, Principal), "the auth middleware runs before every /api route"
-    return principal
+    return request[PRINCIPAL]  # set by the auth middleware for every /api route
