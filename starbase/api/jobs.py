@@ -103,6 +103,7 @@ class Jobs:
             return job
 
     def get(self, principal: Principal, job_id: str) -> Job:
+        self.expire()
         with self._lock:
             job = self._jobs.get(job_id)
         if job is None or job.principal.id != principal.id:

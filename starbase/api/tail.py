@@ -46,6 +46,7 @@ from starbase.runtime.errors import QueryFailed
 log = logging.getLogger("starbase.api")
 KEEPALIVE_S = 15.0
 ROWS_PER_MESSAGE = 500
+HANG_UP_CHECK_S = 0.5
 
 
 async def tail(request: web.Request) -> web.StreamResponse:
@@ -235,12 +236,21 @@ async def _sse(request: web.Request, state: ApiState, reader: TailReader) -> web
         data = json.dumps(message, ensure_ascii=False)
         await response.write(f"event: {message['type']}\ndata: {data}\n\n".encode())
 
+    gone = asyncio.ensure_future(_hung_up(request))
     try:
-        await _pump(state, reader, send, None)
+        await _pump(state, reader, send, gone)
     except TimeoutError:
         log.info("live tail: an SSE client read nothing; closing")
         if request.transport is not None:
             request.transport.abort()
     except (ConnectionError, RuntimeError):
         pass
+    finally:
+        gone.cancel()
     return response
+
+
+async def _hung_up(request: web.Request) -> None:
+    """Returns once the client's connection is closed (SSE has no message to say so)."""
+    while request.transport is not None and not request.transport.is_closing():
+        await asyncio.sleep(HANG_UP_CHECK_S)
