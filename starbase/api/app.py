@@ -40,6 +40,9 @@ from starbase.runtime.errors import QueryFailed
 log = logging.getLogger("starbase.api")
 STATIC = Path(__file__).parent / "static"
 EXPIRE_EVERY_S = 5.0
+# A client that hangs up cancels its request's handler, so the query it started is cancelled
+# (the handlers release everything in `finally`).
+RUNNER_OPTIONS = {"handler_cancellation": True, "access_log": None}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"

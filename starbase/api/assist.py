@@ -125,7 +125,7 @@ async def complete_at(request: web.Request) -> web.Response:
 
 def _complete(state: ApiState, tenant: str | None, text: str, offset: int) -> dict[str, Any]:
     session = state.tenants.session(tenant)
-    samples = [state.tenants.sample(tenant, s.name) for s in session.config.sources]
+    samples = [state.tenants.sample(tenant, name) for name in _sources_named(text, session)]
     vocabulary = Vocabulary(
         sources=session.config.names,
         attribute_keys=_merged(s.attribute_keys for s in samples),
@@ -153,6 +153,23 @@ def _complete(state: ApiState, tenant: str | None, text: str, offset: int) -> di
             for c in candidates[:100]
         ],
     }
+
+
+def _sources_named(text: str, session: Session) -> list[str]:
+    """The configured sources the text's `from` names (all of them for `*` or when unclear)."""
+    tokens = [t for t in tokenize(text) if t.kind is not Kind.COMMENT]
+    if len(tokens) < 2 or tokens[0].text != "from":
+        return list(session.config.names)
+    named: list[str] = []
+    for token in tokens[1:]:
+        if token.kind is Kind.PIPE:
+            break
+        name = token.text.strip("`")
+        if token.text == "*":
+            return list(session.config.names)
+        if session.config.source(name) is not None:
+            named.append(name)
+    return named or list(session.config.names)
 
 
 def _value_candidates(

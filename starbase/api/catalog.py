@@ -29,7 +29,7 @@ import aiohttp
 from aiohttp import web
 
 from starbase.api.models import check_query_params
-from starbase.api.state import ApiState, principal_of, state_of
+from starbase.api.state import ApiState, RouterScrapes, principal_of, state_of
 from starbase.config import SourceConfig
 from starbase.mappings import MappingError, load_mapping
 from starbase.runtime.tables import STORED, SourceUnavailable, open_source_table
@@ -164,27 +164,13 @@ def _table(source: SourceConfig) -> dict[str, Any]:
 # ---------------------------------------------------------------- the router
 
 
-class RouterScrapes:
-    """The previous scrape of the router's metrics, to turn counters into rates."""
-
-    def __init__(self) -> None:
-        self.previous: tuple[float, dict[str, float]] | None = None
-
-
-_SCRAPES: web.AppKey[RouterScrapes] = web.AppKey("starbase.router_scrapes", RouterScrapes)
-
-
 async def router(request: web.Request) -> web.Response:
     check_query_params(request, {})
     state = state_of(request)
     url = state.settings.router_url
     if url is None:
         return web.json_response({"configured": False})
-    scrapes = request.app.get(_SCRAPES)
-    if scrapes is None:
-        scrapes = RouterScrapes()
-        request.app[_SCRAPES] = scrapes
-    return web.json_response(await scrape_router(state, url.rstrip("/"), scrapes))
+    return web.json_response(await scrape_router(state, url.rstrip("/"), state.router_scrapes))
 
 
 async def scrape_router(state: ApiState, url: str, scrapes: RouterScrapes) -> dict[str, Any]:

@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
     settings = settings_from_args(args)
     from aiohttp import web
 
-    from starbase.api.app import build_app
+    from starbase.api.app import RUNNER_OPTIONS, build_app
 
     logging.basicConfig(
         level=str(args.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
@@ -151,7 +151,7 @@ def run(args: argparse.Namespace) -> int:
         host=settings.listen_host,
         port=settings.port,
         print=announce,
-        access_log=None,
         shutdown_timeout=5.0,
+        **RUNNER_OPTIONS,  # type: ignore[arg-type]
     )
     return 0

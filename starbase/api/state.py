@@ -21,6 +21,13 @@ from starbase.api.tenants import Principal, Tenants
 
 
 
+class RouterScrapes:
+    """The previous scrape of the router's metrics, to turn counters into rates."""
+
+    def __init__(self) -> None:
+        self.previous: tuple[float, dict[str, float]] | None = None
+
+
 class ApiState:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
@@ -32,6 +39,7 @@ class ApiState:
         self.jobs = Jobs(limits)
         self.saved = SavedQueries(settings.state_dir / "saved")
         self.background: set[asyncio.Future[None]] = set()  # jobs' collecting tasks
+        self.router_scrapes = RouterScrapes()
 
     def close(self) -> None:
         self.jobs.close()

@@ -160,18 +160,17 @@ async def _pump(
     stall = state.settings.limits.tail_stall_s
     await asyncio.wait_for(send({"type": "start", "columns": columns}), stall)
     poller = asyncio.ensure_future(_poll(state, reader, outbox))
+    ready: asyncio.Future[Any] | None = None
     try:
         while True:
-            waiters: set[asyncio.Future[Any]] = {asyncio.ensure_future(outbox.ready.wait())}
-            waiters.add(poller)
+            ready = asyncio.ensure_future(outbox.ready.wait())
+            waiters: set[asyncio.Future[Any]] = {ready, poller}
             if until is not None:
                 waiters.add(until)
             done, _ = await asyncio.wait(
                 waiters, timeout=KEEPALIVE_S, return_when=asyncio.FIRST_COMPLETED
             )
-            for waiter in waiters:
-                if waiter is not poller and waiter is not until and not waiter.done():
-                    waiter.cancel()
+            ready.cancel()
             if until is not None and until in done:
                 return
             if poller in done:
@@ -183,6 +182,8 @@ async def _pump(
             for message in messages:
                 await asyncio.wait_for(send(message), stall)
     finally:
+        if ready is not None:
+            ready.cancel()
         poller.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await poller

@@ -73,7 +73,7 @@ class Tenants:
     def __init__(self, settings: ServeSettings) -> None:
         self.settings = settings
         self._sessions: dict[str | None, Session] = {}
-        self._samples: dict[tuple[str | None, str], tuple[float, Sample]] = {}
+        self._samples: dict[tuple[str | None, str, str], tuple[float, Sample]] = {}
         self._lock = threading.Lock()
 
     def session(self, tenant: str | None) -> Session:
@@ -85,7 +85,9 @@ class Tenants:
 
     def sample(self, tenant: str | None, source: str) -> Sample:
         """The completion sample of `source` (blocking: call from a worker thread)."""
-        key = (tenant, source)
+        found = self.session(tenant).config.source(source)
+        where = (found.format, found.location or source) if found is not None else ("", source)
+        key = (tenant, *where)  # sources over the same data share one sample
         with self._lock:
             cached = self._samples.get(key)
         if cached is not None and time.monotonic() - cached[0] < SAMPLE_TTL_S:

@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from starbase.api.app import build_app
+from starbase.api.app import RUNNER_OPTIONS, build_app
 from starbase.api.settings import Limits, ServeSettings
 from starbase.config import default_config
 from starbase.devenv import free_port
@@ -38,7 +38,7 @@ class Served:
         self.url = f"http://127.0.0.1:{self.port}"
         self.loop = asyncio.new_event_loop()
         self.app = build_app(settings)
-        self.runner = web.AppRunner(self.app, access_log=None)
+        self.runner = web.AppRunner(self.app, **RUNNER_OPTIONS)  # type: ignore[arg-type]
         ready = threading.Event()
         self.thread = threading.Thread(target=self._serve, args=(ready,), daemon=True)
         self.thread.start()

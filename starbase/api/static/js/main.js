@@ -210,6 +210,7 @@ async function loadMore() {
 
 async function cancel(quiet = false) {
   const current = state.run;
+  if (state.charts) state.charts.abort();
   if (!current || current.state !== "running") return;
   current.state = "cancelled";
   try {
@@ -225,21 +226,32 @@ async function cancel(quiet = false) {
 }
 
 async function drawCharts(request, generation) {
+  if (state.charts) state.charts.abort(); // the server cancels what the page no longer waits for
+  const controller = new AbortController();
+  state.charts = controller;
+  const signal = controller.signal;
   const chart = $("chart");
   chart.innerHTML = '<div class="chart-empty muted">…</div>';
   $("facets").innerHTML = "";
   try {
-    const data = await post("/api/v1/histogram", { ...request, buckets: Math.max(20, Math.floor((chart.clientWidth || 800) / 8)) });
+    const buckets = Math.max(20, Math.floor((chart.clientWidth || 800) / 8));
+    const data = await post("/api/v1/histogram", { ...request, buckets }, { signal });
     if (generation !== state.generation) return;
     if (!(state.run && state.run.charted)) histogram(chart, data, (a, b) => zoom(a, b));
   } catch (error) {
-    if (generation === state.generation) chart.innerHTML = `<div class="chart-empty muted">${error.message}</div>`;
+    if (generation === state.generation && error.name !== "AbortError") {
+      chart.innerHTML = "";
+      const note = document.createElement("div");
+      note.className = "chart-empty muted";
+      note.textContent = error.message;
+      chart.append(note);
+    }
   }
   try {
     const fields = ["service", "severity_text", "host", "source"];
     const keys = (state.vocabulary && state.vocabulary.attribute_keys) || [];
     for (const key of keys.slice(0, 3)) fields.push(/^[A-Za-z_][\w.]*$/.test(key) ? `attributes.${key}` : `attributes.\`${key}\``);
-    const data = await post("/api/v1/facets", { ...request, fields, top: 8 });
+    const data = await post("/api/v1/facets", { ...request, fields, top: 8 }, { signal });
     if (generation !== state.generation) return;
     renderFacets($("facets"), data, (field, value, include) => addFilter(field, value, include));
   } catch {
@@ -283,6 +295,7 @@ function switchMode(mode) {
 
 function startTail() {
   cancel(true);
+  if (state.charts) state.charts.abort();
   state.run = null;
   const check = editor.check;
   if (check && check.ok && !check.row_only) {
