@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit checkov golden-update bench bench-query bench-storage bench-ingest clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench-api bench bench-query bench-storage bench-ingest clean
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,8 +33,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(CHECKOV)
+unit: $(STAMP) $(CHECKOV) browser
 	$(BIN)/pytest
+
+# The web UI's tests drive Debian's Chromium headless; installed here when missing and root.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "the web UI tests need Debian's chromium: sudo apt-get install chromium"; exit 1; }
 
 # Rewrite tests/golden/*.expected from the current compiler; review the diff before committing.
 golden-update: $(STAMP)
