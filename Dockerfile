@@ -10,10 +10,14 @@
 FROM python:3.11.14-slim-bookworm AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml constraints.txt README.md ./
+# gcc only in this stage: it builds the compiled OTLP decoder (starbase/router/native/).
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
+COPY pyproject.toml setup.py constraints.txt README.md ./
 COPY starbase ./starbase
 RUN python -m venv /opt/starbase \
     && /opt/starbase/bin/pip install -c constraints.txt . \
+    && /opt/starbase/bin/python -c "from starbase.router import native; assert native.available()" \
     && /opt/starbase/bin/pip uninstall --yes pip setuptools wheel
 
 FROM python:3.11.14-slim-bookworm AS starbase

@@ -6,9 +6,12 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit browser checkov golden-update bench-api bench bench-query bench-storage bench-ingest clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api fuzz-native clean
 
-$(STAMP): pyproject.toml constraints.txt
+# setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
+NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
+
+$(STAMP): pyproject.toml constraints.txt setup.py $(NATIVE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
@@ -60,6 +63,21 @@ bench-storage: $(STAMP)
 # OTLP/protobuf into `starbase router --workers 2` over loopback, durable acks (docs/router.md).
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+
+# µs per record of each OTLP commit stage (parse, convert in Python and compiled, sort, Parquet).
+bench-decode: $(STAMP)
+	$(BIN)/python benchmarks/otlp_decode.py
+
+# The compiled OTLP decoder under AddressSanitizer + UBSan: a seed corpus, then mutants of it.
+FUZZ_RUNS ?= 200000
+fuzz-native: $(STAMP)
+	mkdir -p build/fuzz
+	gcc -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer -o build/fuzz/fuzz_main starbase/router/native/fuzz_main.c \
+	    starbase/router/native/decode.c starbase/router/native/columns.c \
+	    starbase/router/native/text.c -lm
+	$(BIN)/python tests/native_corpus.py build/fuzz/corpus
+	build/fuzz/fuzz_main build/fuzz/corpus $(FUZZ_RUNS)
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
