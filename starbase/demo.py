@@ -156,7 +156,8 @@ def _serve(data: Path, router: str) -> None:
         except OSError as exc:
             raise SystemExit(f"starbase serve did not start: {exc}\n{log.read_text()}") from None
         body = {"query": 'from otel | where severity >= "error" | stats count() as n by service'}
-        print(f"curl -s {url}/api/v1/query -H 'Content-Type: application/json' -d '{json.dumps(body)}'")
+        json_header = "-H 'Content-Type: application/json'"
+        print(f"curl -s {url}/api/v1/query {json_header} -d '{json.dumps(body)}'")
         request = urllib.request.Request(
             f"{url}/api/v1/query",
             data=json.dumps(body).encode(),

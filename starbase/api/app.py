@@ -26,6 +26,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
+from aiohttp.typedefs import Handler, Middleware
 
 from starbase.api.errors import ApiError, compile_error_response, error_response
 from starbase.api.execution import QueryCancelled
@@ -57,7 +58,7 @@ _CODES = {
 
 
 @web.middleware
-async def json_errors(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def json_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
         return await handler(request)
     except ApiError as exc:
@@ -93,11 +94,11 @@ async def json_errors(request: web.Request, handler: web.Handler) -> web.StreamR
         )
 
 
-def cors(origins: tuple[str, ...]) -> web.Middleware:
+def cors(origins: tuple[str, ...]) -> Middleware:
     allowed = frozenset(origins)
 
     @web.middleware
-    async def middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    async def middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         preflight = request.method == "OPTIONS" and "Access-Control-Request-Method" in (
             request.headers
@@ -124,7 +125,7 @@ def _cors_headers(origin: str, *, preflight: bool) -> dict[str, str]:
 
 
 @web.middleware
-async def auth(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def auth(request: web.Request, handler: Handler) -> web.StreamResponse:
     if request.path.startswith("/api/"):
         state = request.app[STATE]
         request[PRINCIPAL] = authenticate(state.settings, request.headers.get("Authorization"))
@@ -149,7 +150,7 @@ def _ui_headers() -> dict[str, str]:
 
 
 @web.middleware
-async def ui_headers(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+async def ui_headers(request: web.Request, handler: Handler) -> web.StreamResponse:
     response = await handler(request)
     if request.path.startswith("/static/") and not response.prepared:
         response.headers.update(_ui_headers())

@@ -180,9 +180,7 @@ def _value_candidates(
     tokens = tokenize(text)
     current = next((t for t in tokens if t.start < offset <= t.end), None)
     start = offset
-    if current is not None and current.kind is Kind.STRING:
-        start = current.start
-    elif current is not None and current.kind in (Kind.NAME, Kind.NUMBER):
+    if current is not None and current.kind in (Kind.STRING, Kind.NAME, Kind.NUMBER):
         start = current.start
     operator = previous_significant(tokens, start)
     if operator is None or operator.text not in ("==", "!="):
@@ -289,7 +287,12 @@ async def histogram(request: web.Request) -> web.Response:
     with state.queries.slot(principal):
         window = query_window(compiled, now)
         lower, upper = window.lower, window.upper
-        empty = {"label": window.label, "bucket_ns": None, "start_ns": None, "counts": []}
+        empty: dict[str, Any] = {
+            "label": window.label,
+            "bucket_ns": None,
+            "start_ns": None,
+            "counts": [],
+        }
         if lower is None or upper is None:
             extent = await _run_table(state, session, span_query(compiled), body.params, now)
             if extent.num_rows == 0 or not extent.column("n")[0].as_py():
@@ -369,7 +372,8 @@ async def context(request: web.Request) -> web.Response:
     try:
         at = parse_iso(body.timestamp)
     except ValueError:
-        raise ApiError(400, "invalid_body", f"timestamp is not ISO-8601: {body.timestamp!r}")
+        message = f"timestamp is not ISO-8601: {body.timestamp!r}"
+        raise ApiError(400, "invalid_body", message) from None
     source = "`" + body.source.replace("`", "") + "`"
     same = ""
     params: dict[str, object] = {

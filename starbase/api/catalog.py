@@ -21,6 +21,7 @@ Requires: the shared `ApiState`; the stored tables' indexes (`storage.table`, re
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from importlib import resources
 from typing import Any
@@ -35,6 +36,20 @@ from starbase.mappings import MappingError, load_mapping
 from starbase.runtime.tables import STORED, SourceUnavailable, open_source_table
 
 ROUTER_TIMEOUT_S = 2.0
+SUMMED = frozenset(  # the router's series shown summed over workers and labels
+    {
+        "records_in_total",
+        "bytes_in_total",
+        "records_committed_total",
+        "rejected_records_total",
+        "flush_errors_total",
+        "wal_fsyncs_total",
+        "queue_records",
+        "queue_bytes",
+        "wal_bytes",
+        "inflight_bytes",
+    }
+)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -103,10 +118,8 @@ def _source(source: SourceConfig) -> dict[str, Any]:
     for name, spec in mapping.fields.items():
         fields[name] = spec.model_dump(mode="json", exclude_none=True, by_alias=True)
     text = ""
-    try:
+    with contextlib.suppress(OSError):
         text = (resources.files("starbase.mappings") / f"{source.format}.yaml").read_text()
-    except OSError:
-        pass
     out["mapping"] = {
         "format": mapping.format,
         "description": mapping.description,
@@ -233,11 +246,7 @@ def summarize(values: dict[str, float]) -> dict[str, float]:
         if not key.startswith(prefix):
             continue
         name, _, labels = key[len(prefix) :].partition("{")
-        if name in ("records_in_total", "bytes_in_total", "records_committed_total"):
-            add(name, value)
-        elif name in ("rejected_records_total", "flush_errors_total", "wal_fsyncs_total"):
-            add(name, value)
-        elif name in ("queue_records", "queue_bytes", "wal_bytes", "inflight_bytes"):
+        if name in SUMMED:
             add(name, value)
         elif name == "store_up":
             out["store_up"] = min(out.get("store_up", 1.0), value)

@@ -315,7 +315,9 @@ class Session:
         finally:
             cursor._work_ended.set()
 
-    def explain(self, compiled: CompiledQuery, params: Mapping[str, object] | None = None) -> Explain:
+    def explain(
+        self, compiled: CompiledQuery, params: Mapping[str, object] | None = None
+    ) -> Explain:
         parts = [Part("summary", Section("Where it runs", _where(compiled)))]
         parts += [
             Part("stage", Section(name, render_stage(name, value), "plan"))
@@ -472,7 +474,9 @@ class TailReader:
                 continue
             source = compiled.config.source(node.source)
             if source is None or node.backend != "datafusion":
-                raise QueryFailed(f"source '{node.source}' is not a stored table: it cannot be tailed")
+                raise QueryFailed(
+                    f"source '{node.source}' is not a stored table: it cannot be tailed"
+                )
             try:
                 self.sources[node.source] = register(self.ctx, source)
             except Exception as exc:

@@ -120,8 +120,9 @@ async def read_body(request: web.Request, model: type[M], limit: int) -> M:
         raise ApiError(400, "malformed_json", "the body is not UTF-8 text") from None
     except json.JSONDecodeError as exc:
         raise ApiError(
-            400, "malformed_json", f"the body is not JSON: {exc.msg} at line {exc.lineno}, "
-            f"column {exc.colno}"
+            400,
+            "malformed_json",
+            f"the body is not JSON: {exc.msg} at line {exc.lineno}, column {exc.colno}",
         ) from None
     return validate(model, raw)
 
@@ -171,7 +172,9 @@ def check_query_params(request: web.Request, allowed: dict[str, type]) -> dict[s
             values[name] = int(text)
         elif kind is bool:
             if text not in ("true", "false", "1", "0"):
-                raise ApiError(400, "invalid_parameter", f"parameter '{name}' must be true or false")
+                raise ApiError(
+                    400, "invalid_parameter", f"parameter '{name}' must be true or false"
+                )
             values[name] = text in ("true", "1")
         else:
             values[name] = text

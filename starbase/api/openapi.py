@@ -118,7 +118,9 @@ def _operation(route: Route, schemas: dict[str, Any]) -> dict[str, Any]:
         schemas[route.body.__name__] = schema
         operation["requestBody"] = {
             "required": True,
-            "content": {"application/json": {"schema": {"$ref": _REF.format(model=route.body.__name__)}}},
+            "content": {
+                "application/json": {"schema": {"$ref": _REF.format(model=route.body.__name__)}}
+            },
         }
     statuses = list(route.statuses)
     if not route.public:

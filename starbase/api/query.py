@@ -57,8 +57,10 @@ async def query(request: web.Request) -> web.StreamResponse:
         limit = limits.default_rows if body.limit is None else body.limit
         if limit > limits.max_rows:
             raise ApiError(
-                400, "limit_too_large", f"limit is at most {limits.max_rows} for a JSON answer "
-                "(stream NDJSON or Arrow, or page with offset)"
+                400,
+                "limit_too_large",
+                f"limit is at most {limits.max_rows} for a JSON answer "
+                "(stream NDJSON or Arrow, or page with offset)",
             )
     else:
         limit = limits.max_stream_rows if body.limit is None else body.limit

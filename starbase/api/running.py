@@ -35,7 +35,6 @@ from starbase.api.models import TimeRange
 from starbase.api.settings import Limits
 from starbase.api.tenants import Principal
 from starbase.compiler.driver import CompiledQuery
-from starbase.compiler.errors import CompileError
 from starbase.compiler.timestamps import parse_iso
 
 _DURATION = re.compile(r"^[0-9]{1,9}(ns|us|ms|s|m|h|d|w)$")

@@ -32,7 +32,9 @@ async def create_saved(request: web.Request) -> web.Response:
     check_length(body.query, state.settings.limits)
     data = body.model_dump(mode="json", by_alias=True, exclude_none=True)
     loop = asyncio.get_running_loop()
-    entry = await loop.run_in_executor(state.executor, state.saved.create, principal.namespace, data)
+    entry = await loop.run_in_executor(
+        state.executor, state.saved.create, principal.namespace, data
+    )
     return web.json_response(entry, status=201)
 
 

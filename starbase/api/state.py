@@ -20,7 +20,6 @@ from starbase.api.settings import ServeSettings
 from starbase.api.tenants import Principal, Tenants
 
 
-
 class RouterScrapes:
     """The previous scrape of the router's metrics, to turn counters into rates."""
 

@@ -94,7 +94,9 @@ def _params(text: str | None) -> dict[str, object]:
     try:
         value = json.loads(text)
     except json.JSONDecodeError:
-        raise ApiError(400, "invalid_parameter", "parameter 'params' must be a JSON object") from None
+        raise ApiError(
+            400, "invalid_parameter", "parameter 'params' must be a JSON object"
+        ) from None
     if not isinstance(value, dict) or any(isinstance(v, dict | list) for v in value.values()):
         raise ApiError(
             400, "invalid_parameter", "parameter 'params' must be a JSON object of plain values"
@@ -178,9 +180,11 @@ async def _pump(
                 message = str(exc) if exc is not None else "the tail stopped"
                 await asyncio.wait_for(send({"type": "error", "message": message}), stall)
                 return
-            messages = outbox.take() if outbox.ready.is_set() else [{"type": "keepalive"}]
-            for message in messages:
-                await asyncio.wait_for(send(message), stall)
+            pending: list[dict[str, Any]] = [{"type": "keepalive"}]
+            if outbox.ready.is_set():
+                pending = outbox.take()
+            for item in pending:
+                await asyncio.wait_for(send(item), stall)
     finally:
         if ready is not None:
             ready.cancel()
@@ -189,7 +193,9 @@ async def _pump(
             await poller
 
 
-async def _websocket(request: web.Request, state: ApiState, reader: TailReader) -> web.StreamResponse:
+async def _websocket(
+    request: web.Request, state: ApiState, reader: TailReader
+) -> web.StreamResponse:
     ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=64 * 1024)
     await ws.prepare(request)
 

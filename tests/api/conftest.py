@@ -110,9 +110,7 @@ def api_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The shared synthetic dataset (as `otel_data`), plus TENANT_ROWS rows of tenant `acme`
     whose service is `acme-only`: a data folder the router could have written."""
     root = tmp_path_factory.mktemp("api-data")
-    write_dataset(
-        root, 20_000, start_ns=DATASET_START, span_ns=DATASET_SPAN, seed=DATASET_SEED
-    )
+    write_dataset(root, 20_000, start_ns=DATASET_START, span_ns=DATASET_SPAN, seed=DATASET_SEED)
     from starbase.storage.otel_layout import write_batch
 
     rows = generate(TENANT_ROWS, start_ns=DATASET_START, span_ns=3_600_000_000_000, seed=3)

@@ -20,7 +20,9 @@ from starbase.api.settings import Limits
 from starbase.devenv import free_port
 from tests.api.conftest import TENANT_ROWS, Served, request, served, wait_for
 
-ERRORS_BY_SERVICE = "from otel | where severity >= 'error' | stats count() as n by service | sort service"
+ERRORS_BY_SERVICE = (
+    "from otel | where severity >= 'error' | stats count() as n by service | sort service"
+)
 SORTED = "from otel | sort timestamp, message | fields timestamp, service, message"
 
 
@@ -119,17 +121,32 @@ def test_parameters_are_bound_and_a_missing_one_is_a_400(server: Served) -> None
         (b'{"query":', {"Content-Type": "application/json"}, 400, "malformed_json"),
         (b"\xff\xfe", {"Content-Type": "application/json"}, 400, "malformed_json"),
         (b"[1, 2]", {"Content-Type": "application/json"}, 400, "invalid_body"),
-        (b'{"query": "from otel", "bogus": 1}', {"Content-Type": "application/json"}, 400,
-         "invalid_body"),
+        (
+            b'{"query": "from otel", "bogus": 1}',
+            {"Content-Type": "application/json"},
+            400,
+            "invalid_body",
+        ),
         (b'{"query": 5}', {"Content-Type": "application/json"}, 400, "invalid_body"),
-        (b'{"query": "from otel", "limit": -1}', {"Content-Type": "application/json"}, 400,
-         "invalid_body"),
-        (b'{"query": "from otel", "limit": 100000000}', {"Content-Type": "application/json"},
-         400, "limit_too_large"),
-        (b'{"query": "from otel", "range": {"last": "soon"}}',
-         {"Content-Type": "application/json"}, 400, "invalid_range"),
-        (b'{"query": "from otel"}', {"Content-Type": "text/plain"}, 415,
-         "unsupported_media_type"),
+        (
+            b'{"query": "from otel", "limit": -1}',
+            {"Content-Type": "application/json"},
+            400,
+            "invalid_body",
+        ),
+        (
+            b'{"query": "from otel", "limit": 100000000}',
+            {"Content-Type": "application/json"},
+            400,
+            "limit_too_large",
+        ),
+        (
+            b'{"query": "from otel", "range": {"last": "soon"}}',
+            {"Content-Type": "application/json"},
+            400,
+            "invalid_range",
+        ),
+        (b'{"query": "from otel"}', {"Content-Type": "text/plain"}, 415, "unsupported_media_type"),
         (b"x" * (2 * 1024 * 1024), {"Content-Type": "application/json"}, 413, "body_too_large"),
     ],
 )
@@ -163,17 +180,21 @@ def test_jobs_keep_rows_in_pages_and_belong_to_their_principal(server: Served) -
     assert started.status == 202 and started.json["state"] in ("running", "done")
     job = started.json["id"]
     done = wait_for(
-        lambda: (r := request(f"{server.url}/api/v1/jobs/{job}?limit=100")).json["state"] != "running"
-        and r
+        lambda: (
+            (r := request(f"{server.url}/api/v1/jobs/{job}?limit=100")).json["state"] != "running"
+            and r
+        )
     )
     assert done.json["state"] == "done" and done.json["truncated"]
     assert done.json["total_rows"] == 250 and len(done.json["rows"]) == 100
     second = request(f"{server.url}/api/v1/jobs/{job}?offset=200&limit=100").json
     assert len(second["rows"]) == 50
     whole = request(f"{server.url}/api/v1/query", "POST", {"query": SORTED + " | limit 250"})
-    assert done.json["rows"] + request(
-        f"{server.url}/api/v1/jobs/{job}?offset=100&limit=150"
-    ).json["rows"] == whole.json["rows"]
+    assert (
+        done.json["rows"]
+        + request(f"{server.url}/api/v1/jobs/{job}?offset=100&limit=150").json["rows"]
+        == whole.json["rows"]
+    )
     cancelled = request(f"{server.url}/api/v1/jobs/{job}", "DELETE")
     assert cancelled.json["state"] == "done"  # a finished job stays as it ended
     assert request(f"{server.url}/api/v1/jobs/unknown").status == 404
@@ -199,9 +220,9 @@ def test_a_runaway_query_is_cancelled_and_reported(api_data: Path, tmp_path: Pat
         assert reply.status == 422 and reply.json["error"]["code"] == "time_limit"
         job = request(f"{running.url}/api/v1/jobs", "POST", {"query": heavy}).json["id"]
         ended = wait_for(
-            lambda: (r := request(f"{running.url}/api/v1/jobs/{job}")).json["state"]
-            != "running"
-            and r
+            lambda: (
+                (r := request(f"{running.url}/api/v1/jobs/{job}")).json["state"] != "running" and r
+            )
         )
         assert ended.json["state"] == "failed" and ended.json["error"]["code"] == "time_limit"
     finally:
@@ -234,10 +255,12 @@ def test_concurrency_limit_and_clients_that_hang_up_mid_stream(
         for _ in range(3):  # each hang-up must give the principal's only slot back
             _stream_and_hang_up(running.url, "from otel")
             wait_for(
-                lambda: request(
-                    f"{running.url}/api/v1/query", "POST", {"query": "from otel | limit 1"}
-                ).status
-                == 200
+                lambda: (
+                    request(
+                        f"{running.url}/api/v1/query", "POST", {"query": "from otel | limit 1"}
+                    ).status
+                    == 200
+                )
             )
         host, port = running.url.removeprefix("http://").split(":")
         holder = http.client.HTTPConnection(host, int(port), timeout=30)
@@ -299,7 +322,11 @@ def test_tokens_and_tenants(api_data: Path, tmp_path: Path) -> None:
 
 
 def test_saved_queries_round_trip(server: Served) -> None:
-    body = {"name": "errors", "query": "from otel | where severity >= 'error'", "range": {"last": "1h"}}
+    body = {
+        "name": "errors",
+        "query": "from otel | where severity >= 'error'",
+        "range": {"last": "1h"},
+    }
     created = request(f"{server.url}/api/v1/saved", "POST", body)
     assert created.status == 201
     entry = request(f"{server.url}/api/v1/saved/{created.json['id']}").json
@@ -351,15 +378,23 @@ def test_context_shows_the_lines_around_one(server: Served) -> None:
     rows = request(
         f"{server.url}/api/v1/query",
         "POST",
-        {"query": "from otel | where service == 'auth' | sort timestamp | limit 10 | fields "
-         "timestamp, host, message"},
+        {
+            "query": "from otel | where service == 'auth' | sort timestamp | limit 10 | fields "
+            "timestamp, host, message"
+        },
     ).json["rows"]
     stamp, host, message = rows[5]
     context = request(
         f"{server.url}/api/v1/context",
         "POST",
-        {"source": "otel", "timestamp": stamp, "service": "auth", "host": host, "before": 3,
-         "after": 3},
+        {
+            "source": "otel",
+            "timestamp": stamp,
+            "service": "auth",
+            "host": host,
+            "before": 3,
+            "after": 3,
+        },
     ).json
     assert context["before"][-1][0] == stamp and context["before"][-1][5] == message
     assert all(r[4] == host and r[3] == "auth" for r in context["before"] + context["after"])
@@ -376,7 +411,10 @@ def test_admin_endpoints(server: Served) -> None:
     assert otel["rows"] == 20_000 and otel["files"] > 0 and otel["hours"] == 48
     assert otel["compaction"]["incoming_files"] == otel["files"]
     sources = request(f"{server.url}/api/v1/sources").json["sources"]
-    assert sources[0]["mapping"]["fields"]["service"] and "format: otel" in sources[0]["mapping"]["yaml"]
+    assert (
+        sources[0]["mapping"]["fields"]["service"]
+        and "format: otel" in sources[0]["mapping"]["yaml"]
+    )
     assert request(f"{server.url}/api/v1/router").json == {"configured": False}
     assert request(f"{server.url}/readyz").json["status"] == "ready"
 

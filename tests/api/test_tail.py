@@ -51,19 +51,21 @@ def _tail_url(server: Served, query: str) -> str:
 
 async def _sse_events(url: str, until: Any, timeout: float = 30.0) -> list[tuple[str, Any]]:
     events: list[tuple[str, Any]] = []
-    async with aiohttp.ClientSession() as client:
-        async with client.get(url, headers={"Accept": "text/event-stream"}) as reply:
-            assert reply.status == 200
-            kind = "message"
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline:
-                line = (await asyncio.wait_for(reply.content.readline(), timeout)).decode()
-                if line.startswith("event: "):
-                    kind = line[7:].strip()
-                elif line.startswith("data: "):
-                    events.append((kind, json.loads(line[6:])))
-                    if until(events):
-                        return events
+    async with (
+        aiohttp.ClientSession() as client,
+        client.get(url, headers={"Accept": "text/event-stream"}) as reply,
+    ):
+        assert reply.status == 200
+        kind = "message"
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            line = (await asyncio.wait_for(reply.content.readline(), timeout)).decode()
+            if line.startswith("event: "):
+                kind = line[7:].strip()
+            elif line.startswith("data: "):
+                events.append((kind, json.loads(line[6:])))
+                if until(events):
+                    return events
     raise AssertionError(f"the tail did not deliver in time: {events}")
 
 
@@ -130,7 +132,9 @@ def test_tail_refuses_what_it_cannot_run(server: Served) -> None:
     assert stats.status == 400 and stats.json["error"]["code"] == "not_row_only"
     plain = request(_tail_url(server, "from otel"))
     assert plain.status == 400 and plain.json["error"]["code"] == "not_a_stream"
-    broken = request(_tail_url(server, "from otel | where"), headers={"Accept": "text/event-stream"})
+    broken = request(
+        _tail_url(server, "from otel | where"), headers={"Accept": "text/event-stream"}
+    )
     assert broken.status == 400 and broken.json["diagnostics"]
     missing = request(f"{server.url}/api/v1/tail", headers={"Accept": "text/event-stream"})
     assert missing.status == 400 and missing.json["error"]["code"] == "missing_parameter"
