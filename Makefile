@@ -79,5 +79,9 @@ fuzz-native: $(STAMP)
 	$(BIN)/python tests/native_corpus.py build/fuzz/corpus
 	build/fuzz/fuzz_main build/fuzz/corpus $(FUZZ_RUNS)
 
+# starbase serve vs in-process: first row, 10M-row streams (peak RSS), tail delay, 50 clients.
+bench-api: $(STAMP)
+	$(BIN)/python benchmarks/api.py
+
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache
