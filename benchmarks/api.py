@@ -317,6 +317,27 @@ def concurrent(server: Server, clients: int, per_client: int) -> None:
     print(f"   errors: {len(errors)}" + (f" (first: {errors[0]})" if errors else ""))
 
 
+def on_data(args: argparse.Namespace) -> None:
+    """Parts 1, 2 and 4: over the 10M-record dataset."""
+    root = dataset(args.data or DEFAULT_DATA / f"otel-{args.rows}", args.rows, args.days)
+    print(f"dataset: {args.rows:,} rows over {args.days} days in {root}")
+    log = Path(tempfile.mkdtemp(prefix="starbase-bench-api-")) / "serve.log"
+    server = Server(root, log, "--max-concurrent", str(max(args.clients, 4)))
+    session = Session(default_config(root))
+    steps: dict[str, Callable[[], None]] = {
+        "1": lambda: ttfr(server, session, args.runs),
+        "2": lambda: throughput(server, session),
+        "4": lambda: concurrent(server, args.clients, args.per_client),
+    }
+    try:
+        for key in "124":
+            if key in args.only:
+                steps[key]()
+    finally:
+        server.stop()
+        session.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--rows", type=int, default=10_000_000)
@@ -331,25 +352,9 @@ def main() -> None:
         "--only", default="1234", help="which parts to run (digits 1-4; default all)"
     )
     args = parser.parse_args()
-    root = dataset(args.data or DEFAULT_DATA / f"otel-{args.rows}", args.rows, args.days)
-    print(f"dataset: {args.rows:,} rows over {args.days} days in {root}")
     print(f"cores: {os.cpu_count()} (shared with other work: absolute times are noisy)")
-    log = Path(tempfile.mkdtemp(prefix="starbase-bench-api-")) / "serve.log"
-    steps: dict[str, Callable[[], None]] = {}
-    server = Server(root, log, "--max-concurrent", str(max(args.clients, 4)))
-    session = Session(default_config(root))
-    try:
-        steps = {
-            "1": lambda: ttfr(server, session, args.runs),
-            "2": lambda: throughput(server, session),
-            "4": lambda: concurrent(server, args.clients, args.per_client),
-        }
-        for key in "124":
-            if key in args.only:
-                steps[key]()
-    finally:
-        server.stop()
-        session.close()
+    if set(args.only) & set("124"):
+        on_data(args)
     if "3" in args.only:
         tail_delay(args.tail_seconds, args.tail_rate)
 

@@ -29,7 +29,7 @@ class Limits:
     max_jobs: int = 16  # jobs kept per token (running or finished, not yet expired)
     job_ttl_s: float = 600.0  # a finished job is kept this long after it ended
     tail_poll_s: float = 0.25  # how often a live tail reads the commit log's head
-    tail_buffer_rows: int = 10_000  # rows waiting for a slow tail client before dropping
+    tail_buffer_rows: int = 100_000  # rows waiting for a slow tail client before dropping
     tail_stall_s: float = 30.0  # a tail client that reads nothing this long is disconnected
 
 

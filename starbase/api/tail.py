@@ -13,7 +13,8 @@ logs, never the folders). Guarantees:
   commits land — the head is read every `tail_poll_s` (0.25 s), so rows arrive well within
   2 s of the router's commit —, and `dropped` (`count`, `message`) when rows were dropped
   because the client read too slowly: at most `tail_buffer_rows` rows wait for a client;
-  past that new rows are dropped and counted (as Loki reports dropped entries). SSE sends a
+  past that new rows are dropped and counted (as Loki reports dropped entries); a client that
+  has taken every row gets the next commit's rows whole, whatever their number. SSE sends a
   comment every 15 s so a vanished client is noticed.
 - A client that accepts nothing for `tail_stall_s` (a WebSocket that never reads) is
   disconnected (WebSocket close 1008); a failure of the query ends the tail with an `error`
@@ -45,7 +46,7 @@ from starbase.runtime.errors import QueryFailed
 
 log = logging.getLogger("starbase.api")
 KEEPALIVE_S = 15.0
-ROWS_PER_MESSAGE = 500
+ROWS_PER_MESSAGE = 5000
 HANG_UP_CHECK_S = 0.5
 
 
@@ -115,7 +116,9 @@ class Outbox:
         self.ready = asyncio.Event()
 
     def offer(self, rows: list[list[Any]], committed_ns: int) -> None:
-        room = self.capacity - len(self.rows)
+        # a client that has taken everything gets the whole delta (a commit is bounded by the
+        # router's flush size); one still behind gets what fits, the rest is counted
+        room = len(rows) if not self.rows else max(0, self.capacity - len(self.rows))
         self.rows.extend(rows[:room])
         self.dropped += max(0, len(rows) - room)
         self.committed_ns = committed_ns
