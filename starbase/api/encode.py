@@ -16,8 +16,7 @@ from collections.abc import Iterator
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-
-from starbase.compiler.timestamps import format_iso
+import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
 NDJSON = "application/x-ndjson"
 ARROW_STREAM = "application/vnd.apache.arrow.stream"
@@ -48,8 +47,7 @@ def column_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     """One column as JSON-ready Python values."""
     kind = array.type
     if pa.types.is_timestamp(kind):
-        nanos = array.cast(pa.timestamp("ns", tz=kind.tz)).cast(pa.int64()).to_pylist()
-        return [None if n is None else format_iso(n) for n in nanos]
+        return iso_texts(array).to_pylist()
     if pa.types.is_map(kind):
         return [None if m is None else dict(m) for m in array.to_pylist()]
     if pa.types.is_floating(kind):
@@ -58,6 +56,14 @@ def column_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
 
 
 _INF = float("inf")
+
+
+def iso_texts(array: pa.Array | pa.ChunkedArray) -> pa.Array | pa.ChunkedArray:
+    """Timestamps as `format_iso` writes them (RFC 3339 UTC, the fraction without trailing
+    zeros), computed by Arrow for the whole column."""
+    nanos = array.cast(pa.timestamp("ns", tz="UTC"))
+    text = pc.strftime(nanos, format="%Y-%m-%dT%H:%M:%SZ")
+    return pc.replace_substring_regex(text, pattern=r"\.?0+Z$", replacement="Z")
 
 
 def rows(batch: pa.RecordBatch | pa.Table) -> list[list[Any]]:

@@ -149,7 +149,8 @@ async def _poll(state: ApiState, reader: TailReader, outbox: Outbox) -> None:
     while True:
         delta = await loop.run_in_executor(state.executor, reader.poll)
         if delta is not None and delta.table.num_rows:
-            outbox.offer(encode.rows(delta.table), delta.committed_ns)
+            rows = await loop.run_in_executor(state.executor, encode.rows, delta.table)
+            outbox.offer(rows, delta.committed_ns)
         await asyncio.sleep(state.settings.limits.tail_poll_s)
 
 
@@ -203,7 +204,7 @@ async def _websocket(
     await ws.prepare(request)
 
     async def send(message: dict[str, Any]) -> None:
-        await ws.send_str(json.dumps(message, ensure_ascii=False))
+        await ws.send_str(await _dumps(state, message))
 
     async def closed() -> None:
         async for message in ws:
@@ -243,7 +244,7 @@ async def _sse(request: web.Request, state: ApiState, reader: TailReader) -> web
         if message["type"] == "keepalive":
             await response.write(b": keepalive\n\n")
             return
-        data = json.dumps(message, ensure_ascii=False)
+        data = await _dumps(state, message)
         await response.write(f"event: {message['type']}\ndata: {data}\n\n".encode())
 
     gone = asyncio.ensure_future(_hung_up(request))
@@ -258,6 +259,16 @@ async def _sse(request: web.Request, state: ApiState, reader: TailReader) -> web
     finally:
         gone.cancel()
     return response
+
+
+async def _dumps(state: ApiState, message: dict[str, Any]) -> str:
+    """JSON text of a message; large ones are encoded off the event loop."""
+    if len(message.get("rows", ())) < 100:
+        return json.dumps(message, ensure_ascii=False)
+    loop = asyncio.get_running_loop()
+    return await loop.run_in_executor(
+        state.executor, lambda: json.dumps(message, ensure_ascii=False)
+    )
 
 
 async def _hung_up(request: web.Request) -> None:
