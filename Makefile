@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api fuzz-native clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer fuzz-native clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -82,6 +82,10 @@ fuzz-native: $(STAMP)
 # starbase serve vs in-process: first row, 10M-row streams (peak RSS), tail delay, 50 clients.
 bench-api: $(STAMP)
 	$(BIN)/python benchmarks/api.py
+
+# Template mining on Loghub-2k (vs Drain), held-out formats, analyze speed (docs/analyzer.md).
+bench-analyzer: $(STAMP)
+	$(BIN)/python benchmarks/analyzer.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

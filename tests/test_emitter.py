@@ -701,7 +701,13 @@ def test_sigterm_stops_an_endless_run_after_flushing(server: Receiver) -> None:
     command = [sys.executable, "-m", "starbase.cli", "emit", "--mode", "raw", "--rate", "400"]
     command += ["--endpoint", server.url, "--quiet"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(2.0)
+    # SIGTERM once the run is under way (it posts after installing its handler), however
+    # long the interpreter took to start on a busy machine
+    deadline = time.monotonic() + 60
+    while not server.raw and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert server.raw, "the emitter posted nothing within 60 s"
+    time.sleep(0.5)
     process.terminate()
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err

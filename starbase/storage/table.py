@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
@@ -130,12 +131,18 @@ class Table:
     # ------------------------------------------------------------------ writing
 
     def append(
-        self, batch: pa.Table, *, writer: str | None = None, seq: int | None = None
+        self,
+        batch: pa.Table,
+        *,
+        writer: str | None = None,
+        seq: int | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Commit | None:
         """Write `batch` (one file per partition touched) and commit it; None if nothing to do.
 
         With `writer` and `seq`, a batch whose `seq` is not above the writer's last committed
-        one is skipped. Rows in hours that retention already expired are dropped.
+        one is skipped. Rows in hours that retention already expired are dropped. `meta` (JSON
+        values) is kept in the commit (`Commit.meta`).
         """
         # Parquet encoding, the costly part, runs before the lock: writers on one host overlap.
         parts = [
@@ -168,7 +175,7 @@ class Table:
                 incoming=head.incoming + len(entries),
                 writers=writers,
             )
-            commit = Commit(version, "append", state, tuple(entries))
+            commit = Commit(version, "append", state, tuple(entries), (), dict(meta or {}))
             self._publish(commit)
             self.store.delete([_WRITE_INTENT])
             return commit
