@@ -37,6 +37,7 @@ from starbase.runtime.errors import QueryFailed
 
 log = logging.getLogger("starbase.api")
 STREAMED = (encode.NDJSON, encode.ARROW_STREAM, encode.CSV)
+FIRST_ROWS = 256  # rows in a stream's first write: the first row reaches the client sooner
 
 
 def negotiate(request: web.Request) -> str:
@@ -153,7 +154,7 @@ async def _stream(
                 continue
             part = batch.slice(start, limit - sent)
             sent += part.num_rows
-            for chunk in encode.chunks(part):
+            for chunk in encode.chunks(part, first=FIRST_ROWS if sent == part.num_rows else None):
                 if arrow is not None:
                     data = arrow.batch(chunk)
                 elif kind == encode.CSV:
