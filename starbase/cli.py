@@ -15,8 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from starbase import devenv
-from starbase.api import cli as serve_cli
 from starbase.analyzer import cli as analyzer_cli
+from starbase.api import cli as serve_cli
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
 from starbase.compiler.errors import CompileError
 from starbase.config import Config, ConfigError, default_config, load_config
