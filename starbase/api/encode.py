@@ -47,7 +47,7 @@ def column_values(array: pa.Array | pa.ChunkedArray) -> list[Any]:
     """One column as JSON-ready Python values."""
     kind = array.type
     if pa.types.is_timestamp(kind):
-        return iso_texts(array).to_pylist()
+        return list(iso_texts(array).to_pylist())
     if pa.types.is_map(kind):
         return [None if m is None else dict(m) for m in array.to_pylist()]
     if pa.types.is_floating(kind):
