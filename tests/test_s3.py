@@ -177,10 +177,11 @@ def test_explain_on_s3_lists_only_the_matching_partition_objects(
         s3,
     )
     plans = compiled.explain().split("== datafusion plan ==", 1)[1]
-    scan = next(line for line in plans.splitlines() if "TableScan: otel__incoming" in line)
-    assert 'otel__incoming.service = Utf8("search")' in scan
-    assert 'otel__incoming.hour >= Utf8("2026-11-20T11")' in scan
-    assert 'otel__incoming.hour <= Utf8("2026-11-20T11")' in scan
+    table = "starbase_internal.otel__incoming"  # runtime.tables.internal_table
+    scan = next(line for line in plans.splitlines() if f"TableScan: {table}" in line)
+    assert f'{table}.service = Utf8("search")' in scan
+    assert f'{table}.hour >= Utf8("2026-11-20T11")' in scan
+    assert f'{table}.hour <= Utf8("2026-11-20T11")' in scan
     groups = re.search(r"file_groups=\{(.*?)\]\]\}", plans)
     assert groups is not None, plans
     listed = re.findall(r"[^\[\], ]+\.parquet", groups.group(1))

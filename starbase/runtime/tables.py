@@ -4,9 +4,11 @@ Requires: a configured source whose format is stored by Starbase (`otel`, and `c
 with a location: the events Firehose delivers; see `STORED`) and its location (a local folder
 or `s3://bucket/prefix`). Guarantees:
 `register` makes the source readable in DataFusion under its name: two listing tables over the
-table's `incoming/` and `compacted/` folders (the format's physical schema given explicitly, so
+table's `incoming/` and `compacted/` folders (in the schema `INTERNAL_SCHEMA`, so no source name
+can meet them; the format's physical schema given explicitly, so
 an empty table is queryable, and the hive partitions, reading only `.parquet` files) and a view
-named like the source that admits only what the table's latest committed state makes visible
+named like the source (any name: identifiers are always quoted) that admits only what the
+table's latest committed state makes visible
 (`storage.table.Visibility`), with the format's columns followed by its two partition columns
 (or, per `READ_AS`, the columns its mapping names).
 `StoredSource.refresh` re-reads the commit log's head and replaces the view when it moved, so
@@ -35,6 +37,19 @@ from starbase.storage.table import Table, Visibility, open_table
 
 class SourceUnavailable(Exception):
     """A source's data cannot be reached; the message says which and why, in one line."""
+
+
+INTERNAL_SCHEMA = "starbase_internal"  # tables Starbase registers for itself
+
+
+def quote(name: str) -> str:
+    """`name` as a DataFusion SQL identifier, whatever it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def internal_table(source: str, part: str) -> str:
+    """The SQL name of a stored source's listing table for `part` (incoming, compacted)."""
+    return f"{INTERNAL_SCHEMA}.{quote(f'{source}__{part}')}"
 
 
 # source format (mapping name) -> stored table format
@@ -86,16 +101,18 @@ def view_sql(name: str, table: Table, visible: Visibility) -> str:
     fmt = table.format
     renamed = READ_AS.get(fmt.name)
     if renamed is None:
-        columns = ", ".join(f'"{c}"' for c in [*fmt.schema.names, *fmt.partitions])
+        columns = ", ".join(quote(c) for c in [*fmt.schema.names, *fmt.partitions])
     else:
-        columns = ", ".join(f'{expr} AS "{name}"' for name, expr in renamed)
+        columns = ", ".join(f"{expr} AS {quote(column)}" for column, expr in renamed)
     state = visible.state
     sides = []
     if state.incoming or state.files == 0:
-        sides.append(f'SELECT {columns} FROM "{name}__incoming" WHERE {visible.incoming}')
+        incoming = internal_table(name, "incoming")
+        sides.append(f"SELECT {columns} FROM {incoming} WHERE {visible.incoming}")
     if state.files > state.incoming:
-        sides.append(f'SELECT {columns} FROM "{name}__compacted" WHERE {visible.compacted}')
-    return f'CREATE OR REPLACE VIEW "{name}" AS ' + " UNION ALL ".join(sides)
+        compacted = internal_table(name, "compacted")
+        sides.append(f"SELECT {columns} FROM {compacted} WHERE {visible.compacted}")
+    return f"CREATE OR REPLACE VIEW {quote(name)} AS " + " UNION ALL ".join(sides)
 
 
 def register(ctx: SessionContext, source: SourceConfig) -> StoredSource:
@@ -121,9 +138,10 @@ def register(ctx: SessionContext, source: SourceConfig) -> StoredSource:
         for part in ("incoming", "compacted"):
             (root / table.format.directory / part).mkdir(parents=True, exist_ok=True)
     fmt = table.format
+    ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {INTERNAL_SCHEMA}").collect()
     for part, version in (("incoming", "c"), ("compacted", "g")):
         ctx.register_listing_table(
-            f"{source.name}__{part}",
+            internal_table(source.name, part),
             table.url(part),
             table_partition_cols=[
                 ("hour", pa.string()),

@@ -19,22 +19,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.storage.otel_layout import (
-    HOUR_FORMAT,
     NS_PER_HOUR,
     OTEL_LOGS_SCHEMA,
     TABLE_DIR,
     UNKNOWN_SERVICE,
+    hour_key,
     path_segment,
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STR_LIST = pa.list_(pa.string())
 
 CLOUDWATCH_EVENTS_SCHEMA = pa.schema(
@@ -62,7 +60,7 @@ def hour_keys(ns: np.ndarray[tuple[int], np.dtype[np.int64]]) -> pa.Array:
     """The UTC hour ('YYYY-MM-DDTHH') of each ns timestamp, floored (pre-1970 included)."""
     hours = np.floor_divide(ns, NS_PER_HOUR)
     unique, inverse = np.unique(hours, return_inverse=True)
-    names = [(_EPOCH + timedelta(hours=int(h))).strftime(HOUR_FORMAT) for h in unique]
+    names = [hour_key(int(h) * NS_PER_HOUR) for h in unique]
     return pa.DictionaryArray.from_arrays(pa.array(inverse, pa.int32()), names).cast(pa.string())
 
 

@@ -55,8 +55,10 @@ _PARTITION_NAMES = tuple(name for name, _ in PARTITION_COLUMNS)
 
 
 def hour_key(ns: int) -> str:
-    """The UTC hour holding `ns` (ns since the epoch), as 'YYYY-MM-DDTHH'; floors before 1970."""
-    return (_EPOCH + timedelta(hours=ns // NS_PER_HOUR)).strftime(HOUR_FORMAT)
+    """The UTC hour holding `ns` (ns since the epoch), as 'YYYY-MM-DDTHH' with a four-digit
+    year (strftime's %Y does not pad years before 1000); floors before 1970."""
+    moment = _EPOCH + timedelta(hours=ns // NS_PER_HOUR)
+    return f"{moment.year:04d}" + moment.strftime(HOUR_FORMAT.removeprefix("%Y"))
 
 
 def partition_values(time_unix_nano: int, service: str | None) -> dict[str, str]:
