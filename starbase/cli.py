@@ -76,6 +76,7 @@ COMMANDS: tuple[Command, ...] = (
         "starbase.router.cli",
         "add_parser",
     ),
+    Command((("serve", "serve the HTTP API and the web UI"),), "starbase.api.cli", "add_parser"),
     Command(
         (("dev", "a local AWS stand-in (moto) and router"),),
         "starbase.devenv",
