@@ -26,7 +26,7 @@ from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
 from starbase.runtime.engine import new_session
 from starbase.storage.formats import OTEL as STORED_FORMAT
-from starbase.storage.synthetic import write_dataset
+from synthetic import write_dataset
 from starbase.storage.table import open_table
 
 END = parse_iso("2026-11-01T00:00:00Z")

@@ -38,7 +38,7 @@ from starbase.config import default_config
 from starbase.devenv import free_port, spawn, wait_answering
 from starbase.runtime.engine import new_session
 from starbase.runtime.tables import register
-from starbase.storage.synthetic import generate
+from synthetic import generate
 from starbase.storage.table import Table, open_table
 
 S = 1_000_000_000

@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from starbase.storage import OTEL_LOGS_SCHEMA, PARTITION_SCHEMA, TABLE_DIR, hour_key, write_batch
-from starbase.storage.synthetic import (
+from synthetic import (
     DEFAULT_SERVICES,
     SEVERITY_TEXT,
     SYNTHETIC_SCHEMA,
