@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from urllib.parse import unquote
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
@@ -103,6 +104,11 @@ def _sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def _value(segment: str) -> str:
+    """The value of a `name=value` folder name (unescaped)."""
+    return unquote(segment.partition("=")[2])
+
+
 @dataclass(frozen=True)
 class Visibility:
     """The predicates that make a listing of the table's folders equal to a snapshot."""
@@ -120,7 +126,7 @@ class Visibility:
         compacted = f"by >= '{COMPACT}' AND by <= '{COMPACT}{s.gen:0{_WIDTH}d}'"
         if s.dead:
             gone = " OR ".join(
-                f"(day = {_sql_text(d)} AND by = {_sql_text(b)})"
+                f"(day = {_sql_text(_value(d))} AND by = {_sql_text(_value(b))})"
                 for d, b in (folder.split("/", 1) for folder, _ in s.dead)
             )
             compacted += f" AND NOT ({gone})"
@@ -279,8 +285,9 @@ class Table:
             prefixes = [self._path({"day": day}, folder).rsplit("/", 1)[0] for day in days]
             self._intend(_COMPACT_INTENT, gen, prefixes)
             outputs: list[FileEntry] = []
+            expired = hour_start_ns(start.cutoff) if start.cutoff else None
             for day, files in sorted(days.items()):
-                outputs.extend(self._merge(files, day, folder, target_bytes, level))
+                outputs.extend(self._merge(files, day, folder, target_bytes, level, expired))
             inputs = [f for files in days.values() for f in files]
             marker = self.store.get(_VACUUMED)
             vacuumed = int(marker) if marker else 0
@@ -435,8 +442,10 @@ class Table:
         folder: str,
         target_bytes: int,
         level: int,
+        expired: int | None,
     ) -> Iterator[FileEntry]:
-        """Rows of `files` clustered by (key, time), cut into files of about `target_bytes`.
+        """Rows of `files` clustered by (key, time), cut into files of about `target_bytes`;
+        rows before `expired` (ns: retention's cutoff) are dropped.
 
         Inputs are taken in time order in batches of about `target_bytes` each, so memory
         stays bounded however large a day is (a day's files then each cover a time range).
@@ -445,23 +454,30 @@ class Table:
         for entry in sorted(files, key=lambda f: (f.min_ns, f.path)):
             batch.append(entry)
             if sum(f.bytes for f in batch) >= target_bytes:
-                yield from self._merge_batch(batch, day, folder, target_bytes, level)
+                yield from self._merge_batch(batch, day, folder, target_bytes, level, expired)
                 batch = []
         if batch:
-            yield from self._merge_batch(batch, day, folder, target_bytes, level)
+            yield from self._merge_batch(batch, day, folder, target_bytes, level, expired)
 
     def _merge_batch(
-        self, files: list[FileEntry], day: str, folder: str, target_bytes: int, level: int
+        self,
+        files: list[FileEntry],
+        day: str,
+        folder: str,
+        target_bytes: int,
+        level: int,
+        expired: int | None,
     ) -> Iterator[FileEntry]:
         fmt = self.format
         rows = sum(f.rows for f in files)
         per_row = max(1.0, sum(f.bytes for f in files) / max(rows, 1))
         rows_per_file = max(1, int(target_bytes / per_row))
-        merged = fmt.sort(pa.concat_tables([self._read(f) for f in files]))
+        merged = pa.concat_tables([self._read(f) for f in files])
+        if expired is not None and any(f.min_ns < expired for f in files):
+            merged = merged.filter(pa.array(fmt.times_ns(merged) >= expired))
+        merged = fmt.sort(merged)
         for start in range(0, merged.num_rows, rows_per_file):
             part = merged.slice(start, rows_per_file)
-            if start:  # a later piece of a day: its own clustering
-                part = fmt.sort(part)
             lo, hi, keys = fmt.statistics(part)
             piece = Slice({"day": day}, part, lo, hi, keys)
             yield self._put(self._path({"day": day}, folder), piece, self._encode(part, level))
