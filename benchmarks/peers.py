@@ -34,8 +34,10 @@ class DataFusionFiles:
 
     name = "DataFusion"
 
-    def __init__(self, compacted: Path, schema: pa.Schema) -> None:
+    def __init__(self, compacted: Path, schema: pa.Schema, settings: tuple[str, ...] = ()) -> None:
         self.ctx = new_session()
+        for setting in settings:  # a variant of Starbase's settings, to measure one
+            self.ctx.sql(setting)
         self.ctx.register_listing_table(
             "otel",
             str(compacted) + "/",

@@ -32,13 +32,13 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
+from synthetic import generate
 
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import default_config
 from starbase.devenv import free_port, spawn, wait_answering
 from starbase.runtime.engine import new_session
 from starbase.runtime.tables import register
-from synthetic import generate
 from starbase.storage.table import Table, open_table
 
 S = 1_000_000_000

@@ -25,7 +25,7 @@ from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
 from starbase.mappings.metamodel import UNIVERSAL_FIELDS
 from starbase.runtime.engine import QueryFailed
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 S = 1_000_000_000
 MINUTE = 60 * S

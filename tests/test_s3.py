@@ -25,7 +25,7 @@ from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, config_from_dict
 from starbase.runtime.engine import QueryFailed
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 from starbase.storage.store import S3Location
 from starbase.storage.table import open_table
 

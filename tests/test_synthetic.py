@@ -14,10 +14,6 @@ import pyarrow.dataset as ds  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from starbase.storage import OTEL_LOGS_SCHEMA, PARTITION_SCHEMA, TABLE_DIR, day_key, write_batch
-from starbase.storage.ids import to_hex
-from starbase.storage.otel_layout import LEGACY_OTEL_LOGS_SCHEMA
 from synthetic import (
     DEFAULT_SERVICES,
     SEVERITY_TEXT,
@@ -26,6 +22,10 @@ from synthetic import (
     generate,
     write_dataset,
 )
+
+from starbase.storage import OTEL_LOGS_SCHEMA, PARTITION_SCHEMA, TABLE_DIR, day_key, write_batch
+from starbase.storage.ids import to_hex
+from starbase.storage.otel_layout import LEGACY_OTEL_LOGS_SCHEMA
 
 H = 3_600_000_000_000
 START = 1_800_000_000_000_000_000 - 1_800_000_000_000_000_000 % H + 1_234_567  # mid-hour

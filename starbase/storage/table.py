@@ -285,9 +285,9 @@ class Table:
             prefixes = [self._path({"day": day}, folder).rsplit("/", 1)[0] for day in days]
             self._intend(_COMPACT_INTENT, gen, prefixes)
             outputs: list[FileEntry] = []
-            expired = hour_start_ns(start.cutoff) if start.cutoff else None
+            hidden = hour_start_ns(start.cutoff) if start.cutoff else None
             for day, files in sorted(days.items()):
-                outputs.extend(self._merge(files, day, folder, target_bytes, level, expired))
+                outputs.extend(self._merge(files, day, folder, target_bytes, level, hidden))
             inputs = [f for files in days.values() for f in files]
             marker = self.store.get(_VACUUMED)
             vacuumed = int(marker) if marker else 0
