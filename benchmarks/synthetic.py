@@ -40,12 +40,12 @@ import numpy.typing as npt
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
-from starbase.storage.otel_layout import LEGACY_OTEL_LOGS_SCHEMA
+from starbase.storage.otel_layout import OTEL_RECORDS_SCHEMA
 from starbase.storage.table import write_batch
 
 DEFAULT_SERVICES: tuple[str, ...] = ("gateway", "checkout", "payments", "auth", "inventory")
 # As records arrive (hex ids), plus the service: what `write_batch` converts and stores.
-SYNTHETIC_SCHEMA = LEGACY_OTEL_LOGS_SCHEMA.append(pa.field("service", pa.string(), nullable=False))
+SYNTHETIC_SCHEMA = OTEL_RECORDS_SCHEMA.append(pa.field("service", pa.string(), nullable=False))
 SEVERITY_TEXT = {5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21: "FATAL"}
 
 # Part of the determinism contract: changing any of these changes the generated rows.

@@ -177,18 +177,16 @@ def test_explain_on_s3_lists_only_the_matching_partition_objects(
         s3,
     )
     plans = compiled.explain().split("== datafusion plan ==", 1)[1]
-    scan = next(line for line in plans.splitlines() if "TableScan: otel__incoming" in line)
-    assert 'otel__incoming.service = Utf8("search")' in scan
-    assert 'otel__incoming.hour >= Utf8("2026-11-20T11")' in scan
-    assert 'otel__incoming.hour <= Utf8("2026-11-20T11")' in scan
+    scan = next(line for line in plans.splitlines() if "TableScan: otel__v2" in line)
+    assert 'otel__v2.service = Utf8("search")' in scan
+    assert 'otel__v2.day >= Utf8("2026-11-20")' in scan
+    assert 'otel__v2.day <= Utf8("2026-11-20")' in scan
     groups = re.search(r"file_groups=\{(.*?)\]\]\}", plans)
     assert groups is not None, plans
     listed = re.findall(r"[^\[\], ]+\.parquet", groups.group(1))
     assert len(listed) == 2  # one object from each of the two committed batches
     for key in listed:
-        assert key.startswith(
-            f"{PREFIX}/otel/logs/incoming/hour=2026-11-20T11/service=search/c="
-        ), key
+        assert key.startswith(f"{PREFIX}/otel/logs/v2/day=2026-11-20/by=append-"), key
 
 
 def test_a_starbase_toml_s3_source_through_the_cli(

@@ -55,13 +55,15 @@ CLOUDWATCH_EVENTS_SCHEMA = pa.schema(
     ]
 )
 
-LEGACY_RAW_LINES_SCHEMA = pa.schema(
+# Raw lines as writers hand them (with a `source` column beside) and as the legacy files held
+# them; the files of the day layout add the source.
+RAW_LINES_SCHEMA = pa.schema(
     [
         pa.field("received_time_unix_nano", pa.int64(), nullable=False),
         pa.field("line", pa.string()),
     ]
 )
-RAW_LINES_SCHEMA = LEGACY_RAW_LINES_SCHEMA.append(pa.field("source", pa.string(), nullable=False))
+RAW_FILE_SCHEMA = RAW_LINES_SCHEMA.append(pa.field("source", pa.string(), nullable=False))
 
 
 def day_keys(ns: np.ndarray[tuple[int], np.dtype[np.int64]]) -> pa.Array:
@@ -297,14 +299,14 @@ CLOUDWATCH = TableFormat(
 RAW = TableFormat(
     "raw",
     "raw/lines",
+    RAW_FILE_SCHEMA,
     RAW_LINES_SCHEMA,
-    LEGACY_RAW_LINES_SCHEMA,
     "received_time_unix_nano",
     1,
     "source",
     "source",
     _given("source"),
-    frozenset(),
+    frozenset({"source"}),
     ("received_time_unix_nano",),
 )
 FORMATS: dict[str, TableFormat] = {f.name: f for f in (OTEL, CLOUDWATCH, RAW)}

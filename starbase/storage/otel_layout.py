@@ -64,8 +64,11 @@ OTEL_LOGS_SCHEMA = pa.schema(
         pa.field("service", pa.string(), nullable=False),
     ]
 )
-# What Starbase wrote before the day layout: ids as hex text, the service in the path only.
-LEGACY_OTEL_LOGS_SCHEMA = pa.schema(_schema(pa.string(), pa.string()))
+# OTel records as writers hand them to `Table.append` (the router's OTLP conversion, tests):
+# ids as hex text, the service from `resource_attributes` (or an extra `service` column).
+OTEL_RECORDS_SCHEMA = pa.schema(_schema(pa.string(), pa.string()))
+# The files of the legacy layout have exactly these columns (the service in the path only).
+LEGACY_OTEL_LOGS_SCHEMA = OTEL_RECORDS_SCHEMA
 ID_COLUMNS = {"trace_id": TRACE_ID_BYTES, "span_id": SPAN_ID_BYTES}
 CLUSTER_COLUMNS = ("service", "time_unix_nano")
 # Encoded in the directory path only, never inside the files.
