@@ -41,7 +41,7 @@ class DataFusionFiles:
         self.ctx.register_listing_table(
             "otel",
             str(compacted) + "/",
-            table_partition_cols=[("day", pa.string()), ("g", pa.string())],
+            table_partition_cols=[("day", pa.string()), ("by", pa.string())],
             file_extension=".parquet",
             schema=schema,
         )
@@ -62,18 +62,25 @@ class DuckDBFiles:
         self.db.execute(
             "CREATE VIEW logs AS SELECT * FROM read_parquet("
             f"'{compacted}/**/*.parquet', hive_partitioning = true, "
-            "hive_types = {'day': 'VARCHAR', 'g': 'VARCHAR'})"
+            "hive_types = {'day': 'VARCHAR', 'by': 'VARCHAR'})"
         )
 
     def run(self, sql: str) -> pa.Table:
         return self.db.sql(sql).to_arrow_table()
 
 
+_CHDB: dict[str, object] = {}
+
+
 def _chdb_session(path: Path) -> object:
+    """chDB's one embedded server per process (a second path is refused): shared."""
     from chdb import session
 
+    if "session" in _CHDB:
+        return _CHDB["session"]
     path.mkdir(parents=True, exist_ok=True)
     chs = session.Session(str(path))
+    _CHDB["session"] = chs
     chs.query("SET use_query_condition_cache = 0")
     chs.query("SET use_hive_partitioning = 1")
     chs.query("SET input_format_try_infer_datetimes = 0")
@@ -135,7 +142,7 @@ class ClickHouseMergeTree:
             self.chs.query(MERGE_TREE)  # type: ignore[attr-defined]
             started = time.perf_counter()
             self.chs.query(  # type: ignore[attr-defined]
-                "INSERT INTO logs SELECT * EXCEPT (g) REPLACE (coalesce(trace_id, "
+                "INSERT INTO logs SELECT * EXCEPT (by) REPLACE (coalesce(trace_id, "
                 "toFixedString('', 16)) AS trace_id, coalesce(span_id, toFixedString('', 8)) "
                 "AS span_id) FROM file('" + str(compacted) + "/**/*.parquet', Parquet)"
             )

@@ -101,11 +101,11 @@ def runners(
             duck = DuckDBFiles(compacted)
             made[name] = lambda q, p=duck: p.run(q.duckdb)
         elif name == "ch-parquet":
-            chp = ClickHouseParquet(compacted, root.parent / f"chdb-parquet-{rows}")
+            chp = ClickHouseParquet(compacted, root.parent / f"chdb-{rows}")
             made[name] = lambda q, p=chp: p.run(q.clickhouse)
         elif name == "ch-mergetree":
             started = time.perf_counter()
-            chm = ClickHouseMergeTree(compacted, root.parent / f"chdb-mergetree-{rows}", rows)
+            chm = ClickHouseMergeTree(compacted, root.parent / f"chdb-{rows}", rows)
             if chm.load_seconds is not None:
                 took = time.perf_counter() - started
                 print(f"loaded the MergeTree copy in {took:.1f} s", file=sys.stderr)
