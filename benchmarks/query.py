@@ -189,7 +189,7 @@ def _a_trace_id(table: object) -> str:
     from starbase.storage.ids import to_hex
 
     entry = next(f for f in table.files() if f.rows)  # type: ignore[attr-defined]
-    data = table._read(entry)  # type: ignore[attr-defined]
+    data = table.read_file(entry)  # type: ignore[attr-defined]
     ids = data["trace_id"].drop_null()
     return str(to_hex(ids.slice(len(ids) // 2, 1))[0].as_py())
 

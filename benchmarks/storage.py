@@ -92,7 +92,7 @@ def ingest(root: Path, rate: int, flush_s: int, minutes: int, level: int) -> Non
 
 def encodings(table: Table, parquet_per_record: float) -> None:
     """OTLP/JSON and OTLP protobuf sizes of the compacted records."""
-    sample = pa.concat_tables(table._read(f) for f in table.files())
+    sample = pa.concat_tables(table.read_file(f) for f in table.files())
     for name in ("trace_id", "span_id"):  # as OTLP/JSON spells them: hex
         sample = sample.set_column(sample.schema.get_field_index(name), name, to_hex(sample[name]))
     json_bytes = proto_bytes = 0

@@ -192,7 +192,7 @@ def table_rows(location: Path, format_name: str) -> pa.Table:
     if not files:
         rows = fmt.schema.empty_table()
     else:
-        rows = pa.concat_tables(table._read(f) for f in files)
+        rows = pa.concat_tables(table.read_file(f) for f in files)
     for name in fmt.ids:
         rows = rows.set_column(rows.schema.get_field_index(name), name, to_hex(rows[name]))
     if fmt.key not in rows.column_names:

@@ -175,7 +175,7 @@ def test_compacted_files_are_sorted_and_sized_to_the_target(tmp_path: Path) -> N
     assert report.outputs == len(sizes) > 3
     assert max(sizes) < 2 * 20_000
     for entry in table.files():
-        data = table._read(entry).select(["service", "time_unix_nano"]).to_pylist()
+        data = table.read_file(entry).select(["service", "time_unix_nano"]).to_pylist()
         keys = [(r["service"], r["time_unix_nano"]) for r in data]
         assert keys == sorted(keys)  # clustered by service, then time
         times = [t for _, t in keys]

@@ -49,6 +49,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 from urllib.parse import unquote
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -83,10 +84,12 @@ BLOOM_FPP = 0.05  # bloom filters: ~8 bits per distinct id per row group
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 FAN_IN = 4  # small compacted folders of one day merged together once there are this many
 VACUUM_GRACE_S = 600.0
-# zstd levels: appends stay cheap (commit latency); compaction, off the ingest path, spends
-# ~2x the CPU for ~10% fewer bytes at rest; level 19 (`starbase compact --level 19`) another
-# ~10% fewer for ~10x the CPU (measured on the emitter's traffic, docs/storage.md).
-APPEND_ZSTD_LEVEL = 3
+# zstd levels: appends stay cheap (they are on the ingest path and compaction rewrites them
+# within minutes: level 1 encodes OTLP batches in 25% less CPU than 3, for 2% more bytes,
+# benchmarks/otlp_decode.py); compaction, off the ingest path, spends ~2x the CPU for ~10%
+# fewer bytes at rest; level 19 (`starbase compact --level 19`) another ~10% fewer for ~10x
+# the CPU (measured on the emitter's traffic, docs/storage.md).
+APPEND_ZSTD_LEVEL = 1
 COMPACT_ZSTD_LEVEL = 9
 _WIDTH = 12  # digits of commit and generation numbers, so that string order is number order
 APPEND = "append-"
@@ -202,12 +205,18 @@ class Table:
     # ------------------------------------------------------------------ writing
 
     def append(
-        self, batch: pa.Table, *, writer: str | None = None, seq: int | None = None
+        self,
+        batch: pa.Table,
+        *,
+        writer: str | None = None,
+        seq: int | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Commit | None:
         """Write `batch` (one file per day touched) and commit it; None if nothing to do.
 
         With `writer` and `seq`, a batch whose `seq` is not above the writer's last committed
-        one is skipped. Rows in hours that retention already expired are dropped.
+        one is skipped. Rows in hours that retention already expired are dropped. `meta` (JSON
+        values) is kept in the commit (`Commit.meta`).
         """
         # Parquet encoding, the costly part, runs before the lock: writers on one host overlap.
         parts = [
@@ -241,7 +250,7 @@ class Table:
                 incoming=head.incoming + len(entries),
                 writers=writers,
             )
-            commit = Commit(version, "append", state, tuple(entries))
+            commit = Commit(version, "append", state, tuple(entries), (), dict(meta or {}))
             self._publish(commit)
             self.store.delete([_WRITE_INTENT])
             return commit
@@ -472,7 +481,7 @@ class Table:
         rows = sum(f.rows for f in files)
         per_row = max(1.0, sum(f.bytes for f in files) / max(rows, 1))
         rows_per_file = max(1, int(target_bytes / per_row))
-        merged = pa.concat_tables([self._read(f) for f in files])
+        merged = pa.concat_tables([self.read_file(f) for f in files])
         if expired is not None and any(f.min_ns < expired for f in files):
             merged = merged.filter(pa.array(fmt.times_ns(merged) >= expired))
         merged = fmt.sort(merged)
@@ -482,7 +491,7 @@ class Table:
             piece = Slice({"day": day}, part, lo, hi, keys)
             yield self._put(self._path({"day": day}, folder), piece, self._encode(part, level))
 
-    def _read(self, entry: FileEntry) -> pa.Table:
+    def read_file(self, entry: FileEntry) -> pa.Table:
         """A live file's rows in the file schema (legacy files upgraded)."""
         schema = self.format.legacy_schema if entry.legacy else self.format.schema
         local = self.store.local_path(entry.path)
