@@ -134,7 +134,7 @@ def rows_table(rows: Sequence[Row], observed_delay: int = 500) -> pa.Table:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder with ROWS; FIRST is written last, in a file of its own, so that file
-    order and time order disagree in hour=…T10/service=checkout."""
+    order and time order disagree in day=2026-11-20."""
     root = tmp_path_factory.mktemp("runtime-data")
     write_batch(root, rows_table(LATER))
     write_batch(root, rows_table([FIRST]))
@@ -442,7 +442,7 @@ def test_files_written_after_the_first_run_are_seen(tmp_path: Path) -> None:
     assert values(compiled.run()) == {"n": [2]}
     assert values(by_service.run()) == {"service": ["checkout"], "n": [2]}
     write_batch(tmp_path, rows_table([FIRST]))  # an existing partition, a new file
-    write_batch(tmp_path, rows_table(LATER[-2:]))  # new hour= and service= directories
+    write_batch(tmp_path, rows_table(LATER[-2:]))  # new files in the day folder
     assert values(compiled.run()) == {"n": [5]}
     assert values(by_service.run()) == {
         "service": ["checkout", "payments", "search"],

@@ -161,7 +161,7 @@ def test_new_objects_uploaded_after_the_first_run_are_seen(
     assert count.run().to_pydict() == {"n": [0]}  # nothing there yet: an empty table
     s3_append(moto_endpoint, prefix, records(20, seed=3, span=30 * MINUTE))
     assert count.run().to_pydict() == {"n": [20]}
-    later = records(7, seed=4, start=T0 + 5 * 60 * MINUTE, span=MINUTE)  # a new hour= prefix
+    later = records(7, seed=4, start=T0 + 5 * 60 * MINUTE, span=MINUTE)  # a new append folder
     s3_append(moto_endpoint, prefix, later)
     s3_append(moto_endpoint, prefix, records(3, seed=5, span=MINUTE))
     assert count.run().to_pydict() == {"n": [30]}
