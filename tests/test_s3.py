@@ -177,10 +177,11 @@ def test_explain_on_s3_lists_only_the_matching_partition_objects(
         s3,
     )
     plans = compiled.explain().split("== datafusion plan ==", 1)[1]
-    scan = next(line for line in plans.splitlines() if "TableScan: otel__v2" in line)
-    assert 'otel__v2.service = Utf8("search")' in scan
-    assert 'otel__v2.day >= Utf8("2026-11-20")' in scan
-    assert 'otel__v2.day <= Utf8("2026-11-20")' in scan
+    table = "starbase_internal.otel__v2"  # runtime.tables.internal_table
+    scan = next(line for line in plans.splitlines() if f"TableScan: {table}" in line)
+    assert f'{table}.service = Utf8("search")' in scan
+    assert f'{table}.day >= Utf8("2026-11-20")' in scan
+    assert f'{table}.day <= Utf8("2026-11-20")' in scan
     groups = re.search(r"file_groups=\{(.*?)\]\]\}", plans)
     assert groups is not None, plans
     listed = re.findall(r"[^\[\], ]+\.parquet", groups.group(1))

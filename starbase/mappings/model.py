@@ -30,7 +30,12 @@ from pydantic import (
     model_validator,
 )
 
-from starbase.mappings.metamodel import UNIVERSAL_BY_NAME, FieldType, UniversalField
+from starbase.mappings.metamodel import (
+    UNIVERSAL_BY_NAME,
+    UNIVERSAL_FIELDS,
+    FieldType,
+    UniversalField,
+)
 
 # ---------------------------------------------------------------- vocabularies (defined once)
 
@@ -534,7 +539,7 @@ class Mapping(BaseModel):
             for name in self.fields
             if name not in UNIVERSAL_BY_NAME
         ]
-        missing = [name for name in UNIVERSAL_BY_NAME if name not in self.fields]
+        missing = [f.name for f in UNIVERSAL_FIELDS if f.name not in self.fields]
         if missing:
             problems.append(
                 Problem(
@@ -598,7 +603,10 @@ class Mapping(BaseModel):
         return tuple(self.capability_set.profiles)
 
     def field(self, name: str) -> FieldMapping:
-        """How this format provides universal field `name` (KeyError for unknown names)."""
+        """How this format provides universal field `name` (an extra field the file does not
+        map is absent; KeyError for unknown names)."""
+        if name not in self.fields and name in UNIVERSAL_BY_NAME:
+            return AbsentField(kind="absent")
         try:
             return self.fields[name]
         except KeyError:

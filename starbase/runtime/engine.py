@@ -57,6 +57,10 @@ SESSION_SETTINGS = (
     # were measured and left at DataFusion's defaults (docs/storage.md): page index, bloom
     # filters and the metadata cache on, filter pushdown into the scan off.
     "SET datafusion.execution.collect_statistics = false",
+    # Each pipeline stage is a subquery: the parser's default depth (50) refused queries of
+    # about a dozen `dedup`s; the compiler bounds stages and expression depth (grammar.parser
+    # MAX_STAGES, MAX_DEPTH) well within this.
+    "SET datafusion.sql_parser.recursion_limit = 256",
 )
 KEPT_RUNS = 4  # runs whose fetched tables `prepare` leaves registered (for its caller's SQL)
 NS_PER_S = 1_000_000_000
@@ -230,7 +234,10 @@ class Engine:
         return self._clients[source.name]
 
     def _table(self, table: pa.Table) -> str:
+        """A name for fetched rows that no configured source has (the plan names it)."""
         name = f"__insights_{next(self._ids)}"
+        while self.config.source(name) is not None:
+            name = f"__insights_{next(self._ids)}"
         self.ctx.from_arrow(table, name=name)
         return name
 

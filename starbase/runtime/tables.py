@@ -4,13 +4,14 @@ Requires: a configured source whose format is stored by Starbase (`otel`, and `c
 with a location: the events Firehose delivers; see `STORED`) and its location (a local folder
 or `s3://bucket/prefix`). Guarantees:
 `register` makes the source readable in DataFusion under its name: a listing table over the
-table's `v2/` folder (the format's file schema given explicitly, so an empty table is
-queryable, and the hive partitions `day` and `by`, reading only `.parquet` files) and a view
-named like the source that admits only what the table's latest committed state makes visible
-(`storage.table.Visibility`), with the format's columns followed by `day` (or, per `READ_AS`,
-the columns its mapping names). While the table still holds files of the legacy layout
-(hour × key folders, hex ids) the view also reads those, converted to the same columns,
-through two more listing tables registered on first need.
+table's `v2/` folder (in the schema `INTERNAL_SCHEMA`, so no source name can meet it; the
+format's file schema given explicitly, so an empty table is queryable, and the hive
+partitions `day` and `by`, reading only `.parquet` files) and a view named like the source
+(any name: identifiers are always quoted) that admits only what the table's latest committed
+state makes visible (`storage.table.Visibility`), with the format's columns followed by `day`
+(or, per `READ_AS`, the columns its mapping names). While the table still holds files of the
+legacy layout (hour × key folders, hex ids) the view also reads those, converted to the same
+columns, through two more listing tables registered on first need.
 `StoredSource.refresh` re-reads the commit log's head and replaces the view when it moved, so
 each query sees one snapshot: every committed file once, nothing uncommitted, nothing twice
 during compaction. S3 locations get an object store for their bucket with the source's
@@ -38,6 +39,20 @@ from starbase.storage.table import Table, Visibility, open_table
 
 class SourceUnavailable(Exception):
     """A source's data cannot be reached; the message says which and why, in one line."""
+
+
+INTERNAL_SCHEMA = "starbase_internal"  # tables Starbase registers for itself
+
+
+def quote(name: str) -> str:
+    """`name` as a DataFusion SQL identifier, whatever it holds."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def internal_table(source: str, part: str) -> str:
+    """The SQL name of a stored source's listing table for `part` (v2; legacy: incoming,
+    compacted)."""
+    return f"{INTERNAL_SCHEMA}.{quote(f'{source}__{part}')}"
 
 
 # source format (mapping name) -> stored table format
@@ -97,40 +112,40 @@ def view_sql(name: str, table: Table, visible: Visibility) -> str:
     rows = f" AND {visible.rows}" if visible.rows else ""
     sides = []
     if state.files > state.legacy or state.files == 0:
-        columns = ", ".join(f'"{c}"' for c in names)
-        sides.append(f'SELECT {columns} FROM "{name}__v2" WHERE {visible.folders}{rows}')
+        columns = ", ".join(quote(c) for c in names)
+        current = internal_table(name, LAYOUT_DIR)
+        sides.append(f"SELECT {columns} FROM {current} WHERE {visible.folders}{rows}")
     if state.legacy:
         columns = ", ".join(_legacy_column(fmt, c) for c in names)
         for part, where in (
             ("incoming", visible.legacy_incoming),
             ("compacted", visible.legacy_compacted),
         ):
-            sides.append(f'SELECT {columns} FROM "{name}__{part}" WHERE {where}{rows}')
+            sides.append(f"SELECT {columns} FROM {internal_table(name, part)} WHERE {where}{rows}")
     union = " UNION ALL ".join(sides)
     renamed = READ_AS.get(fmt.name)
     if renamed is not None:
-        columns = ", ".join(f'{expr} AS "{name}"' for name, expr in renamed)
+        columns = ", ".join(f"{expr} AS {quote(column)}" for column, expr in renamed)
         union = f"SELECT {columns} FROM ({union})"
-    return f'CREATE OR REPLACE VIEW "{name}" AS {union}'
+    return f"CREATE OR REPLACE VIEW {quote(name)} AS {union}"
 
 
 def _legacy_column(fmt: TableFormat, column: str) -> str:
     """A column of the file schema computed from a legacy file's row and its folders."""
     if column in fmt.ids:
         width = fmt.ids[column]
-        return (
-            f"arrow_cast(decode(\"{column}\", 'hex'), 'FixedSizeBinary({width})') AS \"{column}\""
-        )
+        decoded = f"decode({quote(column)}, 'hex')"
+        return f"arrow_cast({decoded}, 'FixedSizeBinary({width})') AS {quote(column)}"
     if column == "day":
         return 'substr("hour", 1, 10) AS "day"'
-    return f'"{column}"'  # a file column, or the key partition of the same name
+    return quote(column)  # a file column, or the key partition of the same name
 
 
 def _register_legacy(ctx: SessionContext, name: str, table: Table) -> None:
     fmt = table.format
     for part, version in (("incoming", "c"), ("compacted", "g")):
         ctx.register_listing_table(
-            f"{name}__{part}",
+            internal_table(name, part),
             table.url(part),
             table_partition_cols=[
                 ("hour", pa.string()),
@@ -163,8 +178,9 @@ def register(ctx: SessionContext, source: SourceConfig) -> StoredSource:
             )
         table = open_table(root, stored)
         (root / table.format.directory / LAYOUT_DIR).mkdir(parents=True, exist_ok=True)
+    ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {INTERNAL_SCHEMA}").collect()
     ctx.register_listing_table(
-        f"{source.name}__v2",
+        internal_table(source.name, LAYOUT_DIR),
         table.url(LAYOUT_DIR),
         table_partition_cols=[("day", pa.string()), ("by", pa.string())],
         file_extension=".parquet",

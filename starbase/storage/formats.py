@@ -21,7 +21,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -29,17 +28,16 @@ import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.storage.ids import from_hex
 from starbase.storage.otel_layout import (
-    DAY_FORMAT,
     ID_COLUMNS,
     LEGACY_OTEL_LOGS_SCHEMA,
     NS_PER_DAY,
     OTEL_LOGS_SCHEMA,
     TABLE_DIR,
     UNKNOWN_SERVICE,
+    day_key,
     path_segment,
 )
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _STR_LIST = pa.list_(pa.string())
 
 CLOUDWATCH_EVENTS_SCHEMA = pa.schema(
@@ -67,10 +65,10 @@ RAW_FILE_SCHEMA = RAW_LINES_SCHEMA.append(pa.field("source", pa.string(), nullab
 
 
 def day_keys(ns: np.ndarray[tuple[int], np.dtype[np.int64]]) -> pa.Array:
-    """The UTC day ('YYYY-MM-DD') of each ns timestamp, floored (pre-1970 included)."""
+    """The UTC day ('YYYY-MM-DD', `day_key`) of each ns timestamp, floored (pre-1970 included)."""
     days = np.floor_divide(ns, NS_PER_DAY)
     unique, inverse = np.unique(days, return_inverse=True)
-    names = [(_EPOCH + timedelta(days=int(d))).strftime(DAY_FORMAT) for d in unique]
+    names = [day_key(int(d) * NS_PER_DAY) for d in unique]
     return pa.DictionaryArray.from_arrays(pa.array(inverse, pa.int32()), names).cast(pa.string())
 
 

@@ -78,13 +78,17 @@ LEGACY_PARTITION_COLUMNS = ("hour", "service")
 
 
 def day_key(ns: int) -> str:
-    """The UTC day holding `ns` (ns since the epoch), as 'YYYY-MM-DD'; floors before 1970."""
-    return (_EPOCH + timedelta(days=ns // NS_PER_DAY)).strftime(DAY_FORMAT)
+    """The UTC day holding `ns` (ns since the epoch), as 'YYYY-MM-DD' with a four-digit year
+    (strftime's %Y does not pad years before 1000); floors before 1970."""
+    moment = _EPOCH + timedelta(days=ns // NS_PER_DAY)
+    return f"{moment.year:04d}" + moment.strftime(DAY_FORMAT.removeprefix("%Y"))
 
 
 def hour_key(ns: int) -> str:
-    """The UTC hour holding `ns` (ns since the epoch), as 'YYYY-MM-DDTHH'; floors before 1970."""
-    return (_EPOCH + timedelta(hours=ns // NS_PER_HOUR)).strftime(HOUR_FORMAT)
+    """The UTC hour holding `ns` (ns since the epoch), as 'YYYY-MM-DDTHH' with a four-digit
+    year (strftime's %Y does not pad years before 1000); floors before 1970."""
+    moment = _EPOCH + timedelta(hours=ns // NS_PER_HOUR)
+    return f"{moment.year:04d}" + moment.strftime(HOUR_FORMAT.removeprefix("%Y"))
 
 
 def hour_start_ns(hour: str) -> int:
