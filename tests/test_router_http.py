@@ -311,6 +311,8 @@ def test_background_compaction_keeps_every_record_once(tmp_path: Path) -> None:
             lambda: folder.exists() and any(folder.rglob("by=compact-*/*.parquet")),
             what="compaction",
         )
+        # acknowledged means durable in the WAL; the last batch may still be on its way in
+        wait_for(lambda: count(server.data) >= 120, what="every batch committed")
         assert count(server.data) == 120
     finally:
         assert server.stop() == 0

@@ -89,6 +89,13 @@ def test_day_key_agrees_with_the_vectorised_writer(values: list[int]) -> None:
     assert day_keys(np.array(values, dtype=np.int64)).to_pylist() == expected
 
 
+def test_day_keys_have_four_digit_years() -> None:
+    from starbase.compiler.timestamps import parse_iso
+
+    # outside int64 nanoseconds: only ever a query bound, never a stored time
+    assert day_key(parse_iso("0999-06-01T05:30:00Z")) == "0999-06-01"
+
+
 def test_partition_values() -> None:
     assert partition_values(1_795_755_600 * 10**9) == {"day": "2026-11-27"}
     assert partition_values(-1) == {"day": "1969-12-31"}

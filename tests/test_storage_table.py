@@ -441,6 +441,40 @@ def test_cloudwatch_and_raw_tables_cluster_by_their_own_keys(tmp_path: Path) -> 
     assert (CLOUDWATCH.cluster, RAW.cluster) == ("log_group", "source")
 
 
+# ---------------------------------------------------------------- metadata answers
+
+BY_SERVICE = (
+    "stats count() as n, min(timestamp) as first, max(timestamp) as last by service | sort service"
+)
+
+
+def test_counts_and_time_ranges_by_service_come_from_the_index(tmp_path: Path) -> None:
+    config = default_config(tmp_path)
+    empty = compile("from otel | stats count() as n, min(timestamp) as first", config)
+    assert empty.run().to_pylist() == [{"n": 0, "first": None}]
+    table = open_table(tmp_path, "otel")
+    for seed in range(3):
+        table.append(records(100, seed))
+    table.append(records(50, 7, start=T0 - 24 * H))
+    table.compact()
+    table.append(records(20, 8))
+    answered = compile(f"from otel | {BY_SERVICE}", config)
+    assert "starbase_stats_" in answered.explain()
+    # the same question with a filter that keeps every row is answered by a scan
+    scanned = compile(f"from otel | where severity >= 1 | {BY_SERVICE}", config)
+    assert "starbase_stats_" not in scanned.explain()
+    assert answered.run().equals(scanned.run())
+    total = compile("from otel | stats count() as n", config)
+    assert "starbase_stats_" in total.explain() and total.run()["n"].to_pylist() == [370]
+    # retention hides part of a file: only a scan can count what is left
+    table.expire(2 * H, now_ns=T0 + 3 * H + 30 * 60 * S)
+    visible = compile(f"from otel | {BY_SERVICE}", config)
+    assert "starbase_stats_" not in visible.explain()
+    assert visible.run().equals(
+        compile(f"from otel | where severity >= 1 | {BY_SERVICE}", config).run()
+    )
+
+
 # ---------------------------------------------------------------- any sequence of operations
 
 OPERATIONS = st.lists(

@@ -4,10 +4,11 @@ index's per-file statistics, without reading the data files.
 Requires: a bound plan and the stored sources registered for it (`tables.StoredSource`, whose
 `shown` state is the snapshot the query reads). Guarantees: `answer_from_index` rewrites each
 `Aggregate` that the index can answer exactly into the same aggregate over a small table of
-statistics it registers in the session (`<source>__stats`: per live file and cluster value
+statistics it registers in the session (`starbase_stats_<hash of the source>`: per live file
+and cluster value
 its rows and first and last time): `count()` becomes the sum of the rows, `min`/`max` of the
 timestamp the min/max of the files' first/last times; everything above it (sort, limit,
-further stages) is unchanged, so explain shows the rewritten SQL reading `__stats`. An
+further stages) is unchanged, so explain shows the rewritten SQL reading `starbase_stats_…`. An
 aggregate qualifies when it reads one stored source with no filter, groups only by fields
 mapped to the table's cluster column (e.g. `service`) or by nothing, and computes only those
 three aggregates; and the snapshot has no file straddling retention's cutoff (those hide
@@ -16,6 +17,7 @@ some of their rows). Anything else is left to the scan.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -106,7 +108,8 @@ def _rewrite(
     table = pa.Table.from_pylist(
         [dict(zip(_STATS_SCHEMA.names, r, strict=True)) for r in rows], schema=_STATS_SCHEMA
     )
-    stats_name = f"{name}__stats"
+    # a plain lowercase name, whatever the source is called (dots, case, quotes)
+    stats_name = "starbase_stats_" + hashlib.sha256(name.encode()).hexdigest()[:16]
     if ctx.table_exist(stats_name):
         ctx.deregister_table(stats_name)
     ctx.from_arrow(table, name=stats_name)
