@@ -42,10 +42,13 @@ HEAVY = (
 
 def dataset(rows: int) -> Path:
     root = DEFAULT_DATA / f"session-{rows}"
-    marker = root / ".complete"
+    marker = root / ".complete-v2"  # the day layout; an older dataset is written again
     if not marker.exists():
-        from starbase.storage.synthetic import write_dataset
+        import shutil
 
+        from synthetic import write_dataset
+
+        shutil.rmtree(root, ignore_errors=True)
         print(f"writing {rows:,} synthetic records to {root} (once)…", flush=True)
         start = parse_iso("2026-11-01T00:00:00Z")
         write_dataset(root, rows, start_ns=start, span_ns=7 * 86_400 * 10**9, seed=3)

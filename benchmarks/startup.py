@@ -53,7 +53,7 @@ def main() -> None:
     args = parser.parse_args()
     starbase = str(BIN / "starbase")
     with tempfile.TemporaryDirectory() as folder:
-        from starbase.storage.synthetic import write_dataset
+        from synthetic import write_dataset
 
         start = parse_iso("2026-11-20T00:00:00Z")
         write_dataset(Path(folder), 1_000, start_ns=start, span_ns=3_600 * 10**9, seed=1)

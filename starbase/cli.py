@@ -55,6 +55,7 @@ COMMANDS: tuple[Command, ...] = (
     Command(
         (
             ("compact", "merge small files into large ones"),
+            ("migrate", "rewrite files of the legacy hour x service layout into the day layout"),
             ("retention", "expire data older than a duration"),
             ("tables", "show stored tables from their index"),
         ),

@@ -16,7 +16,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from starbase.storage.otel_layout import OTEL_LOGS_SCHEMA
+from starbase.storage.otel_layout import OTEL_RECORDS_SCHEMA
 from starbase.storage.table import open_table
 
 ROWS = 600_000
@@ -38,8 +38,8 @@ def write_heavy(root: Path, rows: int = ROWS) -> Path:
         "body": pc.take(messages, pc.remainder(index, 1000)),
         "severity_number": pa.array([9] * rows, pa.int32()),
     }
-    arrays = [columns.get(f.name, pa.nulls(rows, f.type)) for f in OTEL_LOGS_SCHEMA]
-    names = [*OTEL_LOGS_SCHEMA.names, "service"]
+    arrays = [columns.get(f.name, pa.nulls(rows, f.type)) for f in OTEL_RECORDS_SCHEMA]
+    names = [*OTEL_RECORDS_SCHEMA.names, "service"]
     open_table(root, "otel").append(pa.Table.from_arrays([*arrays, pa.array(["a"] * rows)], names))
     return root
 

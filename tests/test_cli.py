@@ -14,7 +14,7 @@ import pytest
 from heavy_data import HEAVY_QUERY, cpu_seconds
 
 from starbase import backends
-from starbase.cli import COMMANDS, _parser, main
+from starbase.cli import ALL, COMMANDS, _parser, main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -120,6 +120,8 @@ def test_help_lists_every_command_as_its_own_module_describes_it() -> None:
     for name in listed:
         built = _subcommands(_parser(name))
         assert built[name].help == listed[name], name
+    # and every command a module builds is listed (else `starbase NAME` is refused)
+    assert set(_subcommands(_parser(ALL))) == set(listed)
 
 
 def test_targets_and_engines_come_from_the_registry(capsys: pytest.CaptureFixture[str]) -> None:

@@ -56,7 +56,7 @@ from starbase.compiler.types import Type
 from starbase.config import Config, config_from_dict
 from starbase.runtime.errors import QueryCancelled, QueryFailed
 from starbase.runtime.session import Session
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 REGION = "eu-central-1"  # moto keeps state per region: one of this module's own
 GROUPS = [f"/aws/lambda/{s}" for s in SERVICES]

@@ -249,6 +249,7 @@ INTERNALS = _table(
     Signature("level_from_text", 1, 1, _fixed(Type.INT), "OTel severity of the level words"),
     Signature("json_get", 2, 2, _fixed(Type.STRING), "member of a JSON object held as text"),
     Signature("json_to_map", 1, 1, _fixed(Type.MAP), "top-level members of a JSON object"),
+    Signature("hex", 1, 1, _fixed(Type.STRING), "bytes (stored ids) as lowercase hex"),
 )
 INTERNAL = frozenset(INTERNALS)
 

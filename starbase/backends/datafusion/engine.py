@@ -3,16 +3,18 @@
 Requires: `Job`s whose scans read stored sources of the engine's `Config` (registered by
 `tables.register`) or the job's fetched `tables`; option `partitions` (threads per query).
 Guarantees: one `SessionContext` per engine (`SESSION_SETTINGS`, Starbase's UDFs, at most
-`partitions` threads per query) with DataFusion's file-listing cache turned off, so
-files written after the engine started are seen by the next job; each stored source is
-registered once, on first use, and moves to its table's latest committed snapshot at every
-job; a job's fetched tables are registered under their names for that job only. `execute`
-plans the job (SQL from `lower.to_sql`) and streams the physical plan's record batches — each
-output partition on its own thread, the GIL released while DataFusion works — stopping after
-the job's `limit` rows (then `truncated`) or at `stop()`; `stats()` gives the bytes its
-Parquet scans read (DataFusion's `bytes_scanned` metric). `explain` gives the optimized
-logical and physical plans, or EXPLAIN ANALYZE. Failures raise `QueryFailed` (one line).
-An engine may serve several jobs at once (registration is serialized).
+`partitions` threads per query) with DataFusion's file-listing cache turned off, so files
+written after the engine started are seen by the next job; each stored source is registered
+once, on first use, and moves to its table's latest committed snapshot at every job;
+aggregates the table's index can answer (`metadata`) read its statistics instead of the
+files (the engine's plans show the `starbase_stats_…` table they read); a job's fetched
+tables are registered under their names for that job only. `execute` plans the job (SQL from
+`lower.to_sql`) and streams the physical plan's record batches — each output partition on
+its own thread, the GIL released while DataFusion works — stopping after the job's `limit`
+rows (then `truncated`) or at `stop()`; `stats()` gives the bytes its Parquet scans read
+(DataFusion's `bytes_scanned` metric). `explain` gives the optimized logical and physical
+plans, or EXPLAIN ANALYZE. Failures raise `QueryFailed` (one line). An engine may serve
+several jobs at once (registration and planning are serialized).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from datafusion import SessionConfig, SessionContext
 
 from starbase.backends.base import Engine, Execution, ExecutionStats, Job, UnsupportedError
 from starbase.backends.datafusion.lower import to_sql
+from starbase.backends.datafusion.metadata import answer_from_index
 from starbase.backends.datafusion.tables import SourceUnavailable, StoredSource, register
 from starbase.backends.datafusion.udfs import register_udfs
 from starbase.compiler import ir
@@ -41,8 +44,10 @@ SESSION_SETTINGS = (
     # file listings forever by default.
     "SET datafusion.runtime.list_files_cache_limit = '0'",
     # Planning-time statistics open every file's footer before a query runs (~25% of a full
-    # scan over 3,600 small files, measured); row groups are still pruned by the Parquet
-    # statistics when the files are scanned.
+    # scan over 3,600 small files, measured; neutral over the day layout's 30); row groups are
+    # still pruned by the Parquet statistics when the files are scanned. The other settings
+    # were measured and left at DataFusion's defaults (docs/storage.md): page index, bloom
+    # filters and the metadata cache on, filter pushdown into the scan off.
     "SET datafusion.execution.collect_statistics = false",
     # Each pipeline stage is a subquery: the parser's default depth (50) refused queries of
     # about a dozen `dedup`s; the compiler bounds stages and expression depth (grammar.parser
@@ -87,13 +92,17 @@ class DataFusionEngine(Engine):
         return _Stream(self, physical, schema, job.limit, tables)
 
     def explain(self, job: Job, *, analyze: bool = False) -> str:
-        with self._lock:
+        with self._lock:  # planned at once: another job's end may drop a shared stats table
             sql, tables = self._prepare(job)
+            try:
+                frame = self.ctx.sql(f"EXPLAIN ANALYZE {sql}" if analyze else sql)
+            except Exception as exc:
+                self._drop(tables)
+                raise QueryFailed(one_line(exc)) from exc
         try:
             if analyze:
-                rows = self.ctx.sql(f"EXPLAIN ANALYZE {sql}").to_arrow_table().to_pylist()
+                rows = frame.to_arrow_table().to_pylist()
                 return "\n".join(str(r["plan"]) for r in rows)
-            frame = self.ctx.sql(sql)
             logical = frame.optimized_logical_plan().display_indent()
             physical = frame.execution_plan().display_indent()
         except Exception as exc:
@@ -108,17 +117,20 @@ class DataFusionEngine(Engine):
     # ------------------------------------------------------------ sources and tables
 
     def _prepare(self, job: Job) -> tuple[str, tuple[str, ...]]:
-        """The job's SQL, with its sources registered and its tables under fresh names."""
+        """The job's SQL, with its sources registered, its tables under fresh names and the
+        aggregates the index answers reading its statistics (their tables are the job's too)."""
         names = {source: self._table_name() for source in job.tables}
         plan = _renamed(job.plan, names)
         self._register(plan, set(names.values()))
+        plan, stats = answer_from_index(plan, self.registered, self.ctx)
         try:
             sql = to_sql(plan)
         except UnsupportedError as exc:
+            self._drop(stats)
             raise QueryFailed(str(exc)) from None
         for source, name in names.items():
             self.ctx.from_arrow(job.tables[source], name=name)
-        return sql, tuple(names.values())
+        return sql, (*names.values(), *stats)
 
     def _table_name(self) -> str:
         """A name for fetched rows that no configured source has (the plan names it)."""
