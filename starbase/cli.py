@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import starbase.router.early  # noqa: F401  (first of ours: holds SIGTERM for `starbase router`)
 from starbase import devenv
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
 from starbase.compiler.errors import CompileError

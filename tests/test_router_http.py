@@ -308,7 +308,7 @@ def test_background_compaction_keeps_every_record_once(tmp_path: Path) -> None:
             time.sleep(0.25)  # one commit each
         folder = tmp_path / "data" / "otel" / "logs" / "compacted"
         wait_for(lambda: folder.exists() and any(folder.rglob("*.parquet")), what="compaction")
-        assert count(server.data) == 120
+        wait_for(lambda: count(server.data) == 120, what="120 records")
     finally:
         assert server.stop() == 0
     assert count(tmp_path / "data") == 120
