@@ -125,7 +125,8 @@ INPUTS: list[Input] = [
     ("150k empty gzip members", RAW,
      lambda: gzip.compress(b"") * 150_000 + gzip.compress(b"x\n"), GZIP),
     ("Firehose: 4 gzip bombs of 10 MiB", "/firehose",
-     lambda: firehose([gzip.compress(b" " * (10 * MiB))] * 4), {}),
+     lambda: firehose([gzip.compress(b'{"messageType":"CONTROL_MESSAGE"}' + b" " * 10 * MiB)] * 4),
+     {}),
     ("Firehose: 200k empty events", "/firehose",
      lambda: firehose([gzip.compress(subscription_events(200_000))]), {}),
 ]  # fmt: skip

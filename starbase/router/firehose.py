@@ -20,6 +20,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import re
 import time
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from starbase.storage.formats import CLOUDWATCH, segment
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_MS = (2**63 - 1) // 1_000_000  # the table partitions on ns
 _MS_PER_HOUR = 3_600_000
+_SPACE = re.compile(r"\s*")
 
 
 @dataclass(frozen=True)
@@ -166,8 +168,7 @@ def _messages(raw: bytes) -> list[Any] | Problem:
     found: list[Any] = []
     position = 0
     while True:
-        while position < len(text) and text[position].isspace():
-            position += 1
+        position = _SPACE.match(text, position).end()  # type: ignore[union-attr]
         if position == len(text):
             break
         try:
