@@ -3,14 +3,26 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+# checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
+CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit golden-update bench bench-query bench-storage bench-ingest clean
+.PHONY: demo test lint typecheck unit checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-analyzer fuzz-native clean
 
-$(STAMP): pyproject.toml constraints.txt
+# setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
+NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
+
+$(STAMP): pyproject.toml constraints.txt setup.py $(NATIVE)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev]'
 	touch $(STAMP)
+
+$(CHECKOV): deploy/checkov-requirements.txt
+	$(PYTHON) -m venv $(VENV)/tools/checkov
+	$(VENV)/tools/checkov/bin/python -m pip install --quiet -r deploy/checkov-requirements.txt
+	touch $(CHECKOV)
+
+checkov: $(CHECKOV)
 
 demo: $(STAMP)
 	$(BIN)/python -m starbase.demo
@@ -18,13 +30,13 @@ demo: $(STAMP)
 test: lint typecheck unit
 
 lint: $(STAMP)
-	$(BIN)/ruff check starbase tests benchmarks
-	$(BIN)/ruff format --check starbase tests benchmarks
+	$(BIN)/ruff check starbase tests benchmarks deploy
+	$(BIN)/ruff format --check starbase tests benchmarks deploy
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(CHECKOV)
 	$(BIN)/pytest
 
 # Rewrite tests/golden/*.expected from the current compiler; review the diff before committing.
@@ -45,6 +57,25 @@ bench-storage: $(STAMP)
 # OTLP/protobuf into `starbase router --workers 2` over loopback, durable acks (docs/router.md).
 bench-ingest: $(STAMP)
 	$(BIN)/python benchmarks/ingest.py
+
+# µs per record of each OTLP commit stage (parse, convert in Python and compiled, sort, Parquet).
+bench-decode: $(STAMP)
+	$(BIN)/python benchmarks/otlp_decode.py
+
+# The compiled OTLP decoder under AddressSanitizer + UBSan: a seed corpus, then mutants of it.
+FUZZ_RUNS ?= 200000
+fuzz-native: $(STAMP)
+	mkdir -p build/fuzz
+	gcc -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer -o build/fuzz/fuzz_main starbase/router/native/fuzz_main.c \
+	    starbase/router/native/decode.c starbase/router/native/columns.c \
+	    starbase/router/native/text.c -lm
+	$(BIN)/python tests/native_corpus.py build/fuzz/corpus
+	build/fuzz/fuzz_main build/fuzz/corpus $(FUZZ_RUNS)
+
+# Template mining on Loghub-2k (vs Drain), held-out formats, analyze speed (docs/analyzer.md).
+bench-analyzer: $(STAMP)
+	$(BIN)/python benchmarks/analyzer.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

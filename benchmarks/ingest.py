@@ -8,9 +8,13 @@ attributes of mixed types, trace context, bodies of varied length) on `--clients
 connections, each waiting for its reply before sending again. Reported: acknowledged records/s
 during the run; request latency p50/p99; the router's peak RSS (all its processes); CPU seconds
 used by the router and by the load generator; then the time until every acknowledged record is
-committed to the table (read from `/metrics`) and the end-to-end rate that gives. With
+committed to the table (read from `/metrics`) and the end-to-end rate that gives, and the
+records committed per CPU-second of the router (load and drain: the figure that holds when
+other work shares the machine; 2 cores sustain at most twice it). With
 `--gzip` the bodies are sent gzip-compressed. `--py-spy FILE` records a py-spy profile of the
-router (needs `py-spy` on PATH). Prints figures only; `--json` prints them as one JSON object.
+router (needs `py-spy` on PATH). `--converter python|native|both` (default both) runs the
+router with the pure-Python OTLP converter (`STARBASE_NATIVE=0`), the compiled one, or each in
+turn on the same requests, side by side. Prints figures only; `--json` prints them as JSON.
 """
 
 from __future__ import annotations
@@ -253,6 +257,21 @@ def wait_ready(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) 
 
 
 def main() -> int:
+    args = arguments()
+    now = time.time_ns()
+    bodies = [make_request(args.records, seed, now) for seed in range(args.distinct)]
+    converters = ["python", "native"] if args.converter == "both" else [args.converter]
+    results = {name: measure(args, bodies, name) for name in converters}
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    print(f"{'':28s} " + " ".join(f"{name:>14s}" for name in results))
+    for key in next(iter(results.values())):
+        print(f"{key:28s} " + " ".join(f"{r[key]!s:>14s}" for r in results.values()))
+    return 0
+
+
+def arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--clients", type=int, default=8)
@@ -270,21 +289,27 @@ def main() -> int:
     parser.add_argument(
         "--no-drain", action="store_true", help="do not wait for the commits after the load"
     )
+    parser.add_argument(
+        "--converter", choices=("python", "native", "both"), default="both",
+        help="the router's OTLP converter (default: both, one run each)",
+    )  # fmt: skip
     parser.add_argument("--json", action="store_true")
-    args = parser.parse_args()
+    return parser.parse_args()
 
-    now = time.time_ns()
-    bodies = [make_request(args.records, seed, now) for seed in range(args.distinct)]
+
+def measure(args: argparse.Namespace, bodies: list[bytes], converter: str) -> dict[str, Any]:
+    """One router run on a fresh data folder with `converter`; its figures."""
     mean_size = statistics.mean(len(b) for b in bodies)
     port = free_port()
     wires = [wire_request(b, port, args.gzip) for b in bodies]
-    data = args.data or Path(tempfile.mkdtemp(prefix="starbase-bench-"))
+    data = args.data / converter if args.data else Path(tempfile.mkdtemp(prefix="starbase-bench-"))
     command = [
         sys.executable, "-m", "starbase.cli", "router", "--data", str(data),
         "--port", str(port), "--workers", str(args.workers), "--log-level", "WARNING",
         *args.router_arg,
     ]  # fmt: skip
-    router = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    env = {**os.environ, "STARBASE_NATIVE": "0" if converter == "python" else "1"}
+    router = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
     spy: subprocess.Popen[bytes] | None = None
     try:
         wait_ready(port, router)
@@ -320,6 +345,7 @@ def main() -> int:
             peak_rss = max(peak_rss, rss_bytes(pids))
             time.sleep(0.1)
         drain = time.perf_counter() - drain_started
+        total_cpu = cpu_seconds(pids) - cpu_before
     finally:
         router.send_signal(signal.SIGTERM)
         router.wait(timeout=120)
@@ -348,13 +374,11 @@ def main() -> int:
         "drain_s_after_load": round(drain, 2),
         "committed_records": int(committed),
         "end_to_end_records_per_s": round(committed / (elapsed + drain)),
+        # robust on a shared machine: what one core commits, all router work included
+        "router_cpu_s_load_and_drain": round(total_cpu, 1),
+        "committed_per_router_cpu_s": round(committed / total_cpu) if total_cpu else None,
     }
-    if args.json:
-        print(json.dumps(result))
-    else:
-        for key, value in result.items():
-            print(f"{key:28s} {value}")
-    return 0
+    return result
 
 
 if __name__ == "__main__":

@@ -76,3 +76,24 @@ def moto_server() -> Iterator[str]:
 def moto_endpoint() -> Iterator[str]:
     """A moto server (S3, CloudWatch Logs, …) on a free port of 127.0.0.1, for the session."""
     yield from moto_server()
+
+
+# ---------------------------------------------------------------- the analyzer's models
+@pytest.fixture(scope="session")
+def analyzer_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """Small analyzer models (40 generated lines per format, ~2 s), saved as the base models of
+    a private cache folder ($XDG_CACHE_HOME) so that CLI commands run in-process load them."""
+    from starbase.analyzer import models
+
+    cache = tmp_path_factory.mktemp("analyzer-cache")
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(cache)
+    trained = models.train(per_format=40)
+    models.save(trained, models.base_model_path())
+    try:
+        yield trained
+    finally:
+        if previous is None:
+            os.environ.pop("XDG_CACHE_HOME", None)
+        else:
+            os.environ["XDG_CACHE_HOME"] = previous

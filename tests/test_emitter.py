@@ -330,6 +330,62 @@ def test_otlp_over_http_counts_exactly(server: Receiver) -> None:
     print(f"\nOTLP via SDK to 127.0.0.1: {count / seconds:,.0f} records/s")
 
 
+def _received(server: Receiver) -> Counter[tuple[Any, ...]]:
+    """Every record the receiver got, with its resource and scope, typed values kept."""
+    keep = ("service.name", "service.namespace", "service.version", "host.name")
+    got: Counter[tuple[Any, ...]] = Counter()
+    for message in server.otlp:
+        for resource in message.resource_logs:
+            attrs = {kv.key: kv.value.string_value for kv in resource.resource.attributes}
+            res = tuple(attrs[k] for k in (*keep, "deployment.environment"))
+            for scope in resource.scope_logs:
+                for log in scope.log_records:
+                    values = tuple(
+                        (kv.key, getattr(kv.value, kv.value.WhichOneof("value")))
+                        for kv in log.attributes
+                    )
+                    got[
+                        res, scope.scope.name, scope.scope.version, log.time_unix_nano,
+                        log.observed_time_unix_nano, log.severity_number, log.severity_text,
+                        log.body.string_value, values, log.trace_id, log.span_id, log.flags,
+                    ] += 1  # fmt: skip
+    return got
+
+
+def test_direct_encoder_sends_what_the_sdk_sends(server: Receiver) -> None:
+    """The load-generation fast path: the same records, resources and scopes as the SDK."""
+    options = Options(seed=9, rate=None, count=4_000, start_ns=T0, endpoint=server.url)
+    assert quiet(options).ok
+    through_sdk = _received(server)
+    server.reset()
+    server.refuse = 1  # retried like every HTTP sender (Retry-After)
+    summary = quiet(replace(options, encoder="direct", batch_size=300))
+    assert summary.ok and summary.delivery.delivered == 4_000, summary.line()
+    assert server.refused == 1
+    assert _received(server) == through_sdk
+    assert sum(through_sdk.values()) == 4_000
+
+
+def test_parallel_processes_share_the_count(server: Receiver) -> None:
+    from starbase.emitter.parallel import run_parallel, shares
+
+    options = Options(seed=4, rate=None, count=3_001, start_ns=T0, endpoint=server.url)
+    parts = shares(replace(options, rate=900.0), 2)
+    assert [(p.seed, p.count, p.rate, p.start_ns) for p in parts] == [
+        (4, 1_501, 450.0, T0),
+        (5, 1_500, 450.0, T0),
+    ]
+    import io
+
+    summary = run_parallel(replace(options, encoder="direct"), 2, stream=io.StringIO())
+    assert summary.ok and summary.emitted == 3_001, summary.line()
+    assert server.otlp_records == 3_001
+    expected = Counter(r.time_ns for p in shares(options, 2) for r in units(p, T0))
+    got = Counter(log.time_unix_nano for m in server.otlp for res in m.resource_logs
+                  for scope in res.scope_logs for log in scope.log_records)  # fmt: skip
+    assert got == expected
+
+
 def test_otlp_retries_a_busy_receiver(server: Receiver) -> None:
     server.refuse = 1  # 503 + Retry-After: 0 on the first export; the SDK exporter retries
     options = Options(seed=3, rate=None, count=500, start_ns=T0, endpoint=server.url)
@@ -645,7 +701,13 @@ def test_sigterm_stops_an_endless_run_after_flushing(server: Receiver) -> None:
     command = [sys.executable, "-m", "starbase.cli", "emit", "--mode", "raw", "--rate", "400"]
     command += ["--endpoint", server.url, "--quiet"]
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, cwd=ROOT)
-    time.sleep(2.0)
+    # SIGTERM once the run is under way (it posts after installing its handler), however
+    # long the interpreter took to start on a busy machine
+    deadline = time.monotonic() + 60
+    while not server.raw and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.05)
+    assert server.raw, "the emitter posted nothing within 60 s"
+    time.sleep(0.5)
     process.terminate()
     _, err = process.communicate(timeout=30)
     assert process.returncode == 0, err

@@ -124,6 +124,19 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument(
         "--batch-size", type=count, default=1_000, help="otlp: records per export (default 1000)"
     )
+    parser.add_argument(
+        "--encoder",
+        choices=("sdk", "direct"),
+        default="sdk",
+        help="otlp: through the OpenTelemetry SDK, as an application would (default), or "
+        "encoded directly, several times faster, for load generation",
+    )
+    parser.add_argument(
+        "--processes",
+        type=count,
+        default=1,
+        help="emitter processes sharing the rate and count, seeds seed, seed+1, … (default 1)",
+    )
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress line")
     parser.set_defaults(handler=run_command, diagnostics="text")
     return parser
@@ -145,6 +158,7 @@ def options(args: argparse.Namespace) -> Options:
         region=args.region,
         profile=args.profile,
         batch_size=max(1, args.batch_size),
+        encoder=args.encoder,
     )
 
 
@@ -160,7 +174,12 @@ def run_command(args: argparse.Namespace) -> int:
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:
-        summary = run(options(args), progress=not args.quiet)
+        if args.processes > 1:
+            from starbase.emitter.parallel import run_parallel  # multiprocessing: only then
+
+            summary = run_parallel(options(args), args.processes)
+        else:
+            summary = run(options(args), progress=not args.quiet)
     finally:
         if main_thread:
             signal.signal(signal.SIGTERM, previous)

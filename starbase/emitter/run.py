@@ -50,6 +50,7 @@ class Options:
     region: str = "us-east-1"
     profile: str | None = None
     batch_size: int = 1_000
+    encoder: str = "sdk"  # otlp: "sdk" (the OpenTelemetry SDK) or "direct" (fast path)
 
     def plan(self, start_ns: int) -> Plan:
         duration = None if self.duration_s is None else int(self.duration_s * NS)
@@ -88,6 +89,12 @@ def firehose_url(endpoint: str | None) -> str:
 
 
 def _otlp_sink(options: Options) -> Sink[Any]:
+    if options.encoder == "direct":
+        from starbase.emitter.otlp_direct import DirectOtlpSink
+
+        return DirectOtlpSink(
+            otlp_endpoint(options.endpoint), options.token, batch_size=options.batch_size
+        )
     from starbase.emitter.otlp import OtlpSink, http_exporter
 
     exporter = http_exporter(otlp_endpoint(options.endpoint), options.token)

@@ -13,16 +13,17 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 from yaml.constructor import SafeConstructor
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from starbase.mappings.model import Loc, Mapping, MappingProblems, Problem, suggest
 
 _PACKAGE = "starbase.mappings"
+_M = TypeVar("_M", bound=BaseModel)
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,10 +75,23 @@ def load_mapping(format_name: str) -> Mapping:
 
 def load_mapping_file(path: Path) -> Mapping:
     """Load and validate any mapping file; its `format` must equal the file's stem."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise MappingError(path, [Located(0, 0, f"cannot read: {exc}")]) from None
+    mapping, tree, data = load_validated(path, Mapping)
+    if mapping.format != path.stem:
+        message = f"format '{mapping.format}' must match the file name '{path.name}'"
+        raise MappingError(path, [tree.locate(Problem(("format",), message), data)])
+    mapping._path = path
+    mapping._lines = {name: tree.line(("fields", name)) for name in mapping.fields}
+    return mapping
+
+
+def load_validated(path: Path, model: type[_M], text: str | None = None) -> tuple[_M, _Tree, Any]:
+    """Read `path` (or `text`, named `path`) as YAML and validate it as `model`: the model,
+    the position tree and the plain data, or a `MappingError` with every problem located."""
+    if text is None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise MappingError(path, [Located(0, 0, f"cannot read: {exc}")]) from None
     try:
         root = yaml.compose(text, Loader=yaml.SafeLoader)
     except yaml.MarkedYAMLError as exc:
@@ -94,19 +108,23 @@ def load_mapping_file(path: Path) -> Mapping:
     if tree.problems:
         raise MappingError(path, tree.problems)
     try:
-        mapping = Mapping.model_validate(data)
+        validated = model.model_validate(data)
     except ValidationError as exc:
-        raise MappingError(
-            path, [tree.locate(_problem(err), data) for err in exc.errors()]
-        ) from None
+        errors = exc.errors()
+        # a list whose items failed is also reported "too short" by pydantic: keep the items'
+        deeper = [tuple(e["loc"]) for e in errors]
+        errors = [
+            e
+            for e in errors
+            if e["type"] != "too_short"
+            or not any(
+                len(d) > len(e["loc"]) and d[: len(e["loc"])] == tuple(e["loc"]) for d in deeper
+            )
+        ]
+        raise MappingError(path, [tree.locate(_problem(err), data) for err in errors]) from None
     except MappingProblems as exc:
         raise MappingError(path, [tree.locate(p, data) for p in exc.problems]) from None
-    if mapping.format != path.stem:
-        message = f"format '{mapping.format}' must match the file name '{path.name}'"
-        raise MappingError(path, [tree.locate(Problem(("format",), message), data)])
-    mapping._path = path
-    mapping._lines = {name: tree.line(("fields", name)) for name in mapping.fields}
-    return mapping
+    return validated, tree, data
 
 
 def _problem(err: Any) -> Problem:

@@ -5,10 +5,16 @@ Requires: a `Config` (the sources) and, optionally, replacements for what touche
 tests give a temporary file), `clock` (now and a monotonic clock; snapshots fix both).
 Guarantees: `compose` only builds the widget tree; queries, histograms, explain plans, key
 sampling and exports run in thread workers that post the past-tense messages of
-`messages.py`, so the screen never freezes and keys typed during a query reach the editor;
-Esc cancels the running query at once (its worker stops at the next record batch, and any
-late answer is ignored by run id); a query with a compile error is never sent to a backend
-— its diagnostic is shown in full instead. Styles live in the `.tcss` files beside this one.
+`messages.py`, so the screen never freezes and keys typed during a query reach the editor
+(a message that arrives while the app shuts down is dropped); Esc cancels the running query
+at once (its worker stops at the next record batch, and any late answer is ignored by run
+id); a query with a compile error is never sent to a backend — its diagnostic is shown in
+full instead. Edits that quitting would lose (the text differs from its `.starql` file, or
+— no file — it was neither saved nor run, so the history does not have it) are marked `●`
+in the editor's title, and Ctrl+Q asks before dropping them; Save adds `.starql` to a name
+without an extension and asks before replacing another file. The explain pane follows the
+editor and says so when it shows the last run instead (the editor's text does not compile).
+Styles live in the `.tcss` files beside this one.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import replace
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
@@ -95,7 +101,9 @@ class StarbaseRepl(App[None]):
         "screens.tcss",
     ]
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("ctrl+enter,ctrl+j,f5", "run", "Run", key_display="^⏎"),
+        # Ctrl+Enter reaches the app only where the terminal tells it from Enter (not in tmux
+        # nor most terminals): F5 and Ctrl+J work everywhere, so they are the ones shown.
+        Binding("f5,ctrl+j,ctrl+enter", "run", "Run", key_display="F5"),
         Binding("escape", "cancel", "Cancel", show=False),
         Binding("f1", "help", "Help"),
         Binding("f2", "sources", "Source", show=False),
@@ -131,6 +139,8 @@ class StarbaseRepl(App[None]):
         self.last_check: Check = Check("")
         self.table: pa.Table | None = None
         self.current_file: Path | None = None
+        self._saved_text = text  # the text as last opened or saved (untitled: as started)
+        self._quit_dialog: ChoiceScreen | None = None
         self.params: dict[str, str] = {}
         self._run_ids = 0
         self._check_timer: Timer | None = None
@@ -171,6 +181,11 @@ class StarbaseRepl(App[None]):
         return self.query_one("#chart", Chart)
 
     @property
+    def closing(self) -> bool:
+        """Shutting down: the widgets are gone, so a late worker message or timer is dropped."""
+        return not self.is_running
+
+    @property
     def running(self) -> bool:
         return self.run_state is not None and not self.run_state.finished
 
@@ -195,25 +210,43 @@ class StarbaseRepl(App[None]):
 
     def _update_title(self) -> None:
         name = self.current_file.name if self.current_file else "untitled"
-        self.editor.border_title = f"StarQL · {name}"
+        marker = " ●" if self.unsaved else ""
+        self.editor.border_title = f"StarQL · {name}{marker}"
         sources = ", ".join(self.config.names)
         self.editor.border_subtitle = f"sources: {sources}"
 
     # ------------------------------------------------------------------ checking as you type
 
+    @property
+    def unsaved(self) -> bool:
+        """Whether quitting now would lose edits: the text differs from its file or, with no
+        file, from what the REPL started with, and it is not in the history either."""
+        text = self.editor.text.rstrip("\n")
+        if text == self._saved_text.rstrip("\n"):
+            return False
+        return self.current_file is not None or text.strip() not in self.history.entries
+
     @on(QueryEditor.Changed, "#editor")
     def _text_changed(self) -> None:
+        if self.closing:
+            return
+        self._update_title()
         if self.editor.text != self._history_text:
             self.history_cursor.reset()
             self._history_text = None
         if self._check_timer is not None:
             self._check_timer.stop()
-        self._check_timer = self.set_timer(CHECK_DELAY, self._check_now)
+        self._check_timer = self.set_timer(CHECK_DELAY, self._check_after_typing)
+
+    def _check_after_typing(self) -> None:
+        if not self.closing:  # a timer can fire while the app shuts down
+            self._check_now()
 
     def _check_now(self, *, loud: bool = False) -> Check:
         editor = self.editor
         text = editor.text
         result = check(text, self.config)
+        changed = result.text != self.last_check.text
         self.last_check = result
         cursor = editor.cursor_index
         error = result.error
@@ -223,6 +256,8 @@ class StarbaseRepl(App[None]):
         else:
             editor.set_error_span(None)
         self.query_one(DiagnosticBar).show_check(result, cursor, self.clock.now_ns(), loud=loud)
+        if changed and self.query_one(ContentSwitcher).current == "explain":
+            self._show_explain()  # the pane follows the editor
         return result
 
     @work(thread=True, group="warm-up")
@@ -242,6 +277,8 @@ class StarbaseRepl(App[None]):
         self.post_message(KeysFetched(_unique(attributes), _unique(resource)))
 
     def on_keys_fetched(self, message: KeysFetched) -> None:
+        if self.closing:
+            return
         self._sampled_keys = (message.attribute_keys, message.resource_keys)
         self._refresh_vocabulary()
 
@@ -259,6 +296,7 @@ class StarbaseRepl(App[None]):
         return not isinstance(self.screen, ModalScreen) or action in ("quit", "help")
 
     def action_run(self) -> None:
+        self.editor.menu.hide()
         if self._check_timer is not None:
             self._check_timer.stop()
         result = self._check_now(loud=True)
@@ -290,6 +328,7 @@ class StarbaseRepl(App[None]):
             self.run_state.cancel.set()
         self.history.add(compiled.text)
         self.history_cursor.reset()
+        self._update_title()  # a query in the history is no longer at risk
         self._run_ids += 1
         run = Run(
             self._run_ids,
@@ -311,7 +350,7 @@ class StarbaseRepl(App[None]):
 
     def _tick(self) -> None:
         run = self.run_state
-        if run is not None and not run.finished:
+        if run is not None and not run.finished and not self.closing:
             self.status.running(self.clock.monotonic() - run.started)
 
     @work(thread=True, group="query")
@@ -344,6 +383,8 @@ class StarbaseRepl(App[None]):
         self.log.info(f"query {message.run_id} submitted")
 
     def on_results_fetched(self, message: ResultsFetched) -> None:
+        if self.closing:
+            return
         run = self._current(message.run_id)
         if run is None or run.finished:
             return
@@ -374,6 +415,8 @@ class StarbaseRepl(App[None]):
             self._show_explain()
 
     def on_query_failed(self, message: QueryFailed) -> None:
+        if self.closing:
+            return
         run = self._current(message.run_id)
         if run is None or run.finished:
             return
@@ -386,6 +429,8 @@ class StarbaseRepl(App[None]):
         self.bell()
 
     def on_query_cancelled(self, message: QueryCancelled) -> None:
+        if self.closing:
+            return
         run = self._current(message.run_id)
         if run is not None and not run.finished:
             self._finish(run)
@@ -443,6 +488,8 @@ class StarbaseRepl(App[None]):
             self.post_message(HistogramFetched(run.run_id, series))
 
     def on_histogram_fetched(self, message: HistogramFetched) -> None:
+        if self.closing:
+            return
         run = self._current(message.run_id)
         if run is None or run.cancel.is_set():
             return
@@ -463,33 +510,41 @@ class StarbaseRepl(App[None]):
         self._show_explain()
 
     def _show_explain(self) -> None:
+        """The editor's query; if it does not compile, the last run's, saying so."""
         pane = self.query_one(ExplainPane)
+        self._explain_token += 1  # a plan still being fetched for older text is dropped
         compiled = self.last_check.compiled
         params: Mapping[str, object] = {}
+        note = ""
         if compiled is None and self.run_state is not None:
             compiled, params = self.run_state.compiled, self.run_state.params
+            note = _not_the_editors(self.last_check, compiled.text)
         elif self.run_state is not None and self.run_state.compiled.text == self.editor.text:
             params = self.run_state.params
         if compiled is None:
-            pane.body.update(Text("The query does not compile; fix it to see how it runs."))
+            pane.say("The query does not compile; fix it to see how it runs.")
             return
-        pane.show(compiled, self.config)
-        self._explain_token += 1
-        self._fetch_plan(self._explain_token, compiled, dict(params))
+        pane.show(compiled, self.config, note=note)
+        self._fetch_plan(self._explain_token, compiled, dict(params), note)
 
     @work(thread=True, group="explain", exclusive=True)
-    def _fetch_plan(self, token: int, compiled: CompiledQuery, params: dict[str, object]) -> None:
+    def _fetch_plan(
+        self, token: int, compiled: CompiledQuery, params: dict[str, object], note: str
+    ) -> None:
         try:
             plan = self.backend.backend_plan(compiled, params)
         except (CompileError, EngineFailed) as exc:
             plan = f"(not available: {exc})"
         except Exception as exc:
             plan = f"(not available: {exc!r})"
-        self.post_message(ExplainFetched(token, compiled, plan))
+        self.post_message(ExplainFetched(token, compiled, plan, note))
 
     def on_explain_fetched(self, message: ExplainFetched) -> None:
+        if self.closing:
+            return
         if message.token == self._explain_token:
-            self.query_one(ExplainPane).show(message.compiled, self.config, message.plan)
+            pane = self.query_one(ExplainPane)
+            pane.show(message.compiled, self.config, message.plan, message.note)
 
     # ------------------------------------------------------------------ history
 
@@ -559,29 +614,83 @@ class StarbaseRepl(App[None]):
                 self.notify(f"Cannot open {path}: {_reason(exc)}", severity="error")
                 return
             self.current_file = path
-            self.set_query(text.rstrip("\n"))
+            self._saved_text = text.rstrip("\n")
+            self.set_query(self._saved_text)
             self._update_title()
             self.notify(f"Opened {path}.", timeout=2)
 
         self.push_screen(PathScreen("Open a .starql file", initial, suffix=".starql"), chosen)
 
     def action_save(self) -> None:
+        self._save_as()
+
+    def _save_as(self, then: Callable[[], object] | None = None) -> None:
+        """Ask for a path and save there; `then` runs once the query is saved."""
         initial = str(self.current_file or Path.cwd() / "query.starql")
 
         def chosen(path: Path | None) -> None:
             if path is None:
                 return
-            try:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(self.editor.text.rstrip("\n") + "\n", encoding="utf-8")
-            except OSError as exc:
-                self.notify(f"Cannot save {path}: {_reason(exc)}", severity="error")
-                return
-            self.current_file = path
-            self._update_title()
-            self.notify(f"Saved {path}.", timeout=2)
+            path = with_starql_suffix(path)
+            if self.current_file is not None and _same_file(path, self.current_file):
+                self._write(path, then)
+            elif path.exists():
+                self._confirm_overwrite(path, then)
+            else:
+                self._write(path, then)
 
         self.push_screen(PathScreen("Save the query as", initial, suffix=".starql"), chosen)
+
+    def _confirm_overwrite(self, path: Path, then: Callable[[], object] | None) -> None:
+        options: list[tuple[str | Text, object]] = [
+            (f"Replace {path.name}", True),
+            ("Keep it (Ctrl+S to pick another name)", False),
+        ]
+
+        def answered(replace_it: object) -> None:
+            if replace_it is True:
+                self._write(path, then)
+
+        self.push_screen(ChoiceScreen(f"{path} exists", options, highlighted=1), answered)
+
+    def _write(self, path: Path, then: Callable[[], object] | None = None) -> None:
+        text = self.editor.text.rstrip("\n")
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text + "\n", encoding="utf-8")
+        except OSError as exc:
+            self.notify(f"Cannot save {path}: {_reason(exc)}", severity="error")
+            return
+        self.current_file = path
+        self._saved_text = text
+        self._update_title()
+        self.notify(f"Saved {path}.", timeout=2)
+        if then is not None:
+            then()
+
+    async def action_quit(self) -> None:
+        """Quit; with unsaved edits, ask first (Ctrl+Q again in the question quits)."""
+        if not self.unsaved or self.screen is self._quit_dialog:
+            self.exit()
+            return
+        name = self.current_file.name if self.current_file else "the query"
+        options: list[tuple[str | Text, object]] = [
+            (f"Save {name}, then quit", "save"),
+            ("Quit without saving", "quit"),
+            ("Keep editing", None),
+        ]
+
+        def answered(answer: object) -> None:
+            self._quit_dialog = None
+            if answer == "quit":
+                self.exit()
+            elif answer == "save" and self.current_file is not None:
+                self._write(self.current_file, self.exit)
+            elif answer == "save":
+                self._save_as(then=self.exit)
+
+        self._quit_dialog = ChoiceScreen(f"Unsaved edits to {name}", options)
+        self.push_screen(self._quit_dialog, answered)
 
     def action_export(self) -> None:
         table = self.table
@@ -641,7 +750,9 @@ class StarbaseRepl(App[None]):
         yield SystemCommand("History", "Search the queries run before", self.action_history_search)
         yield SystemCommand("Open", "Open a .starql file", self.action_open)
         yield SystemCommand("Save", "Save the query to a .starql file", self.action_save)
-        yield SystemCommand("Export", "Export results (CSV, NDJSON, Parquet)", self.action_export)
+        yield SystemCommand(
+            "Export", "Export results (CSV, JSON, NDJSON, Parquet)", self.action_export
+        )
         yield SystemCommand("Keys", "Show every key binding", self.action_help)
 
 
@@ -657,3 +768,24 @@ def _reason(exc: BaseException) -> str:
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return " ".join(str(exc).split())
+
+
+def with_starql_suffix(path: Path) -> Path:
+    """`path`, with `.starql` added when its name has no extension."""
+    return path if path.suffix else path.with_name(path.name + ".starql")
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    return a.expanduser().resolve() == b.expanduser().resolve()
+
+
+def _not_the_editors(check: Check, last_run: str) -> str:
+    """What the explain pane says above the last run's plan when the editor's text has none."""
+    error = check.error
+    if error is None:
+        why = "the editor is empty"
+    else:
+        where = f"{error.span.line}:{error.span.column} " if error.span is not None else ""
+        why = f"the query in the editor does not compile ({where}{error.message})"
+    shown = "\n".join("  " + line for line in last_run.splitlines() if line.strip())
+    return f"{why[0].upper()}{why[1:]}; this is the plan of the last query run:\n{shown}"

@@ -1,11 +1,14 @@
 """The bar chart above the results: matching records over time, or a `stats … by bin()` series.
 
-Requires: a `Series` (bucket start, width, values). Guarantees: `bars(values, width, height)`
-is pure: it spreads the buckets over exactly `width` columns (summing buckets when there are
-more than columns) and draws each column bottom-up with the eighth blocks `▁▂▃▄▅▆▇█`, so a
-non-zero bucket is never drawn empty and the tallest fills the height; the widget adds an
-axis line (first and last bucket times, UTC, and the title) and draws nothing but a message
-when there is no series. No dependency beyond Textual: Unicode blocks, styled from `chart.tcss`.
+Requires: a `Series` (bucket start, width, values). Guarantees: `regroup` and `bars` are pure:
+the buckets are spread over exactly the widget's width (`regroup`: the mean of the buckets a
+column covers when there are more buckets than columns, the bucket under the column's middle
+when fewer), so the chart always fills the width and the same data at the same width draws
+the same bars however often the terminal was resized; `bars` draws each column bottom-up
+with the eighth blocks `▁▂▃▄▅▆▇█`, so a non-zero column is never drawn empty and the
+tallest fills the height; the widget adds an axis line (first and last bucket times, UTC,
+and the title) and draws nothing but a message when there is no series. No dependency beyond
+Textual: Unicode blocks, styled from `chart.tcss`.
 """
 
 from __future__ import annotations
@@ -40,19 +43,27 @@ class Series:
 
 
 def regroup(values: tuple[float, ...], width: int) -> list[float]:
-    """`values` laid over at most `width` columns: summed when there are more buckets than
-    columns, else each bucket repeated over the same number of columns (`width // n`), so
-    every bucket is equally wide (the chart may end short of `width`)."""
+    """`values` laid over exactly `width` columns, every column the same share of the time
+    axis, so the drawing depends only on the data and the width (never on earlier widths):
+    with more buckets than columns, a column is the mean of the buckets it covers (a bucket
+    cut by a column edge counts in proportion), so equal buckets draw equal bars at any
+    width; with fewer, a column shows the bucket under its middle, so every height is a
+    bucket's own and the buckets' widths differ by one column at most."""
     if width <= 0 or not values:
         return []
     n = len(values)
-    if n > width:
-        out = [0.0] * width
-        for i, v in enumerate(values):
-            out[i * width // n] += v
-        return out
-    k = width // n
-    return [v for v in values for _ in range(k)]
+    if n <= width:
+        return [values[(2 * j + 1) * n // (2 * width)] for j in range(width)]
+    # in units of 1/width of a bucket: column j covers [j*n, (j+1)*n), bucket i [i*w, (i+1)*w)
+    out = []
+    for j in range(width):
+        low, high = j * n, (j + 1) * n
+        total = 0.0
+        for i in range(low // width, -(-high // width)):
+            covered = min(high, (i + 1) * width) - max(low, i * width)
+            total += values[i] * covered
+        out.append(total / n)
+    return out
 
 
 def bars(values: list[float], height: int) -> list[str]:

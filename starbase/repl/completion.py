@@ -3,8 +3,10 @@
 Requires: the lexer (for context) and a `Vocabulary` (source names, attribute and resource
 keys seen in the data). Guarantees: `complete(text, offset, vocabulary)` is a pure function
 that never raises; it returns the range of text the chosen item replaces (the word being
-typed, a field path included) and candidates ranked prefix matches first, then other
-matches, each group in vocabulary order, depending on where the cursor is: sources after
+typed, a field path included) and candidates ranked: a candidate equal to the typed word
+first (so a complete word is never replaced by a longer one by default), then prefix
+matches, then other matches, each group in vocabulary order; nothing right after `as` (a
+new name is being typed); otherwise depending on where the cursor is: sources after
 `from`, stage keywords after `|`, durations after `since`, aggregates in `stats`, map keys
 after `attributes.`/`resource.`, level names after `severity <op>`, else fields (universal,
 and names the query itself defines), functions and operator words.
@@ -133,6 +135,8 @@ def _candidates(
     stage = _current_stage(tokens, start)
     if before is None:
         return [Candidate("from", "from ", "stage", "from SOURCE: where the rows come from")]
+    if before.kind is Kind.KEYWORD and before.text == "as":
+        return []  # a new name is being typed: any suggestion would only get in the way
     if stage == "from" and (before.text in ("from", ",")):
         details = vocabulary.source_details
         items = [Candidate(s, s, "source", details.get(s, "")) for s in vocabulary.sources]
@@ -263,15 +267,26 @@ def _after_severity(tokens: list[Token], offset: int) -> bool:
 def _rank(candidates: Iterable[Candidate], prefix: str) -> Sequence[Candidate]:
     if not prefix:
         return list(candidates)
-    needle = prefix.lower().lstrip("\"'")
+    needle = _plain(prefix)
+    exact: list[Candidate] = []
     first: list[Candidate] = []
     other: list[Candidate] = []
     for c in candidates:
-        label = c.label.lower().lstrip("\"'")
+        label = _plain(c.label)
         if label == needle:
-            continue  # nothing to add
-        if label.startswith(needle):
+            exact.append(c)  # the word is complete: keeping it stays the first choice
+        elif label.startswith(needle):
             first.append(c)
         elif len(needle) >= 3 and needle in label and not needle.endswith("."):
             other.append(c)
-    return first + other
+    return exact + first + other
+
+
+def adds_something(completion: Completion) -> bool:
+    """Whether a candidate differs from the word already typed (else the menu has no use)."""
+    needle = _plain(completion.prefix)
+    return any(_plain(c.label) != needle for c in completion.candidates)
+
+
+def _plain(word: str) -> str:
+    return word.lower().lstrip("\"'")

@@ -88,7 +88,7 @@ class DiagnosticBar(Static):
         error = result.error
         if not result.text.strip():
             self.update(
-                Text("Type a query; Ctrl+Enter runs it, F1 lists the keys.", self._s("muted"))
+                Text("Type a query; F5 or Ctrl+J runs it, F1 lists the keys.", self._s("muted"))
             )
             self.add_class("-muted")
         elif error is None and result.compiled is not None:
@@ -120,7 +120,7 @@ class DiagnosticBar(Static):
         out.append(f"{sources} · {window.label} · {columns} column{'s' if columns != 1 else ''}")
         if compiled.parameters:
             out.append(" · parameters: " + ", ".join("$" + p for p in compiled.parameters))
-        out.append("   Ctrl+Enter runs", self._s("muted"))
+        out.append("   F5 or Ctrl+J runs", self._s("muted"))
         return out
 
     def _error(self, diag: Diagnostic, text: str) -> Text:

@@ -6,9 +6,12 @@ is styled by a `starql--<kind>` component class (colours live in `editor.tcss`);
 the current diagnostic is underlined (`starql--error-span`); typing an opening bracket or
 quote inserts its pair (or wraps the selection), typing the closing one steps over it, and
 Backspace between an empty pair deletes both; the completion menu opens as a word is typed
-(or on Ctrl+Space), Up/Down move in it, Tab or Enter accept, Escape closes it, and it never
-takes focus from the editor. Up on the first line and Down on the last post
-`HistoryRequested` so the app can walk the history.
+(or on Ctrl+Space), Up/Down move in it, Tab accepts, Escape closes it, and it never takes
+focus from the editor. Enter accepts only once the user has engaged with the menu (moved in
+it with Up/Down, or opened it with Ctrl+Space); otherwise Enter closes the menu and starts a
+new line, so finishing a word and pressing Enter never rewrites the query. A menu whose only
+candidate is the word already typed is not shown. Up on the first line and Down on the last
+post `HistoryRequested` so the app can walk the history.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from textual.message import Message
 from textual.widgets import OptionList, TextArea
 from textual.widgets.option_list import Option
 
-from starbase.repl.completion import Candidate, Completion, Vocabulary, complete
+from starbase.repl.completion import Candidate, Completion, Vocabulary, adds_something, complete
 from starbase.repl.lexer import Kind, tokenize
 
 PAIRS = {"(": ")", '"': '"', "'": "'", "`": "`"}
@@ -47,9 +50,11 @@ class CompletionMenu(OptionList, can_focus=False):
     def __init__(self) -> None:
         super().__init__(id="completion-menu")
         self.completion: Completion | None = None
+        self.engaged = False  # the user moved in the menu (or asked for it): Enter accepts
 
-    def show(self, completion: Completion, at: Offset) -> None:
+    def show(self, completion: Completion, at: Offset, *, engaged: bool = False) -> None:
         self.completion = completion
+        self.engage(engaged)
         self.clear_options()
         width = max((len(c.label) for c in completion.candidates), default=10)
         for candidate in completion.candidates[:50]:
@@ -63,6 +68,11 @@ class CompletionMenu(OptionList, can_focus=False):
     def hide(self) -> None:
         self.display = False
         self.completion = None
+        self.engage(False)
+
+    def engage(self, engaged: bool = True) -> None:
+        self.engaged = engaged
+        self.set_class(engaged, "-engaged")
 
     @property
     def is_open(self) -> bool:
@@ -228,7 +238,11 @@ class QueryEditor(TextArea):
             if count:
                 step = -1 if key == "up" else 1
                 menu.highlighted = ((menu.highlighted or 0) + step) % count
+            menu.engage()
             return True
+        if key == "enter" and not menu.engaged:
+            menu.hide()
+            return False  # a new line, as in any editor
         if key in ("tab", "enter"):
             candidate = menu.chosen()
             completion = menu.completion
@@ -307,11 +321,12 @@ class QueryEditor(TextArea):
     def open_completion(self, *, explicit: bool) -> None:
         offset = self.cursor_index
         completion = complete(self.text, offset, self.vocabulary)
-        if not completion.candidates or (not explicit and not _worth_showing(completion)):
+        if not adds_something(completion) or (not explicit and not _worth_showing(completion)):
             self.menu.hide()
             return
         x, y = self.cursor_screen_offset
-        self.menu.show(completion, Offset(max(0, x - len(completion.prefix)), y + 1))
+        at = Offset(max(0, x - len(completion.prefix)), y + 1)
+        self.menu.show(completion, at, engaged=explicit)
 
     def accept(self, completion: Completion, candidate: Candidate) -> None:
         """Replace the word being typed by `candidate`."""

@@ -3,12 +3,14 @@
 Requires: a `CompiledQuery` (its per-stage trace, kept by the driver's `run_pipeline` hook,
 the same one behind `starbase explain` and the golden files) and, when it arrives, the text
 of the backend's plan. Guarantees: `explain_text(compiled, plan)` is pure and shows, in this
-order: where each source runs and what runs locally; every compiler stage's output
-(`render_stage`); each backend's native query — DataFusion's SQL and its optimized logical
-and physical plans, CloudWatch Logs Insights text for CloudWatch sources (from
+order: the `note` when one is given (the app says there when the plan is not the editor's
+query's, e.g. the editor's text does not compile and the last run is shown instead); where
+each source runs and what runs locally; every compiler stage's output (`render_stage`);
+each backend's native query — DataFusion's SQL and its optimized logical and physical
+plans, CloudWatch Logs Insights text for CloudWatch sources (from
 `CompiledQuery.sql("cloudwatch")` where the compiler has that target, else said to be
-coming); and the compiler's warnings. The pane scrolls and can be
-focused; the text can be copied with `c`.
+coming); and the compiler's warnings. The pane scrolls and can be focused; the text can be
+copied with `c`.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from starbase.compiler.driver import CompiledQuery, render_stage
 from starbase.config import Config
 
 PENDING = "(asking DataFusion for its plan…)"
+NOTE_TITLE = "Not the query in the editor"
 
 
 def sources_summary(compiled: CompiledQuery, config: Config) -> list[str]:
@@ -60,9 +63,12 @@ def sources_summary(compiled: CompiledQuery, config: Config) -> list[str]:
     return lines
 
 
-def sections(compiled: CompiledQuery, config: Config, plan: str) -> list[tuple[str, str]]:
+def sections(
+    compiled: CompiledQuery, config: Config, plan: str, note: str = ""
+) -> list[tuple[str, str]]:
     """(title, text) of every part of the pane, in order; the SQL's title is "DataFusion SQL"."""
-    out = [("Where it runs", "\n".join(sources_summary(compiled, config)))]
+    out = [(NOTE_TITLE, note)] if note else []
+    out.append(("Where it runs", "\n".join(sources_summary(compiled, config))))
     out += [(f"Stage: {name}", render_stage(name, value)) for name, value in compiled.stages]
     try:
         sql = compiled.sql()
@@ -83,22 +89,26 @@ def sections(compiled: CompiledQuery, config: Config, plan: str) -> list[tuple[s
     return out
 
 
-def explain_renderable(compiled: CompiledQuery, config: Config, plan: str) -> RenderableType:
+def explain_renderable(
+    compiled: CompiledQuery, config: Config, plan: str, note: str = ""
+) -> RenderableType:
     parts: list[RenderableType] = []
-    for title, text in sections(compiled, config, plan):
+    for title, text in sections(compiled, config, plan, note):
         parts.append(Text("\n" + title, style="bold underline"))
-        if title == "DataFusion SQL" and not text.startswith("(not available"):
+        if title == NOTE_TITLE:
+            parts.append(Text(text, style="bold yellow"))
+        elif title == "DataFusion SQL" and not text.startswith("(not available"):
             parts.append(Syntax(text, "sql", theme="ansi_dark", word_wrap=True))
         else:
             parts.append(Text(text))
     return Group(*parts)
 
 
-def explain_text(compiled: CompiledQuery, config: Config, plan: str) -> str:
+def explain_text(compiled: CompiledQuery, config: Config, plan: str, note: str = "") -> str:
     """The pane's content as plain text (what `c` copies)."""
     blocks = [
         f"== {title.removeprefix('Stage: ').lower()} ==\n{text}"
-        for title, text in sections(compiled, config, plan)
+        for title, text in sections(compiled, config, plan, note)
     ]
     return "\n\n".join(blocks) + "\n"
 
@@ -118,9 +128,16 @@ class ExplainPane(VerticalScroll, can_focus=True):
     def compose(self) -> ComposeResult:
         yield self.body
 
-    def show(self, compiled: CompiledQuery, config: Config, plan: str = PENDING) -> None:
-        self.body.update(explain_renderable(compiled, config, plan))
-        self.text = explain_text(compiled, config, plan)
+    def show(
+        self, compiled: CompiledQuery, config: Config, plan: str = PENDING, note: str = ""
+    ) -> None:
+        self.body.update(explain_renderable(compiled, config, plan, note))
+        self.text = explain_text(compiled, config, plan, note)
+
+    def say(self, message: str) -> None:
+        """Show `message` instead of a plan (and copy nothing stale)."""
+        self.body.update(Text(message))
+        self.text = ""
 
     def action_copy(self) -> None:
         if self.text:

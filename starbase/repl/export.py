@@ -1,8 +1,11 @@
-"""Export a result table to a file: CSV, NDJSON (as `starbase query -o` writes them) or Parquet.
+"""Export a result table to a file: CSV, JSON, NDJSON (as `starbase query -o` writes them) or
+Parquet; the file's extension picks the format.
 
-Requires: a `pyarrow.Table` as the runtime returns it. Guarantees: CSV and NDJSON are exactly
-what `starbase.runtime.output.render` produces (timestamps RFC 3339 UTC with nanoseconds,
-maps as JSON), so a file exported here and one from the CLI agree; Parquet keeps the Arrow
+Requires: a `pyarrow.Table` as the runtime returns it. Guarantees: CSV, JSON (one document: an
+array of row objects — what a `.json` file is expected to hold) and NDJSON (one object per line,
+for `.ndjson`/`.jsonl`) are exactly what `starbase.runtime.output.render` produces
+(timestamps RFC 3339 UTC with nanoseconds, maps as JSON objects), so a file exported here and
+one from the CLI agree; Parquet keeps the Arrow
 types (timestamps in ns, UTC). The file is written next to its final name and renamed into
 place, so a failed export never leaves half a file under the name asked for.
 """
@@ -17,13 +20,13 @@ import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.runtime.output import render
 
-FORMATS = ("csv", "ndjson", "parquet")
+FORMATS = ("csv", "json", "ndjson", "parquet")
 
 
 def format_for(path: Path, default: str = "csv") -> str:
     """The export format a file name asks for (by extension), else `default`."""
     suffix = path.suffix.lower().lstrip(".")
-    aliases = {"jsonl": "ndjson", "json": "ndjson", "pq": "parquet"}
+    aliases = {"jsonl": "ndjson", "pq": "parquet"}
     suffix = aliases.get(suffix, suffix)
     return suffix if suffix in FORMATS else default
 

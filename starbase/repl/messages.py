@@ -57,13 +57,15 @@ class HistogramFetched(Message):
 
 
 class ExplainFetched(Message):
-    """The backend's plan for `compiled`; `token` tells which request of the pane it answers."""
+    """The backend's plan for `compiled`; `token` tells which request of the pane it answers;
+    `note` is what the pane says above it (why it is not the editor's query), if anything."""
 
-    def __init__(self, token: int, compiled: CompiledQuery, plan: str) -> None:
+    def __init__(self, token: int, compiled: CompiledQuery, plan: str, note: str = "") -> None:
         super().__init__()
         self.token = token
         self.compiled = compiled
         self.plan = plan
+        self.note = note
 
 
 class KeysFetched(Message):

@@ -65,7 +65,7 @@ def welcome(source: str) -> str:
     """What the table shows before the first run: how to start, with examples."""
     return "\n".join(
         (
-            "Type a query above and press Ctrl+Enter. For example:",
+            "Type a query above and press F5 (or Ctrl+J) to run it. For example:",
             "",
             f'  from {source} | since 15m | where severity >= "error"',
             f'  from {source} | since 1h | where "timeout" | stats count() by service',
@@ -143,7 +143,7 @@ class ResultsTable(ScrollView, can_focus=True):
         self.table: pa.Table | None = None
         self.columns: list[ColumnView] = []
         self.hidden: list[str] = []
-        self.empty_message = "Run a query (Ctrl+Enter) to see rows here."  # may hold lines
+        self.empty_message = "Run a query (F5 or Ctrl+J) to see rows here."  # may hold lines
         self._pages: dict[int, list[list[str]]] = {}
 
     # ------------------------------------------------------------------ data

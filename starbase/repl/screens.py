@@ -33,7 +33,8 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
     (
         "Run",
         (
-            ("Ctrl+Enter, Ctrl+J, F5", "run the query"),
+            ("F5 or Ctrl+J", "run the query"),
+            ("Ctrl+Enter", "runs too, where the terminal sends it"),
             ("Esc", "cancel the running query"),
             ("Ctrl+T", "time range 15m/1h/24h/7d/all (edits `since`)"),
             ("F2", "pick the source (edits `from`)"),
@@ -44,7 +45,8 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
         "Edit",
         (
             ("Ctrl+Space", "complete (opens by itself while typing)"),
-            ("Tab / Enter", "accept the highlighted completion"),
+            ("Tab", "accept the highlighted completion"),
+            ("↑↓ then Enter", "pick in the list (else Enter is a new line)"),
             ("Up / Down", "history, from the first / last line"),
             ("Ctrl+R", "search the history"),
             ("Ctrl+O / Ctrl+S", "open / save a .starql file"),
@@ -60,10 +62,17 @@ HELP_SECTIONS: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
             ("← →", "scroll by column"),
             ("Enter", "show the row in full"),
             ("c", "copy the row as JSON"),
-            ("F4", "export the results (CSV, NDJSON, Parquet)"),
+            ("F4", "export the results (CSV, JSON, NDJSON, Parquet)"),
         ),
     ),
-    ("App", (("F1", "this help"), ("Ctrl+P", "command palette"), ("Ctrl+Q", "quit"))),
+    (
+        "App",
+        (
+            ("F1", "this help"),
+            ("Ctrl+P", "command palette"),
+            ("Ctrl+Q", "quit (asks first if edits are unsaved: ● in the title)"),
+        ),
+    ),
 )
 
 
@@ -146,7 +155,7 @@ class PathScreen(_Modal):
 
 
 class ExportScreen(PathScreen):
-    """Ask where to export; the format follows the extension (.csv, .ndjson, .parquet)."""
+    """Ask where to export; the format follows the extension (.csv, .json, .ndjson, .parquet)."""
 
     def __init__(self, initial: str) -> None:
         super().__init__(

@@ -74,6 +74,9 @@ class Commit:
     state: State
     add: tuple[FileEntry, ...] = ()
     remove: tuple[str, ...] = ()
+    # what the writer says about the batch (e.g. the raw lines' detected format per source);
+    # JSON values, written only when present, so older commits read as empty
+    meta: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
     def to_json(self) -> bytes:
         state = {f.name: getattr(self.state, f.name) for f in fields(State)}
@@ -85,6 +88,8 @@ class Commit:
             "add": [asdict(f) for f in self.add],
             "remove": list(self.remove),
         }
+        if self.meta:
+            body["meta"] = dict(self.meta)
         return json.dumps(body, separators=(",", ":")).encode()
 
     @staticmethod
@@ -98,6 +103,7 @@ class Commit:
             state,
             tuple(FileEntry(**f) for f in body["add"]),
             tuple(body["remove"]),
+            MappingProxyType(dict(body.get("meta") or {})),
         )
 
 

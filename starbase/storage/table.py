@@ -38,6 +38,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
@@ -50,10 +51,12 @@ from starbase.storage.store import LocalStore, S3Location, S3Store, Store
 ROW_GROUP_ROWS = 128 * 1024
 TARGET_FILE_BYTES = 128 * 1024 * 1024
 VACUUM_GRACE_S = 600.0
-# zstd levels: appends stay cheap (commit latency); compaction, off the ingest path, spends
-# ~2x the CPU for ~10% fewer bytes at rest; level 19 (`starbase compact --level 19`) another
-# ~10% fewer for ~10x the CPU (measured on the emitter's traffic, docs/storage.md).
-APPEND_ZSTD_LEVEL = 3
+# zstd levels: appends stay cheap (they are on the ingest path and compaction rewrites them
+# within minutes: level 1 encodes OTLP batches in 25% less CPU than 3, for 2% more bytes,
+# benchmarks/otlp_decode.py); compaction, off the ingest path, spends ~2x the CPU for ~10%
+# fewer bytes at rest; level 19 (`starbase compact --level 19`) another ~10% fewer for ~10x
+# the CPU (measured on the emitter's traffic, docs/storage.md).
+APPEND_ZSTD_LEVEL = 1
 COMPACT_ZSTD_LEVEL = 9
 _WIDTH = 12  # digits of the c= and g= folder values, so that string order is number order
 _WRITE_INTENT = f"{LOG}/_append.intent"
@@ -128,12 +131,18 @@ class Table:
     # ------------------------------------------------------------------ writing
 
     def append(
-        self, batch: pa.Table, *, writer: str | None = None, seq: int | None = None
+        self,
+        batch: pa.Table,
+        *,
+        writer: str | None = None,
+        seq: int | None = None,
+        meta: dict[str, Any] | None = None,
     ) -> Commit | None:
         """Write `batch` (one file per partition touched) and commit it; None if nothing to do.
 
         With `writer` and `seq`, a batch whose `seq` is not above the writer's last committed
-        one is skipped. Rows in hours that retention already expired are dropped.
+        one is skipped. Rows in hours that retention already expired are dropped. `meta` (JSON
+        values) is kept in the commit (`Commit.meta`).
         """
         # Parquet encoding, the costly part, runs before the lock: writers on one host overlap.
         parts = [
@@ -166,7 +175,7 @@ class Table:
                 incoming=head.incoming + len(entries),
                 writers=writers,
             )
-            commit = Commit(version, "append", state, tuple(entries))
+            commit = Commit(version, "append", state, tuple(entries), (), dict(meta or {}))
             self._publish(commit)
             self.store.delete([_WRITE_INTENT])
             return commit
@@ -292,7 +301,9 @@ class Table:
             sink,
             compression="zstd",
             compression_level=level,
-            use_dictionary=[c for c in data.column_names if c not in deltas],
+            use_dictionary=[
+                c for c in data.column_names if c not in deltas and c not in self.format.plain
+            ],
             column_encoding={c: "DELTA_BINARY_PACKED" for c in deltas},
             row_group_size=ROW_GROUP_ROWS,
             write_page_index=True,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -131,7 +132,7 @@ def test_completion_offers_attribute_keys_seen_in_the_data(make_app: MakeApp) ->
         await type_text(pilot, "from otel | where attributes.http.st")
         labels = [c.label for c in app.editor.menu.completion.candidates]  # type: ignore[union-attr]
         assert labels == ["attributes.http.status_code"]
-        await pilot.press("enter")
+        await pilot.press("tab")
         assert app.editor.text == "from otel | where attributes.http.status_code"
 
     drive(app, scenario)
@@ -461,5 +462,262 @@ def test_help_lists_the_keys(make_app: MakeApp) -> None:
         await pilot.press("escape")
         assert not isinstance(app.screen, HelpScreen)
         assert app.editor.has_focus
+
+    drive(app, scenario)
+
+
+# ---------------------------------------------------------------- found by outside testing
+
+
+def menu_labels(app: StarbaseRepl) -> list[str]:
+    completion = app.editor.menu.completion
+    return [c.label for c in completion.candidates] if completion is not None else []
+
+
+def test_enter_after_a_complete_word_is_a_new_line_not_a_completion(make_app: MakeApp) -> None:
+    app = make_app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        for typed in (
+            "from otel | stats count() by severity",  # was rewritten to severity_text
+            "from otel | fields timestamp",  # was rewritten to observed_timestamp
+            "from otel | stats count() as n",  # was rewritten to now()
+            "from otel | wh",  # a word being typed: Enter still does not pick for the user
+        ):
+            await pilot.press("ctrl+l")
+            await type_text(pilot, typed)
+            await pilot.press("enter")
+            assert app.editor.text == typed + "\n", typed
+            assert not app.editor.menu.is_open
+
+    drive(app, scenario)
+
+
+def test_a_typed_word_that_is_a_candidate_stays_first_and_tab_keeps_it(make_app: MakeApp) -> None:
+    app = make_app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await type_text(pilot, "from otel | fields timestamp")
+        assert app.editor.menu.is_open
+        assert menu_labels(app)[:2] == ["timestamp", "observed_timestamp"]
+        await pilot.press("tab")
+        assert app.editor.text == "from otel | fields timestamp"
+        await type_text(pilot, ", severity")
+        assert menu_labels(app)[:2] == ["severity", "severity_text"]
+        await pilot.press("down", "enter")  # moving into the list makes Enter pick
+        assert app.editor.text == "from otel | fields timestamp, severity_text"
+
+    drive(app, scenario)
+
+
+def test_no_name_is_suggested_after_as(make_app: MakeApp) -> None:
+    app = make_app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await type_text(pilot, "from otel | stats count() as ")
+        assert not app.editor.menu.is_open
+        await type_text(pilot, "n")
+        assert not app.editor.menu.is_open
+        await pilot.press("ctrl+@")  # not even when asked: a new name is being typed
+        assert not app.editor.menu.is_open
+        await type_text(pilot, " by ser")
+        assert menu_labels(app)[:1] == ["service"]  # after the name, fields again
+
+    drive(app, scenario)
+
+
+def test_the_advertised_run_key_works_in_every_terminal(make_app: MakeApp) -> None:
+    from textual.widgets._footer import FooterKey
+
+    from starbase.repl.results import welcome
+    from starbase.repl.screens import HELP_SECTIONS
+
+    app = make_app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.pause()
+        keys = {k.action: k.key_display for k in app.query(FooterKey)}
+        assert keys["run"] == "F5"
+        advertised = [
+            bar_text(app),  # the empty editor's hint
+            welcome("otel"),
+            app.results.empty_message,
+            " ".join(keys for keys, _ in HELP_SECTIONS[0][1][:1]),
+        ]
+        await type_text(pilot, "from otel | limit 2")
+        await settle(pilot)
+        advertised.append(bar_text(app))  # the hint beside a query that compiles
+        for text in advertised:
+            assert "F5" in text and "Ctrl+J" in text, text
+            assert "Ctrl+Enter runs" not in text and "press Ctrl+Enter" not in text, text
+        await pilot.press("f5")  # the keys named there run the query
+        await until(pilot, lambda: app.table is not None and app.table.num_rows == 2)
+        app.table = None
+        await pilot.press("ctrl+j")
+        await until(pilot, lambda: app.table is not None)
+        readme = (Path(__file__).parents[2] / "README.md").read_text()
+        assert "| F5 or Ctrl+J" in readme
+
+    drive(app, scenario)
+
+
+def test_running_closes_the_completion_menu(make_app: MakeApp) -> None:
+    app = make_app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await type_text(pilot, "from otel | limit 2 | fields severity")
+        assert app.editor.menu.is_open
+        await pilot.press("f5")
+        assert not app.editor.menu.is_open
+        await until(pilot, lambda: not app.running)
+        assert app.table is not None and app.table.num_rows == 2
+
+    drive(app, scenario)
+
+
+def chart_rows(app: StarbaseRepl) -> list[str]:
+    """The chart's bars (without the axis line); each must be as wide as the chart."""
+    rows = str(app.chart.render()).split("\n")[:-1]
+    assert {len(row) for row in rows} == {app.chart.size.width}
+    return rows
+
+
+def test_the_histogram_fills_the_width_and_keeps_its_shape_across_resizes(
+    make_app: MakeApp,
+) -> None:
+    app = make_app(text=ERRORS_LAST_HOUR)
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await run_query(pilot, app)
+        await until(pilot, lambda: app.chart.series is not None)
+        first = chart_rows(app)  # 60 one-minute buckets over the whole width
+        assert app.chart.size.width == 78  # 80 columns less the padding
+        for width in (50, 61, 123, 80):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause()
+            assert app.chart.size.width == width - 2
+            chart_rows(app)
+        assert chart_rows(app) == first  # back at 80 columns: the very same bars
+        series = app.chart.series
+        assert series is not None
+        app.chart.series = replace(series, values=(3.0,) * len(series.values))  # flat data …
+        for width in (50, 61, 123, 80):
+            await pilot.resize_terminal(width, 24)
+            await pilot.pause()
+            assert set(chart_rows(app)) == {"█" * (width - 2)}  # … draws flat bars
+
+    drive(app, scenario)
+
+
+def test_save_adds_the_extension_asks_before_overwriting_and_marks_edits(
+    make_app: MakeApp, tmp_path: Path
+) -> None:
+    app = make_app(text="from otel | since 15m")
+    other = tmp_path / "other.starql"
+    other.write_text("from otel | limit 1\n")
+
+    async def save_as(pilot: Pilot[None], path: Path) -> None:
+        await pilot.press("ctrl+s")
+        await pilot.pause()
+        app.screen.query_one("#path").value = str(path)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await save_as(pilot, tmp_path / "incident")
+        saved = tmp_path / "incident.starql"
+        assert saved.read_text() == "from otel | since 15m\n"
+        assert app.current_file == saved
+        assert str(app.editor.border_title) == "StarQL · incident.starql"
+        await type_text(pilot, " | limit 5")
+        assert str(app.editor.border_title) == "StarQL · incident.starql ●"  # modified
+        await save_as(pilot, saved)  # the file being edited: saved without a question
+        assert saved.read_text() == "from otel | since 15m | limit 5\n"
+        assert str(app.editor.border_title) == "StarQL · incident.starql"
+        await save_as(pilot, other)  # someone else's file: asks first
+        assert isinstance(app.screen, ChoiceScreen)
+        await pilot.press("escape")
+        assert other.read_text() == "from otel | limit 1\n"
+        assert app.current_file == saved
+        await save_as(pilot, other)
+        await pilot.press("1")  # overwrite
+        await until(pilot, lambda: other.read_text() == "from otel | since 15m | limit 5\n")
+        assert app.current_file == other
+
+    drive(app, scenario)
+
+
+def test_quitting_with_unsaved_edits_asks_first(make_app: MakeApp, tmp_path: Path) -> None:
+    query = tmp_path / "q.starql"
+    query.write_text("from otel | limit 1\n")
+    app = make_app()
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await pilot.press("ctrl+o")
+        await pilot.pause()
+        app.screen.query_one("#path").value = str(query)  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await pilot.pause()
+        await type_text(pilot, " | since 1h")
+        await pilot.press("ctrl+q")
+        assert isinstance(app.screen, ChoiceScreen)  # Save / Quit without saving / Cancel
+        assert not app._exit
+        await pilot.press("escape")  # keep editing
+        assert not app._exit and app.editor.text == "from otel | limit 1 | since 1h"
+        await pilot.press("ctrl+q")
+        await pilot.press("1")  # save, then quit
+        await until(pilot, lambda: app._exit)
+        assert query.read_text() == "from otel | limit 1 | since 1h\n"
+
+    drive(app, scenario)
+
+
+def test_quitting_an_unchanged_query_does_not_ask(make_app: MakeApp) -> None:
+    app = make_app(text="from otel | limit 1")
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await run_query(pilot, app)  # a query that was run is in the history: nothing is lost
+        await pilot.press("ctrl+q")
+        assert app._exit
+
+    drive(app, scenario)
+
+
+def test_explain_says_when_it_shows_the_last_run_instead_of_the_editor(
+    make_app: MakeApp,
+) -> None:
+    app = make_app(text="from otel | limit 3")
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await run_query(pilot, app)
+        app.set_query("from otel | where nope > 1")
+        await settle(pilot)
+        await pilot.press("f3")
+        pane = app.query_one(ExplainPane)
+        await until(pilot, lambda: "optimized logical plan" in pane.text)
+        head = pane.text.split("\n\n")[0]
+        assert "does not compile" in head and "unknown field 'nope'" in head
+        assert "last query run" in head and "from otel | limit 3" in head
+        app.set_query("from otel | limit 4")  # while the pane is open, it follows the editor
+        await settle(pilot)
+        await until(pilot, lambda: "LIMIT 4" in pane.text or "limit 4" in pane.text)
+        assert "does not compile" not in pane.text
+
+    drive(app, scenario)
+
+
+def test_export_to_json_is_a_json_document(make_app: MakeApp, tmp_path: Path) -> None:
+    app = make_app(text=ERRORS_LAST_HOUR + " | fields timestamp, service | limit 4")
+
+    async def scenario(pilot: Pilot[None]) -> None:
+        await run_query(pilot, app)
+        await pilot.press("f4")
+        await pilot.pause()
+        app.screen.query_one("#path").value = str(tmp_path / "out.json")  # type: ignore[attr-defined]
+        await pilot.press("enter")
+        await until(pilot, (tmp_path / "out.json").exists)
+        document = json.loads((tmp_path / "out.json").read_text())
+        assert isinstance(document, list) and len(document) == 4
+        assert set(document[0]) == {"timestamp", "service"}
 
     drive(app, scenario)

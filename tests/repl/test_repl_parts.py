@@ -244,8 +244,10 @@ def test_buckets() -> None:
 def test_bars_are_proportional_and_never_hide_a_nonzero_bucket() -> None:
     rows = bars([0, 1, 8, 16], height=2)
     assert rows == ["   █", " ▁██"]
-    assert regroup((1.0, 2.0, 3.0), 7) == [1.0, 1.0, 2.0, 2.0, 3.0, 3.0]  # equal widths
-    assert regroup((1.0,) * 10, 4) == [3.0, 2.0, 3.0, 2.0]  # summed
+    assert regroup((1.0, 2.0, 3.0), 7) == [1.0, 1.0, 2.0, 2.0, 2.0, 3.0, 3.0]  # the full width
+    assert regroup((1.0,) * 10, 4) == [1.0, 1.0, 1.0, 1.0]  # averaged, not summed
+    assert regroup((1.0, 3.0, 2.0, 6.0), 2) == [2.0, 4.0]
+    assert regroup((0.0, 3.0, 6.0), 2) == [1.0, 5.0]  # the middle bucket shared half and half
     assert time_label(NOW, HOUR) == "00:00Z"
     assert time_label(NOW, 48 * HOUR) == "11-22 00:00Z"
 
@@ -337,3 +339,50 @@ def test_explain_says_where_each_source_runs() -> None:
     titles = [title for title, _ in sections(compiled, config, "(plan)")]
     assert titles[:3] == ["Where it runs", "Stage: parse", "Stage: resolve"]
     assert titles[-3:] == ["DataFusion SQL", "DataFusion plan", "CloudWatch Logs Insights"]
+
+
+# ---------------------------------------------------------------- found by outside testing
+
+
+def test_completion_keeps_a_complete_word_first_and_offers_nothing_after_as() -> None:
+    assert labels("from otel | fields timestamp")[:2] == ["timestamp", "observed_timestamp"]
+    assert labels("from otel | stats count() by severity") == ["severity", "severity_text"]
+    assert labels("from otel | stats count() as ") == []
+    assert labels("from otel | stats count() as n") == []
+    assert labels("from otel | extend x = 1 | fields x, message as ") == []
+    assert labels("from otel | stats count() as n by ser")[:1] == ["service"]
+
+
+@pytest.mark.parametrize("buckets", [1, 7, 60, 61, 119, 500])
+def test_chart_columns_fill_the_width_without_spikes(buckets: int) -> None:
+    flat = (5.0,) * buckets
+    for width in (7, 10, 50, 59, 60, 61, 80, 119, 120, 200):
+        columns = regroup(flat, width)
+        assert len(columns) == width, (buckets, width)
+        assert {char for row in bars(columns, height=3) for char in row} == {"█"}
+
+
+def test_chart_bars_depend_on_the_data_and_width_only() -> None:
+    values = tuple(float((i * 37) % 11) for i in range(60))
+    first = bars(regroup(values, 80), 3)
+    for width in (50, 61, 123, 33, 80):  # a series of resizes …
+        rows = bars(regroup(values, width), 3)
+        assert {len(r) for r in rows} == {width}
+    assert bars(regroup(values, 80), 3) == first  # … leaves the same drawing at the same width
+    spike = regroup((0.0,) * 30 + (9.0,) + (0.0,) * 29, 80)
+    assert max(spike) == 9.0 and sum(1 for v in spike if v) in (
+        1,
+        2,
+    )  # a one-bucket spike stays one
+
+
+def test_export_json_is_an_array(tmp_path: Path) -> None:
+    assert format_for(Path("x.json")) == "json" and format_for(Path("x.jsonl")) == "ndjson"
+    table = pa.table({"ts": pa.array([NOW, None], pa.timestamp("ns", tz="UTC")), "n": [1, 2]})
+    export(table, tmp_path / "a.json", format_for(Path("a.json")))
+    assert json.loads((tmp_path / "a.json").read_text()) == [
+        {"ts": "2026-11-22T00:00:00Z", "n": 1},
+        {"ts": None, "n": 2},
+    ]
+    export(table.slice(0, 0), tmp_path / "empty.json", "json")
+    assert json.loads((tmp_path / "empty.json").read_text()) == []
