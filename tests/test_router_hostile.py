@@ -527,11 +527,15 @@ def test_sigterm_while_starting_commits_the_backlog_and_exits_0(
     server = Router(data, workers=workers)
     server.start_process()
     assert server.proc is not None
-    pid = server.proc.pid
-    wait_for(lambda: _holds_sigterm(pid), timeout=30, what="SIGTERM held from the first module")
-    time.sleep(delay)
-    server.proc.send_signal(signal.SIGTERM)
-    assert server.proc.wait(timeout=60) == 0, server.output()
+    try:
+        pid = server.proc.pid
+        wait_for(lambda: _holds_sigterm(pid), timeout=30, what="SIGTERM held from the first module")
+        time.sleep(delay)
+        server.proc.send_signal(signal.SIGTERM)
+        assert server.proc.wait(timeout=60) == 0, server.output()
+    finally:
+        if server.proc.poll() is None:
+            server.kill()
     assert sorted(table_rows(data, "otel").column("body").to_pylist()) == sorted(expected)
 
 
