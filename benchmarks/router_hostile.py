@@ -9,7 +9,8 @@ prints the status, the time and the worker's peak RSS. The inputs are the shapes
 most per byte (empty records, empty attributes, resource attributes repeated on every record,
 `{}` JSON, gzip bombs, many gzip members, newlines) at or near the limits, next to the
 realistic worst cases (32 MiB of ~300-byte records over protobuf, JSON at its parse limit).
-Prints figures only.
+`--composite` measures the worst moment instead: a 32 MiB commit while two ~19 MiB OTLP/JSON
+bodies decode. Prints figures only.
 """
 
 from __future__ import annotations
@@ -225,11 +226,54 @@ def measure(item: Input, copies: int) -> str:
     return f"{label:48} {len(body):>10} {status:>7} {took:>8.2f} {idle / MiB:>6.0f} {top:>9}"
 
 
+def composite(json_mib: int = 19) -> str:
+    """The worst moment by construction: a 32 MiB protobuf body is acknowledged (its commit
+    starts), then two large realistic OTLP/JSON bodies decode at once."""
+    big, js = realistic(32 * MiB - 4096), realistic_json(json_mib * MiB)
+    folder = Path(tempfile.mkdtemp(prefix="starbase-hostile-"))
+    port = free_port()
+    command = [
+        sys.executable, "-m", "starbase.cli", "router", "--data", str(folder / "data"),
+        "--port", str(port), "--workers", "1", "--flush-age", "0.3", "--log-level", "ERROR",
+    ]  # fmt: skip
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_ready(port, proc)
+        time.sleep(0.5)
+        Path(f"/proc/{proc.pid}/clear_refs").write_text("5")
+        statuses = [post(port, "/v1/logs", big, PROTOBUF)]
+        time.sleep(0.2)
+        threads = [
+            threading.Thread(target=lambda: statuses.append(post(port, "/v1/logs", js, JSON)))
+            for _ in range(2)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        while queued(port):
+            time.sleep(0.2)
+        time.sleep(0.3)
+        top = peak(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=120)
+        shutil.rmtree(folder, ignore_errors=True)
+    return (
+        f"32 MiB protobuf committing + 2 x {len(js) / MiB:.1f} MiB OTLP/JSON decoding: "
+        f"{statuses}, peak RSS {top / MiB:.0f} MiB"
+    )
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--only", help="run the inputs whose name contains this")
     parser.add_argument("--twice", action="store_true", help="also send each input twice at once")
+    parser.add_argument("--composite", action="store_true", help="only the worst moment")
     args = parser.parse_args()
+    if args.composite:
+        print(composite())
+        return 0
     print(f"{'input':48} {'bytes':>10} {'status':>7} {'seconds':>8} {'idle':>6} {'peak RSS':>9}")
     for item in INPUTS:
         if args.only and args.only not in item[0]:

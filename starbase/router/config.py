@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 MiB = 1024 * 1024
 DEFAULT_PORT = 4318
 CONFIG_ENV = "STARBASE_ROUTER_CONFIG"  # how the router's processes receive their config
+SUPERVISOR_ENV = "STARBASE_ROUTER_SUPERVISOR"  # the pid a worker must die with
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 

@@ -32,7 +32,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 
 from starbase.router import signals
 from starbase.router.compactor import Compactor
-from starbase.router.config import CONFIG_ENV, RouterConfig
+from starbase.router.config import CONFIG_ENV, SUPERVISOR_ENV, RouterConfig
 from starbase.router.destinations import Destinations
 from starbase.router.flusher import Flusher
 from starbase.router.groupcommit import GroupCommit
@@ -173,14 +173,15 @@ def drain(config: RouterConfig, worker: int) -> None:
 
 
 def die_with_parent() -> None:
-    """Ask the kernel to SIGKILL this process when its parent dies (Linux)."""
-    parent = os.getppid()
+    """Ask the kernel to SIGKILL this process when its parent dies (Linux); exit at once if
+    the supervisor that spawned it (SUPERVISOR_ENV) is already gone."""
+    parent = int(os.environ.get(SUPERVISOR_ENV, os.getppid()))
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGKILL, 0, 0, 0)
     except (OSError, AttributeError):
         return
-    if os.getppid() != parent:  # the parent died before prctl
+    if os.getppid() != parent:  # the parent died before prctl (while this one imported)
         os._exit(1)
 
 
