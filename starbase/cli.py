@@ -17,8 +17,9 @@ from pathlib import Path
 import starbase.router.early  # noqa: F401  (first of ours: holds SIGTERM for `starbase router`)
 from starbase import devenv
 from starbase.analyzer import cli as analyzer_cli
+from starbase.api import cli as serve_cli
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
-from starbase.compiler.errors import CompileError
+from starbase.compiler.errors import Code, CompileError, Diagnostic, Span
 from starbase.config import Config, ConfigError, default_config, load_config
 from starbase.emitter import cli as emitter_cli
 from starbase.router import cli as router_cli
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     storage_cli.add_parsers(commands)
     emitter_cli.add_parser(commands)
     router_cli.add_parser(commands)
+    serve_cli.add_parser(commands)
     devenv.add_parser(commands)
     analyzer_cli.add_parsers(commands)
     return parser
@@ -130,10 +132,26 @@ def _query_text(args: argparse.Namespace) -> str:
     if args.file is not None:
         if args.query is not None:
             raise ConfigError("give a query or -f FILE, not both")
-        return str(args.file.read_text())
+        return _decoded(args.file.read_bytes(), str(args.file))
     if args.query is None:
         raise ConfigError("no query: give one as an argument or with -f FILE.starql")
     return str(args.query)
+
+
+def _decoded(raw: bytes, origin: str) -> str:
+    """A query file's text; bytes that are not UTF-8 are a compile error at their place."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        text = raw.decode("utf-8", errors="replace")
+        start = len(raw[: exc.start].decode("utf-8"))
+        problem = Diagnostic(
+            Code.INVALID_ENCODING,
+            f"the query file is not UTF-8 text (byte 0x{raw[exc.start]:02x})",
+            Span.at(text, start, start + 1),
+            ("save the file as UTF-8",),
+        )
+        raise CompileError((problem,), text, origin) from None
 
 
 def _config(args: argparse.Namespace) -> Config:

@@ -73,6 +73,8 @@ def load_config(path: str | os.PathLike[str]) -> Config:
         raw = tomllib.loads(file.read_text())
     except OSError as exc:
         raise ConfigError(f"{file}: cannot read: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{file}: not UTF-8 text (byte {exc.start})") from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"{file}: {exc}") from None
     return config_from_dict(raw, file)

@@ -22,13 +22,13 @@ def test_compile_prints_the_plan(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "compile", 'from otel | where severity >= "warn" | limit 3')
     assert code == 0
     assert out.splitlines()[0] == "Limit: 3"
-    assert "filter=severity_number >= 13" in out
+    assert "filter=(severity_number > 0) and (severity_number >= 13)" in out
 
 
 def test_compile_can_stop_after_a_stage(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "compile", "--stage", "resolve", "from otel | since 1h")
     assert code == 0
-    assert out == "Filter: since(1h)\n  Sources: otel (otel)\n"
+    assert out == "Sort: timestamp desc\n  Filter: since(1h)\n    Sources: otel (otel)\n"
 
 
 def test_explain_shows_every_stage(capsys: pytest.CaptureFixture[str]) -> None:

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -50,6 +51,9 @@ CONFIG = _config()
 def insights(text: str, profile: str | None = None, config: Config = CONFIG) -> InsightsQuery:
     (query,) = compile(text, config).insights(profile)
     return query
+
+
+FETCHED = "fields @timestamp, @message"  # a row query's rows are sorted newest first here
 
 
 def commands(query: InsightsQuery) -> list[str]:
@@ -165,9 +169,6 @@ def test_fields_of_the_system_fields() -> None:
         ('message == "boom"', '@message = "boom"'),
         ('message == "say \\"hi\\""', "@message = 'say \"hi\"'"),
         ('message != "x"', '@message != "x"'),
-        ("attributes.status >= 500", "`status` >= 500"),
-        ("attributes.ms < 2.5", "`ms` < 2.5"),
-        ("attributes.http.status_code > -1", "`http.status_code` > -1"),
         ('message contains "a.b"', "@message like /a\\.b/"),
         ('message startswith "GET /"', "@message like /^GET \\//"),
         ('message endswith "ms"', "@message like /ms$/"),
@@ -176,10 +177,6 @@ def test_fields_of_the_system_fields() -> None:
         ('log_stream in ("a", "b")', '@logStream in ["a", "b"]'),
         ('log_stream not in ("a")', 'not (@logStream in ["a"])'),
         ("message !~ /x/", "not (@message =~ /x/)"),
-        ('attributes.k != "v"', 'ispresent(`k`) and `k` != "v"'),
-        ('not (attributes.k contains "v")', "ispresent(`k`) and not (`k` like /v/)"),
-        ("exists(attributes.user)", "ispresent(`user`)"),
-        ("not exists(attributes.user)", "not ispresent(`user`)"),
         ('log_stream == "a" or message contains "b"', '(@logStream = "a") or (@message like /b/)'),
         ("length(message) > 10", "strlen(@message) > 10"),
         ('lower(log_stream) == "x"', 'tolower(@logStream) = "x"'),
@@ -187,17 +184,64 @@ def test_fields_of_the_system_fields() -> None:
         ('substr(log_stream, 0, 4) == "2026"', 'substr(@logStream, 0, 4) = "2026"'),
         ('concat(log_stream, "/") == "a/"', 'concat(@logStream, "/") = "a/"'),
         ('replace(log_stream, "a", "b") == "b"', 'replace(@logStream, "a", "b") = "b"'),
-        ('coalesce(attributes.a, attributes.b) == "x"', 'coalesce(`a`, `b`) = "x"'),
-        ("abs(attributes.d) > 1", "abs(`d`) > 1"),
-        ("floor(attributes.d) == ceil(attributes.e)", "floor(`d`) = ceil(`e`)"),
-        ("attributes.a + attributes.b * 2 > 3", "(`a`) + ((`b`) * (2)) > 3"),
-        ("attributes.a / 2 > 3", "(`a`) / (2) > 3"),
     ],
 )
 def test_filter_lowering(where: str, condition: str) -> None:
     query = insights(f"from lambda | where {where} | fields message")
-    assert commands(query) == ["fields @message", f"filter {condition}"]
+    assert commands(query) == [FETCHED, f"filter {condition}"]
     assert query.unsupported == ()
+
+
+PARSED = "parse message /a=(?<a>\\S*) b=(?<b>\\S*)/"
+
+
+@pytest.mark.parametrize(
+    ("where", "condition"),
+    [
+        ("a >= 500", "starbaseCap1 >= 500"),
+        ("a < 2.5", "starbaseCap1 < 2.5"),
+        ("a > -1", "starbaseCap1 > -1"),
+        ('a != "v"', 'ispresent(starbaseCap1) and starbaseCap1 != "v"'),
+        ('not (a contains "v")', "ispresent(starbaseCap1) and not (starbaseCap1 like /v/)"),
+        ("exists(a)", "ispresent(starbaseCap1)"),
+        ("not exists(a)", "not ispresent(starbaseCap1)"),
+        ('coalesce(a, b) == "x"', 'coalesce(starbaseCap1, starbaseCap2) = "x"'),
+        ("abs(a) > 1", "abs(starbaseCap1) > 1"),
+        ("floor(a) == ceil(b)", "floor(starbaseCap1) = ceil(starbaseCap2)"),
+        ("a + b * 2 > 3", "(starbaseCap1) + ((starbaseCap2) * (2)) > 3"),
+        ("a / 2 > 3", "(starbaseCap1) / (2) > 3"),
+    ],
+)
+def test_filter_lowering_of_parsed_fields(where: str, condition: str) -> None:
+    query = insights(f"from lambda | {PARSED} | where {where} | fields message")
+    parse = "parse @message /a=(?<starbaseCap1>\\S*) b=(?<starbaseCap2>\\S*)/"
+    display = "display @timestamp, @message, starbaseCap1, starbaseCap2"
+    assert commands(query) == [parse, f"filter {condition}", display]
+    assert query.unsupported == ()
+
+
+@pytest.mark.parametrize(
+    ("where", "prefilter"),
+    [
+        ('attributes.k == "v"', '"(?:k|\\\\u006[bB])"\\s*:\\s*(?:"(?:v|\\\\u0076)"|v)'),
+        ("attributes.k >= 500", '"(?:k|\\\\u006[bB])"\\s*:'),
+        ('attributes.k != "v"', '"(?:k|\\\\u006[bB])"\\s*:'),
+        ("exists(attributes.k)", '"(?:k|\\\\u006[bB])"\\s*:'),
+        ("attributes.k ~ /v/", '"(?:k|\\\\u006[bB])"\\s*:'),
+    ],
+)
+def test_json_members_are_read_from_the_message_with_a_prefilter(
+    where: str, prefilter: str
+) -> None:
+    """Insights' discovered fields flatten nested objects and read duplicate keys their own
+    way: a member is read from @message locally; Insights only narrows the events."""
+    query = insights(f"from lambda | where {where} | fields message")
+    assert commands(query) == [FETCHED, f"filter @message =~ /{prefilter}/"]
+    assert query.unsupported[0].startswith("attributes.KEY read by Insights")
+    scan = _fetched_scan(query.remainder)
+    assert scan.filter is not None  # the exact test runs on the fetched rows
+    nothing = insights('from lambda | where not exists(attributes.k) or message == "x"')
+    assert "filter" not in nothing.text
 
 
 @pytest.mark.parametrize(
@@ -216,14 +260,14 @@ def test_filter_lowering(where: str, condition: str) -> None:
         ('lower(message) != "x"', "a negated test on an expression (missing-field semantics)"),
         ("observed_timestamp > now() - 1h", "a timestamp comparison outside the time range"),
         ("message ~ $re", "parameter $re (bind parameters first)"),
-        ("attributes.`@x` == 1", "the JSON key '@x', also a field Insights defines"),
+        ("attributes.`@x` == 1", "attributes.KEY read by Insights"),
     ],
 )
 def test_conditions_that_stay_local(where: str, reason: str) -> None:
     query = insights(f"from lambda | where {where} | fields message")
-    (only,) = commands(query)  # the fields the remainder needs, nothing else
-    assert only.startswith("fields @message")
-    assert reason in query.unsupported
+    only = commands(query)[0]  # the fields the remainder needs (and a JSON key's prefilter)
+    assert only.startswith(FETCHED)
+    assert any(u.startswith(reason) for u in query.unsupported), query.unsupported
     assert query.remainder is not None
     scan = _fetched_scan(query.remainder)
     assert scan.filter is not None  # the condition runs locally on the fetched rows
@@ -231,16 +275,16 @@ def test_conditions_that_stay_local(where: str, reason: str) -> None:
 
 def test_conjuncts_are_split_between_insights_and_local() -> None:
     query = insights('from lambda | where message contains "a" and message ~ /b/s | fields message')
-    assert commands(query) == ["fields @message", "filter @message like /a/"]
+    assert commands(query) == [FETCHED, "filter @message like /a/"]
     scan = _fetched_scan(query.remainder)
     assert scan.filter == ir.Match(ir.Col("@message", ir.Type.STRING), ir.Regex("b", "s"))
 
 
 def test_null_operands_from_absent_fields_fold_away() -> None:
     query = insights('from lambda | where host == "h" or log_stream == "s" | fields message')
-    assert commands(query) == ["fields @message", 'filter @logStream = "s"']
+    assert commands(query) == [FETCHED, 'filter @logStream = "s"']
     listed = insights('from lambda | where log_stream in ("a", null) | fields message')
-    assert commands(listed) == ["fields @message", 'filter @logStream in ["a"]']
+    assert commands(listed) == [FETCHED, 'filter @logStream in ["a"]']
     never = insights('from lambda | where log_stream not in ("a", null) | fields message')
     assert never.unsupported == ("a condition that is never true",)
 
@@ -258,7 +302,7 @@ def _fetched_scan(plan: ir.Plan | None) -> ir.Scan:
 def test_service_is_a_parse_of_the_log_group() -> None:
     query = insights('from lambda | where service == "checkout" | fields message')
     assert commands(query) == [
-        "fields @message",
+        FETCHED,
         "parse @log /(?<starbaseRx1>[^\\/:]+)$/",
         'filter starbaseRx1 = "checkout"',
     ]
@@ -270,7 +314,7 @@ def test_severity_condition_is_a_membership_of_the_level_word() -> None:
         syntax.name_groups(LEVEL_TEXT_PATTERN, {1: "starbaseLevel1", 2: "starbaseLevel2"})
     )
     assert commands(query) == [
-        "fields @message",
+        FETCHED,
         parse,
         "filter tolower(coalesce(starbaseLevel1, starbaseLevel2))"
         ' in ["error", "fatal", "critical"]',
@@ -361,9 +405,10 @@ def _python_regex(body: str) -> str:
     return re.sub(r"\(\?<(\w+)>", r"(?P<\1>", body)
 
 
-def test_attribute_is_a_backticked_discovered_field() -> None:
+def test_an_odd_attribute_key_is_written_into_the_prefilter() -> None:
     query = insights('from lambda | where attributes.`user-agent` contains "curl" | fields message')
-    assert commands(query)[-1] == "filter `user-agent` like /curl/"
+    assert commands(query)[-1].startswith('filter @message =~ /"(?:u|\\\\u0075)')
+    assert "(?:-|\\\\u002[dD])" in commands(query)[-1]
 
 
 # ---------------------------------------------------------------- parse, stats, sort, limit, dedup
@@ -380,23 +425,24 @@ def test_parse_glob_and_regex() -> None:
     regex = insights("from lambda | parse message /u=(?<user>\\w+) (x)(?<id>\\d+)/i | fields user")
     assert commands(regex) == [
         "parse @message /(?i)u=(?<starbaseCap1>\\w+) (x)(?<starbaseCap2>\\d+)/",
-        "display starbaseCap1",
+        "display @timestamp, @message, starbaseCap1, starbaseCap2",
     ]
-    project = regex.remainder
-    assert isinstance(project, ir.Project)
-    assert project.items == (ir.NamedExpr("user", ir.Col("starbaseCap1", ir.Type.STRING)),)
+    project = regex.remainder  # newest first, sorted here, then the fields
+    assert isinstance(project, ir.Project) and isinstance(project.input, ir.Sort)
+    assert project.items == (ir.NamedExpr("user", ir.Col("user", ir.Type.STRING)),)
 
 
 def test_stats_with_every_pushable_aggregate_and_bin() -> None:
     query = insights(
-        "from lambda | stats count() as n, count(attributes.a) as c, sum(attributes.b) as s,"
-        " avg(attributes.b) as a, min(attributes.b) as lo, max(attributes.b) as hi,"
-        " pct(attributes.b, 99.5) as p, stddev(attributes.b) as sd, earliest(message) as e,"
+        f"from lambda | {PARSED} | stats count() as n, count(a) as c, sum(b) as s,"
+        " avg(b) as av, min(b) as lo, max(b) as hi,"
+        " pct(b, 99.5) as p, stddev(b) as sd, earliest(message) as e,"
         " latest(message) as l, count() * 2 as twice by log_stream, bin(timestamp, 90s) as t"
     )
-    assert query.text == (
-        "stats count(*) as n, count(`a`) as c, sum(`b`) as s, avg(`b`) as a, min(`b`) as lo,"
-        " max(`b`) as hi, pct(`b`, 99.5) as p, stddev(`b`) as sd, earliest(@message) as e,"
+    assert commands(query)[1] == (
+        "stats count(*) as n, count(starbaseCap1) as c, sum(starbaseCap2) as s,"
+        " avg(starbaseCap2) as av, min(starbaseCap2) as lo, max(starbaseCap2) as hi,"
+        " pct(starbaseCap2, 99.5) as p, stddev(starbaseCap2) as sd, earliest(@message) as e,"
         " latest(@message) as l, (count(*)) * (2) as twice by @logStream, bin(90s) as t"
     )
     assert [c.name for c in query.columns][:2] == ["@logStream", "t"]
@@ -446,10 +492,11 @@ def test_sort_limit_dedup() -> None:
         "dedup @logStream",
         "limit 5",
     ]
-    assert insights("from lambda | dedup log_stream | sort timestamp").unsupported == (
+    assert insights("from lambda | dedup log_stream | sort timestamp | limit 2").unsupported == (
         "a stage after dedup (Insights allows only limit there)",
     )
-    assert insights("from lambda | sort attributes.x | limit 1").unsupported == (
+    assert insights("from lambda | sort log_group | limit 1").unsupported == ()
+    assert insights(f"from lambda | {PARSED} | sort a | limit 1").unsupported == (
         "sort on a value that may be null",
     )
     assert insights("from lambda | limit 10001").unsupported == (
@@ -472,7 +519,8 @@ def test_stats_sort_limit_need_no_remainder() -> None:
 def test_extend_stops_the_pushdown() -> None:
     query = insights('from lambda | extend x = lower(message) | where x == "a"')
     assert query.unsupported == ("stage extend",)
-    assert isinstance(query.remainder, ir.Filter)
+    assert isinstance(query.remainder, ir.Sort)  # newest first, over the local filter
+    assert isinstance(query.remainder.input, ir.Filter)
 
 
 # ---------------------------------------------------------------- time range, log groups
@@ -483,7 +531,7 @@ def test_time_range_is_not_in_the_text() -> None:
         'from lambda | between "2026-11-27T00:00:00Z" and "2026-11-27T06:00:00Z"'
         ' | where message contains "x" | fields message'
     )
-    assert "@timestamp" not in query.text and "2026" not in query.text
+    assert "2026" not in query.text and "@timestamp >" not in query.text
     assert query.time_range is not None
     assert query.time_range.lower is not None and query.time_range.lower.inclusive
     assert query.time_range.upper is not None and not query.time_range.upper.inclusive
@@ -525,7 +573,8 @@ def test_emulator_pushes_only_fields_and_a_limit_on_the_scan() -> None:
     assert emulator.time_range == aws.time_range
     assert emulator.unsupported == ("stage where",)
     direct = insights("from lambda | since 1h | fields message | limit 5", "emulator")
-    assert commands(direct) == ["fields @message", "limit 5"]
+    assert commands(direct) == [FETCHED]  # the newest 5: FilterLogEvents cannot sort
+    assert direct.unsupported == ("stage sort",)
     stats = insights("from lambda | stats count() as n", "emulator")
     assert stats.unsupported == ("stage stats",)
     configured = insights(text, config=_config(profile="emulator"))
@@ -555,21 +604,22 @@ def test_multi_source_pushes_the_branch_and_its_partial_aggregate() -> None:
 
 
 def test_remainder_runs_on_datafusion_over_fetched_rows() -> None:
-    from datafusion import SessionContext
+    from starbase.runtime.engine import new_session
 
     query = insights(
         'from lambda | where message contains "a" | fields timestamp, severity, service, '
         "attributes.k as k"
     )
+    assert "@message" in [c.name for c in query.columns]  # attributes.k is read locally
     fetched = pa.table(
         {
             "@timestamp": pa.array([1_700_000_000_123], pa.int64()),
-            "@message": ['{"level": "warn", "k": "v"} a'],
+            "@message": ['{"level": "warn", "k": "v", "m": "a"}'],
             "@log": ["123:/aws/lambda/checkout"],
         }
     )
     assert [c.name for c in query.columns] == fetched.column_names
-    context = SessionContext()
+    context = new_session()
     context.register_record_batches("lambda", [fetched.to_batches()])
     assert query.remainder is not None
     result = context.sql(to_sql(query.remainder)).to_arrow_table().to_pylist()
@@ -673,14 +723,11 @@ def test_field_names_cannot_change_the_structure(key: str) -> None:
         f"from lambda | where attributes.{format_name(key)} == 1 | fields message"
     )
     parts = split_commands(query.text)
-    try:
-        syntax.field(key)
-        assert not key.startswith("@")
-    except (NotExpressible, AssertionError):
-        assert len(parts) == 1 and query.unsupported
-        return
-    assert len(parts) == 2
-    assert parts[1] == [("name", "filter"), ("backtick", key), ("op", "="), ("number", "1")]
+    assert len(parts) == 2 and query.unsupported  # the member is read locally
+    assert parts[1][:3] == [("name", "filter"), ("name", "@message"), ("op", "=~")]
+    (kind, body), *rest = parts[1][3:]
+    assert kind == "regex" and rest == []
+    assert re.search(body, json.dumps({key: 1}))  # the prefilter passes the event
 
 
 @given(VALUES.filter(lambda v: "*" not in v))

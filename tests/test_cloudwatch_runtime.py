@@ -54,7 +54,7 @@ from starbase.runtime.insights_poll import MAX_ROWS, Shape
 from starbase.runtime.insights_rows import to_table
 from starbase.runtime.insights_window import Window, with_window
 from starbase.runtime.udfs import json_to_map
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 REGION = "eu-central-1"  # moto keeps state per region: one of this module's own
 GROUPS = [f"/aws/lambda/{s}" for s in SERVICES]
@@ -165,9 +165,11 @@ def test_emulator_time_window_and_limit_are_pushed(
     )
     assert cloudwatch == otel
     assert engine.last_fetch == ()  # the last run read no CloudWatch source
-    engine.execute(compile("from lambda | limit 3", engine.config).plan, {})
+    newest = engine.execute(compile("from lambda | limit 3", engine.config).plan, {})
     (report,) = engine.last_fetch
-    assert report.rows == 3  # `limit` stops FilterLogEvents early
+    assert report.rows == 600  # the newest 3: FilterLogEvents returns the oldest first
+    stamps = newest.column("timestamp").cast(pa.int64()).to_pylist()
+    assert stamps == sorted(stamps, reverse=True) and stamps[0] // 1_000_000 < span[1]
 
 
 # ---------------------------------------------------------------- aws profile on moto
@@ -178,7 +180,7 @@ def test_aws_profile_runs_start_query_against_moto(endpoint: str, loaded: Path) 
     engine = Engine(config(endpoint, "aws", loaded))
     text = "from {} | fields timestamp, service, severity, message, trace_id"
     (query,) = lower(compile(text.format("lambda"), engine.config).plan, engine.config)
-    assert query.text == "fields @timestamp, @log, @message"
+    assert query.text == "fields @timestamp, @message, @log"
     got = engine.execute(compile(text.format("lambda"), engine.config).plan, {})
     (report,) = engine.last_fetch
     want = engine.execute(compile(text.format("otel"), engine.config).plan, {})
@@ -289,9 +291,9 @@ def test_explain_shows_start_query_parameters(endpoint: str, loaded: Path) -> No
 
 def test_explain_analyze_and_prepare_fetch_for_real(endpoint: str, loaded: Path) -> None:
     cfg = config(endpoint, "emulator", loaded)
-    text = "from otel, lambda | limit 5 | fields service"
+    text = 'from otel, lambda | since 3d | where service != "search" | fields service'
     out = compile(text, cfg).explain(analyze=True)
-    assert "-- fetched --\nlambda (profile emulator): 5 rows in" in out  # the limit, pushed
+    assert "-- fetched --\nlambda (profile emulator): 600 rows in" in out
     assert "FilterLogEvents #1" in out and "  applied to the events here:" in out
     engine = Engine(cfg)  # `prepare` (the REPL's path) leaves the fetched rows registered
     sql = engine.prepare(compile("from lambda | stats count() as n", cfg).plan, {})
@@ -565,7 +567,10 @@ def test_insights_values_become_typed_columns() -> None:
         {"t": "2026-11-20 10:05:00.000", "n": "3", "a": "12.5"},
         {"t": "2026-11-20 10:10:00.000", "n": "7"},
     ]
-    text = "from lambda | stats count() as n, avg(attributes.d) as a by bin(timestamp, 5m) as t"
+    text = (
+        "from lambda | parse message /d=(?<d>\\S+)/"
+        " | stats count() as n, avg(d) as a by bin(timestamp, 5m) as t"
+    )
     fetched = fetch_with(fake, text, Clock())
     assert fake.started[0]["queryString"].endswith("by bin(5m) as t")
     got = fetched.table.to_pylist()

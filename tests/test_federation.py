@@ -39,7 +39,7 @@ from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import format_iso
 from starbase.config import Config, config_from_dict
 from starbase.runtime.engine import Engine
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 REGION = "eu-west-3"  # moto keeps state per region: one of this module's own
 EVENTS = 1_500
@@ -247,13 +247,15 @@ def test_the_union_pushes_partial_aggregates_and_limits(world: World) -> None:
         }
     )
     stats = compile(
-        "from otel, lambda | stats count() as n, avg(attributes.d) as a by service", aws
+        "from otel, lambda | parse message /d=(?<d>\\S+)/"
+        " | stats count() as n, avg(d) as a by service",
+        aws,
     )
     (query,) = stats.insights()
     assert query.text.endswith(
-        "| stats count(*) as partial_1, sum(`d`) as partial_2, count(`d`) as partial_3 "
-        "by starbaseRx1"
-    )
+        "| stats count(*) as partial_1, sum(starbaseCap1) as partial_2,"
+        " count(starbaseCap1) as partial_3 by starbaseRx2"
+    ), query.text
     top = compile("from otel, lambda | sort timestamp desc | limit 3 | fields message", aws)
     (query,) = top.insights()
     assert query.text.endswith("| sort @timestamp desc\n| limit 3")

@@ -15,6 +15,7 @@ from starbase.mappings import (
     LEVELS,
     UNIVERSAL_BY_NAME,
     UNIVERSAL_FIELDS,
+    AbsentField,
     ColumnField,
     EpochField,
     FieldType,
@@ -147,7 +148,8 @@ def test_packaged_mappings_load_and_map_every_field() -> None:
         assert mapping is load_mapping(name)  # cached
         assert mapping.format == name
         assert mapping.path is not None and mapping.path.name == f"{name}.yaml"
-        assert set(mapping.fields) == set(UNIVERSAL_BY_NAME)
+        assert {f.name for f in UNIVERSAL_FIELDS} <= set(mapping.fields)
+        assert set(mapping.fields) <= set(UNIVERSAL_BY_NAME)  # extra fields are optional
         for field in UNIVERSAL_FIELDS:
             assert mapping.field(field.name) is mapping.fields[field.name]
             assert mapping.line_of(field.name) > 0
@@ -244,6 +246,19 @@ def test_timestamp_column_suggests_epoch(tmp_path: Path) -> None:
     err, _ = broken(tmp_path, "{kind: epoch, column: ts, unit: ns}", "{kind: column, column: ts}")
     assert err.line == 9
     assert "use kind 'epoch'" in err.problem
+
+
+def test_extra_fields_are_optional_and_absent_when_not_mapped(tmp_path: Path) -> None:
+    path = tmp_path / "demo.yaml"
+    path.write_text(BASE)
+    mapping = load_mapping_file(path)
+    assert "event_name" not in mapping.fields
+    assert mapping.field("event_name") == AbsentField(kind="absent")
+    path.write_text(
+        BASE.replace("fields:\n", "fields:\n  trace_flags: {kind: column, column: body}\n")
+    )
+    with pytest.raises(MappingError, match="trace_flags"):
+        load_mapping_file(path)  # an int field cannot read a string column
 
 
 def test_missing_field(tmp_path: Path) -> None:

@@ -15,7 +15,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any
 
 from starbase.compiler import ast, ir
-from starbase.compiler.errors import Code, CompileError, Diagnostic, error
+from starbase.compiler.errors import Code, CompileError, Diagnostic, Span, error
 from starbase.compiler.format import format_query
 from starbase.compiler.grammar.parser import parse
 from starbase.compiler.passes.federate import federate
@@ -93,6 +93,11 @@ def run_pipeline(
                 break
     except CompileError as exc:
         raise CompileError(exc.diagnostics, text, exc.origin) from None
+    except RecursionError:  # a safety net: the parser bounds stages and nesting well below
+        problem = error(
+            Code.TOO_COMPLEX, "this query is too complex to compile", Span.at(text, 0, len(text))
+        )
+        raise CompileError(problem.diagnostics, text) from None
     return value
 
 

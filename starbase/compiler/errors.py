@@ -50,6 +50,8 @@ class Code(StrEnum):
     UNTERMINATED_REGEX = "E105"
     INVALID_CHARACTER = "E106"
     INVALID_NUMBER = "E107"
+    TOO_COMPLEX = "E108"  # nested too deeply, too many stages
+    INVALID_ENCODING = "E109"  # a query file that is not UTF-8 text
     # regexes (E2xx)
     INVALID_REGEX = "E201"
     NON_PORTABLE_REGEX = "E202"
@@ -74,6 +76,7 @@ class Code(StrEnum):
     INVALID_DURATION = "E408"
     MISSING_AGGREGATE = "E409"
     NESTED_AGGREGATE = "E410"
+    INTEGER_OVERFLOW = "E411"
     # parameters (E5xx)
     UNBOUND_PARAMETER = "E501"
     INVALID_PARAMETER = "E502"

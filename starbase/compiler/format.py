@@ -179,6 +179,8 @@ class _Printer:
                 keyword = "not in" if negated else "in"
                 inner = ", ".join(_expr(i) for i in items)
                 return f"{_wrap(operand, _precedence(operand) <= 4)} {keyword} ({inner})"
+            case ast.Binary(op) if op in ast.BOOLEAN:
+                return self._chain(expr)
             case ast.Binary(op, left, right):
                 level = _PRECEDENCE[op]
                 if level == 4:  # comparisons do not chain
@@ -192,3 +194,19 @@ class _Printer:
                     f"{_wrap(right, _precedence(right) <= level)}"
                 )
         raise TypeError(f"not an expression: {expr!r}")
+
+    def _chain(self, expr: ast.Binary) -> str:
+        """`a or b or c …`, nested to the left by the parser, printed without recursion (a
+        chain may be far longer than Python's recursion limit) exactly as nesting would."""
+        operands: list[ast.Expr] = []
+        node: ast.Expr = expr
+        while isinstance(node, ast.Binary) and node.op == expr.op:
+            operands.append(node.right)
+            node = node.left
+        level = _PRECEDENCE[expr.op]
+        text = self.wrap(node, _precedence(node) < level)
+        for i, operand in enumerate(reversed(operands)):
+            text = f"{text} {expr.op} {self.wrap(operand, _precedence(operand) <= level)}"
+            if self.explicit and i < len(operands) - 1:
+                text = f"({text})"
+        return text

@@ -14,6 +14,7 @@ from starbase.mappings.loader import (
     load_mapping_file,
 )
 from starbase.mappings.metamodel import (
+    EXTRA_FIELDS,
     LEVEL_TEXT_GROUPS,
     LEVEL_TEXT_PATTERN,
     LEVELS,
@@ -38,6 +39,7 @@ from starbase.mappings.model import (
     EpochField,
     ExprField,
     FieldMapping,
+    HexField,
     JsonMapField,
     LevelFromTextField,
     MapField,
@@ -54,6 +56,7 @@ __all__ = [
     "BACKENDS",
     "COLUMN_TYPES",
     "EPOCH_UNITS",
+    "EXTRA_FIELDS",
     "FUNCTIONS",
     "LEVELS",
     "LEVEL_TEXT_GROUPS",
@@ -71,6 +74,7 @@ __all__ = [
     "ExprField",
     "FieldMapping",
     "FieldType",
+    "HexField",
     "JsonMapField",
     "LevelFromTextField",
     "Located",

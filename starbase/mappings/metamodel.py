@@ -1,7 +1,8 @@
 """The universal fields of the meta-model (contract §4) and the severity level table.
 
 Requires nothing. Guarantees: the universal fields are defined here once, in the contract's
-table order (the default output column order); `LEVELS` maps every level name the language
+table order (the default output column order), followed by the `EXTRA_FIELDS` a mapping may
+provide (OTel's event name, scope and trace flags); `LEVELS` maps every level name the language
 accepts (case-folded) to the lowest OpenTelemetry severity number of its range; and
 `LEVEL_TEXT_PATTERN` is the one rule by which a level is read out of free text, shared by the
 `level_from_text` mapping kind and every backend that lowers it.
@@ -52,8 +53,17 @@ UNIVERSAL_FIELDS: tuple[UniversalField, ...] = (
     UniversalField("resource", FieldType.MAP, "resource attributes"),
 )
 
+# Stored OpenTelemetry fields beyond the contract's table: reachable by name, optional in a
+# mapping (null where a format does not map them), never in the default output (§5).
+EXTRA_FIELDS: tuple[UniversalField, ...] = (
+    UniversalField("event_name", FieldType.STRING, "OTel event name (LogRecord.event_name)"),
+    UniversalField("scope_name", FieldType.STRING, "instrumentation scope name"),
+    UniversalField("scope_version", FieldType.STRING, "instrumentation scope version"),
+    UniversalField("trace_flags", FieldType.INT, "W3C trace flags (LogRecord.flags)"),
+)
+
 UNIVERSAL_BY_NAME: Mapping[str, UniversalField] = MappingProxyType(
-    {f.name: f for f in UNIVERSAL_FIELDS}
+    {f.name: f for f in (*UNIVERSAL_FIELDS, *EXTRA_FIELDS)}
 )
 
 # Lowest severity number of each OpenTelemetry range: TRACE 1-4, DEBUG 5-8, INFO 9-12,

@@ -30,7 +30,12 @@ from pydantic import (
     model_validator,
 )
 
-from starbase.mappings.metamodel import UNIVERSAL_BY_NAME, FieldType, UniversalField
+from starbase.mappings.metamodel import (
+    UNIVERSAL_BY_NAME,
+    UNIVERSAL_FIELDS,
+    FieldType,
+    UniversalField,
+)
 
 # ---------------------------------------------------------------- vocabularies (defined once)
 
@@ -208,6 +213,20 @@ class ColumnField(_Kind):
         return problems
 
 
+class HexField(_Kind):
+    """A binary column (ids stored as raw bytes) read as lowercase hex text. Comparisons of the
+    field with hex literals compare the bytes (the literal is translated, so the column's
+    statistics and bloom filters still prune)."""
+
+    kind: Literal["hex"]
+    column: str
+
+    def check(self, field: UniversalField, columns: dict[str, str]) -> list[Problem]:
+        return _only(field, self.kind, {FieldType.STRING}) or self._column_of_type(
+            columns, frozenset({"binary"}), "kind 'hex'"
+        )
+
+
 class EpochField(_Kind):
     """An integer epoch column read as a UTC timestamp."""
 
@@ -357,6 +376,7 @@ class AbsentField(_Kind):
 
 FieldMapping = Annotated[
     ColumnField
+    | HexField
     | EpochField
     | MapKeyField
     | MapField
@@ -370,6 +390,7 @@ FieldMapping = Annotated[
 ]
 KINDS: tuple[type[_Kind], ...] = (
     ColumnField,
+    HexField,
     EpochField,
     MapKeyField,
     MapField,
@@ -518,7 +539,7 @@ class Mapping(BaseModel):
             for name in self.fields
             if name not in UNIVERSAL_BY_NAME
         ]
-        missing = [name for name in UNIVERSAL_BY_NAME if name not in self.fields]
+        missing = [f.name for f in UNIVERSAL_FIELDS if f.name not in self.fields]
         if missing:
             problems.append(
                 Problem(
@@ -582,7 +603,10 @@ class Mapping(BaseModel):
         return tuple(self.capability_set.profiles)
 
     def field(self, name: str) -> FieldMapping:
-        """How this format provides universal field `name` (KeyError for unknown names)."""
+        """How this format provides universal field `name` (an extra field the file does not
+        map is absent; KeyError for unknown names)."""
+        if name not in self.fields and name in UNIVERSAL_BY_NAME:
+            return AbsentField(kind="absent")
         try:
             return self.fields[name]
         except KeyError:

@@ -3,7 +3,8 @@
 Requires: a plan from the compiler and the values of its `$parameters`. Guarantees: every
 `Param` becomes a literal of the type its context expects (timestamps from ISO-8601 text,
 `datetime` or integer nanoseconds; durations from StarQL text such as "5m", `timedelta` or
-integer nanoseconds; regexes checked against the portable subset), `now()` becomes one instant
+integer nanoseconds; regexes checked against the portable subset; numbers finite — `inf` and
+`nan` are refused, and typed as text they stay text), `now()` becomes one instant
 shared by every source of the run, constants are folded again, and time ranges become
 absolute. A missing or unusable value is a `CompileError` (E501/E502) naming the parameter.
 Values are never spliced as text: they become typed IR literals that backends render.
@@ -12,6 +13,7 @@ Values are never spliced as text: they become typed IR literals that backends re
 from __future__ import annotations
 
 import datetime as dt
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import replace
@@ -37,12 +39,15 @@ def value_from_text(raw: str, expected: str) -> object:
         return raw
     if raw in ("true", "false"):
         return raw == "true"
-    for kind in (int, float):
-        try:
-            return kind(raw)
-        except ValueError:
-            continue
-    return raw
+    try:
+        return int(raw)
+    except ValueError:
+        pass
+    try:
+        number = float(raw)
+    except ValueError:
+        return raw
+    return number if math.isfinite(number) else raw  # `inf`, `nan`: text, never a number
 
 
 def parameters(plan: ir.Plan) -> dict[str, Type]:
@@ -65,6 +70,13 @@ def parameters(plan: ir.Plan) -> dict[str, Type]:
 
 def bind(plan: ir.Plan, values: Mapping[str, object], now_ns: int) -> ir.Plan:
     """`plan` with parameters and `now()` replaced by literals (see the module docstring)."""
+    for name in parameters(plan):
+        value = values.get(name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise error(
+                Code.INVALID_PARAMETER,
+                f"parameter ${name} must be a finite number, not {value!r}",
+            )
     plan = _severity_levels(_numeric_comparisons(plan, values), values)
     expected = parameters(plan)
     missing = sorted(set(expected) - set(values))

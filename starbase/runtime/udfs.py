@@ -3,8 +3,11 @@
 Requires: DataFusion's Python UDF API. Guarantees: `starbase_json_to_map(text)` — the IR's
 `json_to_map`, the `attributes` of a source whose records are JSON text (CloudWatch) — is the
 map of a JSON object's top-level members: string values as they are (unescaped), every other
-value as its JSON text with numbers exactly as written (`1.50` stays `1.50`, as `json_get`
-reads it); null for null, text that is not JSON, or JSON that is not an object.
+value as its JSON text with numbers exactly as written (`1.50` stays `1.50`); the last of
+duplicate keys; null for null, text that is not JSON, or JSON that is not an object.
+`starbase_json_get(text, key)` — the IR's `json_get`, one member, as a pushed-down filter reads
+it — is exactly `starbase_json_to_map(text)[key]`, without parsing texts that cannot hold
+the key.
 """
 
 from __future__ import annotations
@@ -15,7 +18,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from datafusion import SessionContext, udf
 
-from starbase.compiler.backends.datafusion import JSON_TO_MAP
+from starbase.compiler.backends.datafusion import JSON_GET, JSON_TO_MAP
 
 _MAP = pa.map_(pa.string(), pa.string())
 
@@ -29,16 +32,38 @@ def json_to_map(values: pa.Array) -> pa.Array:
     return pa.array([_members(v) for v in values.to_pylist()], _MAP)
 
 
-def _members(text: str | None) -> list[tuple[str, str | None]] | None:
-    if text is None:
+def json_get(values: pa.Array, keys: pa.Array | pa.Scalar) -> pa.Array:
+    """Member `key` of each JSON object in `values` (see the module docstring)."""
+    texts = values.to_pylist()
+    wanted = [keys.as_py()] * len(texts) if isinstance(keys, pa.Scalar) else keys.to_pylist()
+    return pa.array([_member(t, k) for t, k in zip(texts, wanted, strict=True)], pa.string())
+
+
+def _member(text: str | None, key: str | None) -> str | None:
+    if text is None or key is None:
         return None
+    # A key is written as itself unless it holds `"`, `\` or a control character, or the
+    # text uses escapes: otherwise a text without `"key"` cannot have that member.
+    quoted = f'"{key}"'
+    if "\\" not in text and quoted not in text and json.dumps(key, ensure_ascii=False) == quoted:
+        return None
+    members = _object(text)
+    return None if members is None else _text(members.get(key))
+
+
+def _members(text: str | None) -> list[tuple[str, str | None]] | None:
+    members = None if text is None else _object(text)
+    if members is None:
+        return None
+    return [(key, _text(member)) for key, member in members.items()]
+
+
+def _object(text: str) -> dict[str, Any] | None:
     try:
         value = json.loads(text, parse_float=_Number, parse_int=_Number)
     except ValueError:
         return None
-    if not isinstance(value, dict):
-        return None
-    return [(key, _text(member)) for key, member in value.items()]
+    return value if isinstance(value, dict) else None
 
 
 def _text(value: Any) -> str | None:
@@ -64,3 +89,6 @@ def _json(value: Any) -> str:
 def register_udfs(ctx: SessionContext) -> None:
     """Make Starbase's functions callable in `ctx`'s SQL."""
     ctx.register_udf(udf(json_to_map, [pa.string()], _MAP, "immutable", name=JSON_TO_MAP))
+    ctx.register_udf(
+        udf(json_get, [pa.string(), pa.string()], pa.string(), "immutable", name=JSON_GET)
+    )

@@ -1,10 +1,10 @@
 """IR expressions → Logs Insights expressions, conditions and aggregates, or `NotExpressible`.
 
-Requires: expressions over Insights fields — `Col("@…")` system fields, `Col(name)` fields that
-an earlier command created (parse captures, stats aliases) and `json_get(@message, key)` for a
-JSON member, which Insights discovers as the field `key` — and the capability `Profile` of the
-source. Guarantees: what is returned means exactly what the IR means on the rows Insights sees,
-else `NotExpressible` names the construct (`function if`, `operator %`, `regex flag s`, …):
+Requires: expressions over Insights fields — `Col("@…")` system fields and `Col(name)` fields
+that an earlier command created (parse captures, stats aliases) — and the capability `Profile`
+of the source. Guarantees: what is returned means exactly what the IR means on the rows
+Insights sees, else `NotExpressible` names the construct (`function if`, `operator %`, `regex
+flag s`, …):
 
 - conditions are lowered in a filter's context (negation normal form, a null result drops the
   row), where a null operand may be read as false; a negated test (`!=`, `not in`, `!~`,
@@ -16,12 +16,13 @@ else `NotExpressible` names the construct (`function if`, `operator %`, `regex f
   evaluated for every level word, so it lowers to
   `tolower(coalesce(json, word)) in ["error", …]` — the first match decides, as in DataFusion;
 - `/` and `%` only with a non-zero literal divisor (Insights' division by zero is undocumented);
-  numeric casts are dropped (Insights fields are dynamically typed: a JSON number compares and
-  aggregates as a number; a JSON string holding a number is the documented caveat).
+  numeric casts are dropped (Insights fields are dynamically typed);
+- a JSON member (`json_get(@message, key)`, `attributes.KEY`) is never read from the fields
+  Insights discovers: Insights flattens nested objects into dotted names and reads duplicate
+  keys its own way, so a member is computed from `@message` on the fetched rows; `prefilter`
+  gives a filter on `@message` that every event such a condition selects passes.
 
-Every name Insights will create is checked against the JSON keys the query reads (and the
-reverse), because both live in one namespace there. `snapshot`/`restore` make a failed attempt
-leave no trace.
+`snapshot`/`restore` make a failed attempt leave no trace.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from starbase.compiler import ir
 from starbase.compiler.backends import cloudwatch_syntax as syntax
 from starbase.compiler.backends.cloudwatch_severity import level_words, severity_call
 from starbase.compiler.backends.cloudwatch_syntax import NotExpressible
+from starbase.compiler.passes.resolve import escape_regex
 from starbase.compiler.types import Type
 from starbase.mappings import LEVEL_TEXT_GROUPS, LEVEL_TEXT_PATTERN, Profile
 
@@ -62,7 +64,6 @@ class _State:
     commands: list[str] = field(default_factory=list)  # parse commands not yet emitted
     derived: dict[tuple[str, str, str, int], str] = field(default_factory=dict)
     created: set[str] = field(default_factory=set)  # Insights field names we create
-    json_keys: set[str] = field(default_factory=set)  # JSON members the query reads
     counter: int = 0
 
 
@@ -88,7 +89,7 @@ class ExprLowering:
 
     def create(self, name: str) -> str:
         """Register `name` as a field Insights will create; its reference text."""
-        if name in self.state.json_keys or name in SYSTEM_FIELDS:
+        if name in SYSTEM_FIELDS:
             raise NotExpressible(f"the name {name!r}, also a field of the log events")
         if name in self.state.created:
             raise NotExpressible(f"the name {name!r}, defined twice")
@@ -101,15 +102,8 @@ class ExprLowering:
         while True:
             self.state.counter += 1
             candidate = f"starbase{stem}{self.state.counter}"
-            if candidate not in self.state.created and candidate not in self.state.json_keys:
+            if candidate not in self.state.created:
                 return candidate
-
-    def _json(self, key: str) -> str:
-        if key.startswith("@") or key in self.state.created:
-            raise NotExpressible(f"the JSON key {key!r}, also a field Insights defines")
-        text = syntax.field(key)
-        self.state.json_keys.add(key)
-        return text
 
     def _need(self, kind: str, item: str, allowed: tuple[str, ...]) -> None:
         if item not in allowed:
@@ -124,8 +118,11 @@ class ExprLowering:
         match expr:
             case ir.Col(name):
                 return syntax.field(name) if name.startswith("@") else syntax.name(name)
-            case ir.Call("json_get", (ir.Col("@message"), ir.Lit(str() as key))):
-                return self._json(key)
+            case ir.Call("json_get"):
+                raise NotExpressible(
+                    "attributes.KEY read by Insights (it flattens nested JSON objects and "
+                    "reads duplicate keys its own way)"
+                )
             case ir.Call("regex_extract", (subject, ir.Regex(pattern, flags), ir.Lit(int() as g))):
                 return self.derived(subject, pattern, flags, (g,))[0]
         return None
@@ -314,6 +311,22 @@ class ExprLowering:
             return text  # always present
         return f"ispresent({target}) and {text}"
 
+    def prefilter(self, conjunct: ir.Expr) -> str | None:
+        """A condition on `@message` that every event `conjunct` selects satisfies, when
+        `conjunct` tests a JSON member (`attributes.KEY`) in a way that is false for a missing
+        member: the key — and for `== "text"` the value after it — in any JSON spelling (raw
+        or escaped). Not exact (nested or duplicate keys also match): `conjunct` itself must
+        still run on the fetched rows. None when no such condition can be said."""
+        found = _member_test(conjunct)
+        if found is None or "~" not in self.profile.operators:
+            return None
+        key, value = found
+        pattern = '"' + _json_string(key) + '"\\s*:'
+        if value is not None and not value.startswith(("{", "[")):
+            bare = f"|{escape_regex(value)}" if value else ""
+            pattern += f'\\s*(?:"{_json_string(value)}"{bare})'
+        return f"@message =~ {syntax.regex(pattern, '', self.profile.regex_flags)}"
+
     # ------------------------------------------------------------ severity
 
     def _severity(self, expr: ir.Expr) -> Cond | None:
@@ -382,6 +395,63 @@ def strip_casts(expr: ir.Expr) -> ir.Expr:
                 return column
             case _:
                 return expr
+
+
+def _member_test(conjunct: ir.Expr) -> tuple[str, str | None] | None:
+    """(key, compared text) of a test on `json_get(@message, key)` that is never true when
+    the member is missing; the text only for `== "text"`; None for any other conjunct."""
+    match conjunct:
+        case ir.Compare(op, left, right):
+            for subject, other in ((left, right), (right, left)):
+                key = _member_key(subject)
+                if key is not None:
+                    equal = op == "==" and subject == strip_casts(subject)
+                    text = other.value if equal and isinstance(other, ir.Lit) else None
+                    return key, text if isinstance(text, str) else None
+        case ir.Match(subject) | ir.StrTest(_, subject) | ir.InList(subject):
+            key = _member_key(subject)
+            return None if key is None else (key, None)
+        case ir.IsNull(subject, negated=True):
+            key = _member_key(subject)
+            return None if key is None else (key, None)
+    return None
+
+
+def _member_key(expr: ir.Expr) -> str | None:
+    match strip_casts(expr):
+        case ir.Call("json_get", (ir.Col("@message"), ir.Lit(str() as key))):
+            return key
+    return None
+
+
+_JSON_SHORT_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "\b": "b", "\f": "f", "\n": "n"}
+_JSON_SHORT_ESCAPES |= {"\r": "r", "\t": "t"}
+
+
+def _json_string(text: str) -> str:
+    """A regex matching every way JSON can write the characters of `text` inside quotes:
+    each as itself (when JSON allows it raw), as a short escape, or as `\\uXXXX` (hex digits
+    in either case; surrogate pairs beyond U+FFFF)."""
+    parts = []
+    for ch in text:
+        ways = []
+        if ch not in '"\\' and ord(ch) >= 0x20:
+            ways.append(escape_regex(ch))
+        if ch in _JSON_SHORT_ESCAPES:
+            ways.append("\\\\" + escape_regex(_JSON_SHORT_ESCAPES[ch]))
+        units = [ord(ch)] if ord(ch) <= 0xFFFF else list(_surrogates(ord(ch)))
+        ways.append("".join("\\\\u" + "".join(_hex_digit(d) for d in f"{u:04x}") for u in units))
+        parts.append(ways[0] if len(ways) == 1 else "(?:" + "|".join(ways) + ")")
+    return "".join(parts)
+
+
+def _surrogates(code: int) -> tuple[int, int]:
+    code -= 0x10000
+    return 0xD800 + (code >> 10), 0xDC00 + (code & 0x3FF)
+
+
+def _hex_digit(digit: str) -> str:
+    return digit if digit.isdigit() else f"[{digit}{digit.upper()}]"
 
 
 def _is_null(expr: ir.Expr) -> bool:

@@ -17,7 +17,9 @@ later expressions, values the rest needs are computed locally from fetched field
 `parse` (glob or regex, captures under Starbase's own names);
 `stats` → `stats … as alias by …` (at most two, adjacent; one row per group, so not when the
 log groups need several queries); `sort` → `sort` only on fields that are never null
-(Insights does not document where nulls sort); `dedup` → `dedup` on never-null fields (it
+(Insights does not document where nulls sort), and only when a pushed `limit` or `dedup`
+reads its order (otherwise the rows are sorted locally: a text without `sort` can be split
+by time when its result is capped); `dedup` → `dedup` on never-null fields (it
 keeps every row with a null key); `limit` ≤ 10,000 → `limit`; after `dedup` only `limit`.
 """
 
@@ -77,6 +79,8 @@ class Pipeline:
         assert isinstance(project, ir.Project)
         self.defs = {i.name: i.expr for i in project.items}
         for index, node in enumerate(nodes[2:], start=2):
+            if isinstance(node, ir.Sort) and not _consumed(nodes[index + 1 :]):
+                return index - 1  # nothing in Insights reads the order: sort the rows here
             saved = self.expr.snapshot()
             try:
                 self._stage(node)
@@ -168,12 +172,20 @@ class Pipeline:
             text = self._conjunct(conjunct)
             if text is None:
                 rest.append(conjunct)
+                pushed.extend(self._prefilter(conjunct))
             elif text is not True:
                 pushed.append(str(text))
         if pushed:
             self._emit("filter " + _all(pushed))
         if rest:
             self.scan_rest = rest[0] if len(rest) == 1 else ir.And(tuple(rest))
+
+    def _prefilter(self, conjunct: ir.Expr) -> list[str]:
+        """A necessary condition for a conjunct that stays local (a JSON member test)."""
+        if "where" not in self.profile.stages:
+            return []
+        text = self.expr.prefilter(conjunct)
+        return [] if text is None else [text]
 
     def _conjunct(self, conjunct: ir.Expr) -> str | bool | None:
         """The conjunct's condition, or None (reason recorded) when it stays local."""
@@ -198,6 +210,7 @@ class Pipeline:
             text = self._conjunct(self._sub(conjunct))
             if text is None:
                 rest.append(conjunct)
+                pushed.extend(self._prefilter(self._sub(conjunct)))
             elif text is not True:
                 pushed.append(str(text))
         if pushed:
@@ -251,7 +264,7 @@ class Pipeline:
                 raise NotExpressible("stats by an expression")
             grouped.append((target, False))
         state = self.expr.state  # after stats only its outputs exist
-        state.created, state.json_keys, state.derived = set(), set(), {}
+        state.created, state.derived = set(), {}
         outputs: dict[str, ir.Expr] = {}
         never_null: set[str] = set()
         items = []
@@ -328,6 +341,18 @@ class Pipeline:
     def _mark_output(self) -> None:
         if self.output_at is None:
             self.output_at = len(self.commands)
+
+
+def _consumed(above: list[ir.Plan]) -> bool:
+    """Whether a `limit` or `dedup` reads the order of a sort below `above` (before another
+    sort or a stats replaces it): only then is the sort worth pushing — Insights' rows are
+    sorted again locally anyway, and a text with `sort` cannot be split by time."""
+    for node in above:
+        if isinstance(node, ir.Limit | ir.Dedup):
+            return True
+        if isinstance(node, ir.Sort | ir.Aggregate):
+            return False
+    return False
 
 
 def _conjuncts(predicate: ir.Expr) -> tuple[ir.Expr, ...]:

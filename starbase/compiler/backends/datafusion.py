@@ -10,28 +10,35 @@ kept (through hidden columns) until `limit`, `dedup` and the final result; time 
 epoch column are compared as integers so Parquet statistics prune row groups, and time
 partitions get explicit predicates so whole directories are skipped. Parameters and `now()`
 must be bound before running (`starbase.runtime.bind`); unbound ones print as `$name`/`now()`.
-`json_to_map` calls the UDF `JSON_TO_MAP`, which the runtime registers in every session.
+`json_to_map` and `json_get` call the UDFs `JSON_TO_MAP` and `JSON_GET` (one member, exactly
+`JSON_TO_MAP(text)[key]`), which the runtime registers in every session.
 """
 
 from __future__ import annotations
 
 import itertools
+import math
 import re
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 
 from sqlglot import exp
 
 from starbase.compiler import ir
 from starbase.compiler import regex as portable
 from starbase.compiler.backends.dialect import DataFusion
-from starbase.compiler.timestamps import format_duration
+from starbase.compiler.timestamps import civil, format_duration, format_utc
 from starbase.compiler.types import Type
-from starbase.mappings import LEVEL_TEXT_PATTERN, LEVELS
+from starbase.mappings import LEVEL_TEXT_GROUPS, LEVEL_TEXT_PATTERN, LEVELS
 from starbase.mappings.model import TRANSFORM_FORMATS
 
 TARGET = "datafusion"
-JSON_TO_MAP = "starbase_json_to_map"  # a UDF of every Starbase session (runtime/udfs.py)
+JSON_TO_MAP = "starbase_json_to_map"  # UDFs of every Starbase session (runtime/udfs.py)
+JSON_GET = "starbase_json_get"
+# Columns the SQL adds for itself start with a backtick, which no StarQL name can hold (and a
+# canonical column text that starts with one closes it), so they never meet a user's field.
+HIDDEN = "`"
+ROW = f"{HIDDEN}row"
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _SQL_TYPES = {
     Type.INT: "BIGINT",
@@ -203,7 +210,7 @@ class _Lowering:
                 name in columns and (name not in new or new[name] == ir.Col(name, new[name].type))
             )
             if not survives:  # keep the old value as a hidden sort column
-                hidden = f"__sort_{next(self.sort_keys)}"
+                hidden = f"{HIDDEN}sort{next(self.sort_keys)}"
                 extra.append(_alias(_col(name), hidden))
                 keep_hidden.append(hidden)
                 ordering[position] = (hidden, desc)
@@ -235,7 +242,7 @@ class _Lowering:
             if isinstance(key.expr, ir.Col) and key.expr.name in rel.columns:
                 ordering.append((key.expr.name, key.descending))
                 continue
-            name = f"__sort_{next(self.sort_keys)}"
+            name = f"{HIDDEN}sort{next(self.sort_keys)}"
             computed.append(_alias(_expr(key.expr), name))
             ordering.append((name, key.descending))
         if not computed and not rel.hidden:
@@ -253,11 +260,11 @@ class _Lowering:
             partition_by=[_expr(k) for k in keys],
             order=exp.Order(expressions=rel.order_by()) if rel.ordering else None,
         )
-        numbered = exp.select(exp.Star(), _alias(window, "__row")).from_(rel.query.subquery("q"))
+        numbered = exp.select(exp.Star(), _alias(window, ROW)).from_(rel.query.subquery("q"))
         query = (
             exp.select(*[_col(c) for c in (*rel.columns, *rel.hidden)])
             .from_(numbered.subquery("q"))
-            .where(exp.EQ(this=_col("__row"), expression=exp.Literal.number(1)))
+            .where(exp.EQ(this=_col(ROW), expression=exp.Literal.number(1)))
         )
         return _Relation(query, rel.columns, rel.hidden, rel.ordering)
 
@@ -287,17 +294,18 @@ def _partition_predicates(scan: ir.Scan) -> list[exp.Expr]:
             key: exp.Expr
             if bound.param is None and bound.base is not None:  # bound: the key itself
                 last = bound.base + bound.offset - (0 if op is exp.GTE or bound.inclusive else 1)
-                key = exp.Literal.string(_utc(last).strftime(strftime))
+                year = civil(last)[0]
+                if not 0 <= year <= 9999:  # keys have four-digit years: all or none pass
+                    if (year < 0) == (op is exp.LTE):
+                        out.append(exp.Boolean(this=False))
+                    continue
+                key = exp.Literal.string(format_utc(strftime, last))
             else:
                 instant = _bound_instant(bound, is_upper=op is exp.LTE)
                 text = exp.Literal.string(strftime)
                 key = exp.Anonymous(this="TO_CHAR", expressions=[instant, text])
             out.append(op(this=_col(part.column), expression=key))
     return out
-
-
-def _utc(nanos: int) -> datetime:
-    return datetime(1970, 1, 1, tzinfo=UTC) + timedelta(microseconds=nanos // 1_000)
 
 
 def _bound_instant(bound: ir.TimeBound, *, is_upper: bool) -> exp.Expr:
@@ -353,6 +361,8 @@ def _literal(lit: ir.Lit) -> exp.Expr:
         return _interval(value)
     if isinstance(value, bool):
         return exp.Boolean(this=value)
+    if isinstance(value, float) and not math.isfinite(value):  # never a bare word (`inf`)
+        return exp.Cast(this=exp.Literal.string(repr(value)), to=exp.DataType.build("DOUBLE"))
     if isinstance(value, int | float):
         literal = exp.Literal.number(repr(value) if isinstance(value, float) else value)
         return exp.Neg(this=exp.Literal.number(-value)) if value < 0 else literal
@@ -367,6 +377,17 @@ def _pattern(node: ir.Regex | ir.Param | ir.Expr) -> exp.Expr:
     if isinstance(node, ir.Regex):
         return exp.Literal.string(_regex_text(node))
     return _expr(node)
+
+
+def _regex_like(subject: exp.Expr, regex: ir.Regex | ir.Param) -> exp.Expr:
+    """An unanchored regex search. DataFusion rewrites a regex of plain text into a `LIKE`
+    pattern without escaping `\\`, LIKE's escape character, so `/\\\\/` would match `%`:
+    a pattern holding a backslash is given the flag `u` (Unicode, already on), which keeps
+    the call as it is."""
+    like = exp.RegexpLike(this=subject, expression=_pattern(regex))
+    if isinstance(regex, ir.Regex) and "\\" in regex.pattern:
+        like.set("flag", exp.Literal.string("u"))
+    return like
 
 
 def _negate(node: exp.Expr, negated: bool) -> exp.Expr:
@@ -398,11 +419,14 @@ def _expr(expr: ir.Expr) -> exp.Expr:  # one case per IR class
         case ir.Compare(op, left, right):
             return _compare(op, left, right)
         case ir.Match(inner, regex, negated):
-            like = exp.RegexpLike(this=_expr(inner), expression=_pattern(regex))
-            return _negate(like, negated)
+            return _negate(_regex_like(_expr(inner), regex), negated)
         case ir.StrTest(op, inner, needle, negated):
             return _negate(_string_test(op, _expr(inner), _expr(needle)), negated)
         case ir.InList(inner, items, negated):
+            column, literals = _hex_column(inner), [_hex_literal(i) for i in items]
+            if column is not None and all(text is not None for text in literals):
+                listed = [_bytes(text) for text in literals if text is not None]
+                return _negate(exp.In(this=_expr(column), expressions=listed), negated)
             return _negate(
                 exp.In(this=_expr(inner), expressions=[_expr(i) for i in items]), negated
             )
@@ -440,7 +464,38 @@ def _compare(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr:
     epoch = _epoch_comparison(op, left, right)
     if epoch is not None:
         return epoch
+    if op in ("==", "!="):
+        for side, other in ((left, right), (right, left)):
+            column, literal = _hex_column(side), _hex_literal(other)
+            if column is not None and literal is not None:
+                return _COMPARE[op](this=_expr(column), expression=_bytes(literal))
     return _COMPARE[op](this=_expr(left), expression=_expr(right))
+
+
+_HEX_TEXT = re.compile(r"^(?:[0-9a-f]{2})+$")
+
+
+def _hex_column(expr: ir.Expr) -> ir.Expr | None:
+    """The bytes under `hex(bytes)` (an id stored as bytes, read as lowercase hex), or None."""
+    if isinstance(expr, ir.Call) and expr.name == "hex":
+        return expr.args[0]
+    return None
+
+
+def _hex_literal(expr: ir.Expr) -> str | None:
+    """A string literal that `hex()` can produce (lowercase hex digits, whole bytes), or None:
+    comparing `hex(c)` with any other text must stay a text comparison (it is never equal)."""
+    if isinstance(expr, ir.Lit) and isinstance(expr.value, str) and _HEX_TEXT.match(expr.value):
+        return expr.value
+    return None
+
+
+def _bytes(text: str) -> exp.Expr:
+    """The bytes a hex literal stands for: `hex(c) == 'ab12'` is `c = decode('ab12', 'hex')`,
+    which DataFusion folds to a binary literal and prunes with (statistics, bloom filters)."""
+    return exp.Anonymous(
+        this="DECODE", expressions=[exp.Literal.string(text), exp.Literal.string("hex")]
+    )
 
 
 def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr | None:
@@ -465,6 +520,11 @@ def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr | None
     if op == "!=" and exact:
         return exp.Not(this=exp.Is(this=target, expression=exp.Null()))
     bound = {">=": ceiling, ">": floor, "<": ceiling, "<=": floor, "==": floor, "!=": floor}[op]
+    if not _INT64_MIN <= bound <= _INT64_MAX:  # beyond the column's range: all or none
+        always = {"!=": True, "==": False}.get(op, (op in (">=", ">")) == (bound < _INT64_MIN))
+        if always:
+            return exp.Not(this=exp.Is(this=target, expression=exp.Null()))
+        return exp.Boolean(this=False)
     return _COMPARE[op](this=target, expression=exp.Literal.number(bound))
 
 
@@ -479,6 +539,9 @@ def _string_test(op: str, subject: exp.Expr, needle: exp.Expr) -> exp.Expr:
 def _call(call: ir.Call) -> exp.Expr:  # one case per function
     args = [_expr(a) for a in call.args]
     name = call.name
+    first = _first_capture(call)
+    if first is not None:
+        return first
     if name in _SIMPLE_FUNCTIONS:
         return exp.Anonymous(this=_SIMPLE_FUNCTIONS[name], expressions=args)
     match name:
@@ -508,20 +571,66 @@ def _call(call: ir.Call) -> exp.Expr:  # one case per function
         case "regex_extract":
             group = call.args[2]
             assert isinstance(group, ir.Lit)
-            return _regex_group(args[0], _pattern(call.args[1]), int(group.value or 1))
+            return _capture(args[0], call.args[1], int(group.value or 1))
         case "level_from_text":
             return _level_from_text(args[0])
         case "json_get":
-            return _json_get(args[0], call.args[1])
+            return exp.Anonymous(this=JSON_GET, expressions=args)
         case "json_to_map":
             return exp.Anonymous(this=JSON_TO_MAP, expressions=args)
+        case "hex":
+            return exp.Anonymous(this="ENCODE", expressions=[args[0], exp.Literal.string("hex")])
     raise UnsupportedError(f"the function {name}()")
 
 
-def _regex_group(subject: exp.Expr, pattern: exp.Expr, group: int) -> exp.Expr:
+def _regex_group(subject: exp.Expr, pattern: exp.Expr, index: int) -> exp.Expr:
+    """Element `index` (1-based) of `regexp_match`: the captures of the groups that took part
+    in the first match, in order (DataFusion leaves out the others), or null."""
     match = exp.Anonymous(this="REGEXP_MATCH", expressions=[subject, pattern])
     # sqlglot indexes are 0-based and shifted to the dialect's base (1 for arrays) on output
-    return exp.Bracket(this=match, expressions=[exp.Literal.number(group - 1)])
+    return exp.Bracket(this=match, expressions=[exp.Literal.number(index - 1)])
+
+
+def _capture(subject: exp.Expr, regex: ir.Expr, group: int) -> exp.Expr:
+    """Capture `group` of the first match of `regex`; null when nothing matches or the group
+    did not take part. `regexp_match` leaves out groups that did not take part, so only the
+    groups taking part in every match stay capturing in one shared pattern (indexed among
+    themselves); a group that may not take part is captured alone by a pattern of its own,
+    where every other group is non-capturing (what matches is the same)."""
+    if not isinstance(regex, ir.Regex):  # an unbound parameter: shown, never run
+        return _regex_group(subject, _pattern(regex), group)
+    groups = portable.capture_groups(regex.pattern)
+    always = [g.number for g in groups if not g.optional]
+    if group in always:
+        keep, index = frozenset(always), always.index(group) + 1
+    else:
+        keep, index = frozenset({group}), 1
+    pattern = (
+        regex.pattern if len(keep) == len(groups) else portable.keep_groups(regex.pattern, keep)
+    )
+    return _regex_group(subject, _pattern(ir.Regex(pattern, regex.flags)), index)
+
+
+def _first_capture(call: ir.Call) -> exp.Expr | None:
+    """`coalesce(regex_extract(s, re, 1), …, regex_extract(s, re, n))` over every group of
+    `re`, in order — the first group that took part — is the first element of one
+    `regexp_match`; None for any other call."""
+    if call.name != "coalesce" or not call.args:
+        return None
+    heads: set[tuple[ir.Expr, ir.Regex]] = set()
+    for number, arg in enumerate(call.args, start=1):
+        if not (
+            isinstance(arg, ir.Call)
+            and arg.name == "regex_extract"
+            and isinstance(arg.args[1], ir.Regex)
+            and arg.args[2] == ir.Lit(number, Type.INT)
+        ):
+            return None
+        heads.add((arg.args[0], arg.args[1]))
+    (subject, regex), *rest = heads
+    if rest or len(portable.capture_groups(regex.pattern)) != len(call.args):
+        return None
+    return _regex_group(_expr(subject), _pattern(regex), 1)
 
 
 def _tostring(arg: ir.Expr, lowered: exp.Expr) -> exp.Expr:
@@ -532,29 +641,15 @@ def _tostring(arg: ir.Expr, lowered: exp.Expr) -> exp.Expr:
 
 
 def _level_from_text(subject: exp.Expr) -> exp.Expr:
-    pattern = exp.Literal.string(LEVEL_TEXT_PATTERN)
-    word = exp.Lower(
-        this=exp.Coalesce(
-            this=_regex_group(subject, pattern, 1),
-            expressions=[_regex_group(subject, pattern, 2)],
-        )
-    )
+    # LEVEL_TEXT_GROUPS are all of the pattern's groups: the first that took part comes first
+    assert len(portable.capture_groups(LEVEL_TEXT_PATTERN)) == len(LEVEL_TEXT_GROUPS)
+    word = exp.Lower(this=_regex_group(subject, exp.Literal.string(LEVEL_TEXT_PATTERN), 1))
     return exp.Case(
         this=word,
         ifs=[
             exp.If(this=exp.Literal.string(name), true=exp.Literal.number(number))
             for name, number in LEVELS.items()
         ],
-    )
-
-
-def _json_get(subject: exp.Expr, key: ir.Expr) -> exp.Expr:
-    """A top-level member of a JSON object held as text: strings unquoted, others as written."""
-    assert isinstance(key, ir.Lit) and isinstance(key.value, str)
-    quoted = re.escape(key.value)
-    pattern = exp.Literal.string(f'"{quoted}"\\s*:\\s*(?:"((?:[^"\\\\]|\\\\.)*)"|([^,}}\\s]+))')
-    return exp.Coalesce(
-        this=_regex_group(subject, pattern, 1), expressions=[_regex_group(subject, pattern, 2)]
     )
 
 

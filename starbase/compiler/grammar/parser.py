@@ -37,16 +37,78 @@ _ESCAPES = {"\\": "\\", '"': '"', "'": "'", "n": "\n", "t": "\t"}
 _DURATION = re.compile(r"([0-9]+)([a-z]+)")
 
 
+MAX_STAGES = 20  # stages after `from` (each is a subquery for DataFusion)
+MAX_DEPTH = 32  # levels of operators, calls and parentheses in one expression
+INT64_MAX = 2**63 - 1
+_EXPRESSIONS = (
+    ast.StringLit,
+    ast.NumberLit,
+    ast.BoolLit,
+    ast.NullLit,
+    ast.DurationLit,
+    ast.RegexLit,
+    ast.Param,
+    ast.FieldRef,
+    ast.Unary,
+    ast.Binary,
+    ast.InList,
+    ast.Call,
+)
+
+
 def parse(text: str) -> ast.Query:
     """Parse a whole query."""
     result = _run(text, "start")
     assert isinstance(result, ast.Query)
+    if len(result.stages) > MAX_STAGES:
+        problem = error(
+            Code.TOO_COMPLEX,
+            f"too many stages: a query has at most {MAX_STAGES} after 'from'",
+            result.stages[MAX_STAGES].span,
+            "split the work into several queries",
+        )
+        raise _with_source(problem, text)
+    _check_depth(result, text)
     return result
 
 
 def parse_expression(text: str) -> ast.Expr:
     """Parse a lone expression (used by mapping files for derived fields)."""
-    return _run(text, "expr_only")  # type: ignore[no-any-return]
+    result = _run(text, "expr_only")
+    _check_depth(result, text)
+    return result  # type: ignore[no-any-return]
+
+
+def _check_depth(tree: object, text: str) -> None:
+    """Refuse expressions nested more than MAX_DEPTH levels (an iterative walk: the tree may
+    be far deeper than Python's recursion limit). A chain of `and`s or of `or`s is one level,
+    so long chains stay welcome."""
+    stack: list[tuple[object, int]] = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, tuple):
+            stack.extend((child, depth) for child in node)
+            continue
+        if isinstance(node, Span) or not hasattr(node, "__dataclass_fields__"):
+            continue
+        if isinstance(node, _EXPRESSIONS):
+            depth += 1
+            if depth > MAX_DEPTH:
+                problem = error(
+                    Code.TOO_COMPLEX,
+                    f"this expression is nested too deeply (at most {MAX_DEPTH} levels of "
+                    "operators, calls and parentheses)",
+                    node.span,
+                    "compute parts of it in an earlier `extend`",
+                )
+                raise _with_source(problem, text)
+            if isinstance(node, ast.Binary) and node.op in ast.BOOLEAN:
+                left = node.left
+                chained = isinstance(left, ast.Binary) and left.op == node.op
+                stack.append((left, depth - 1 if chained else depth))
+                stack.append((node.right, depth))
+                continue
+        stack.extend((getattr(node, name), depth) for name in node.__dataclass_fields__)
 
 
 def _run(text: str, start: str) -> Any:
@@ -220,7 +282,14 @@ class _Builder(Transformer[Token, Any]):
         if token.type == "PARAM":
             count = ast.Param(str(token)[1:], _tspan(token))
         else:
-            count = ast.NumberLit(_integer(str(token), token), _tspan(token))
+            value = _integer(str(token), token)
+            if value > INT64_MAX:
+                raise error(
+                    Code.INVALID_LIMIT,
+                    f"limit must be at most {INT64_MAX}",
+                    _tspan(token),
+                )
+            count = ast.NumberLit(value, _tspan(token))
         return ast.Limit(count, _cover(c))
 
     def dedup_stage(self, c: list[Any]) -> ast.Dedup:
@@ -276,7 +345,15 @@ class _Builder(Transformer[Token, Any]):
     def number(self, c: list[Token]) -> ast.NumberLit:
         token = c[0]
         if token.type == "INT":
-            return ast.NumberLit(_integer(str(token), token), _tspan(token))
+            integer = _integer(str(token), token)
+            if integer > INT64_MAX:
+                raise error(
+                    Code.INVALID_NUMBER,
+                    f"this integer is too large (at most {INT64_MAX}, a 64-bit integer)",
+                    _tspan(token),
+                    "write it as a decimal number (e.g. 1.5e20) if it need not be exact",
+                )
+            return ast.NumberLit(integer, _tspan(token))
         value = float(token)
         if math.isinf(value):
             raise error(Code.INVALID_NUMBER, "this number is too large", _tspan(token))

@@ -93,7 +93,7 @@ def _into_source(conjunct: ir.Expr, branch: ir.Plan, mapping_for: MappingLookup)
     scan = branch.input
     mapping = mapping_for(scan.format)
     fields = {i.name: i.expr for i in branch.items}
-    physical = simplify_condition(substitute(conjunct, fields))
+    physical = simplify_condition(_unless_null(substitute(conjunct, fields)))
     if ir.has_aggregate(physical):
         return None
     if physical == ir.TRUE:  # e.g. `source == "otel"` on the otel source itself
@@ -123,6 +123,23 @@ def substitute(expr: ir.Expr, fields: dict[str, ir.Expr]) -> ir.Expr:
         return node
 
     return normalize_expr(ir.transform(expr, swap))
+
+
+def _unless_null(condition: ir.Expr) -> ir.Expr:
+    """A filter condition with each comparison of `if(c, x, null)` (a field that a mapping
+    nulls out, e.g. OTel's unspecified severity 0) written `c and (the comparison of x)`,
+    which prunes by `x`'s statistics. Exact under `and`/`or` in a filter: the comparison is
+    null exactly where the rewrite is false, and a filter drops both."""
+    match condition:
+        case ir.And(items):
+            return ir.And(tuple(_unless_null(i) for i in items))
+        case ir.Or(items):
+            return ir.Or(tuple(_unless_null(i) for i in items))
+        case ir.Compare(op, ir.Call("if", (test, value, ir.Lit(None))), right):
+            return ir.And((test, ir.Compare(op, value, right)))
+        case ir.InList(ir.Call("if", (test, value, ir.Lit(None))), items, negated):
+            return ir.And((test, ir.InList(value, items, negated)))
+    return condition
 
 
 def _and(left: ir.Expr, right: ir.Expr) -> ir.Expr:

@@ -17,6 +17,7 @@ kept for normalize: `since`/`between` become `Since`/`Between` filters and bare 
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,12 +26,14 @@ from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Span, did_you_mean, error
 from starbase.compiler.format import format_expr
 from starbase.compiler.functions import AGGREGATES, SCALARS, common_type
+from starbase.compiler.passes.normalize import normalize_expr
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
 from starbase.config import Config
-from starbase.mappings import LEVELS, UNIVERSAL_FIELDS
+from starbase.mappings import EXTRA_FIELDS, LEVELS, UNIVERSAL_FIELDS
 
 UNIVERSAL_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in UNIVERSAL_FIELDS)
+EXTRA_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in EXTRA_FIELDS)
 _MAP_FIELDS = frozenset(c.name for c in UNIVERSAL_SCHEMA if c.type is Type.MAP)
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
 _LEVEL_HINT = 'levels: "trace", "debug", "info", "warn", "error", "fatal" or a number 1–24'
@@ -43,20 +46,111 @@ class _Scope:
     columns: dict[str, Type]
     ever: set[str] = field(default_factory=set)  # every name defined so far, for better errors
     after: str = ""  # the stage that last replaced the scope ("stats", "fields")
+    hidden: set[str] = field(default_factory=set)  # extra fields as read: not in the output
 
     def replace(self, columns: dict[str, Type], after: str) -> None:
         self.ever.update(self.columns)
         self.columns, self.after = columns, after
+        self.hidden.clear()
+
+    def define(self, name: str, kind: Type) -> None:
+        """`name` is (re)defined by the query: it is output like any other field."""
+        self.columns[name] = kind
+        self.hidden.discard(name)
 
 
 def resolve(query: ast.Query, config: Config) -> ir.Plan:
     """Bind `query` to the sources of `config` and type it (see the module docstring)."""
     sources = _sources(query.source, config)
-    scope = _Scope({c.name: c.type for c in UNIVERSAL_SCHEMA})
-    plan: ir.Plan = ir.Sources(sources, UNIVERSAL_SCHEMA)
-    for stage in query.stages:
+    extras = tuple(c for c in EXTRA_SCHEMA if c.name in _field_heads(query))
+    schema = (*UNIVERSAL_SCHEMA, *extras)
+    scope = _Scope({c.name: c.type for c in schema}, hidden={c.name for c in extras})
+    plan: ir.Plan = ir.Sources(sources, schema)
+    rows_at, stats_at = _default_order(query.stages)
+    for index, stage in enumerate(query.stages):
+        if index == rows_at:
+            plan = ir.Sort(plan, (NEWEST_FIRST,))
         plan = _stage(stage, plan, scope)
+        if index in stats_at and isinstance(plan, ir.Aggregate):
+            plan = _time_order(plan)
+    if rows_at == len(query.stages):
+        plan = ir.Sort(plan, (NEWEST_FIRST,))
+    shown = [c for c in ir.output_schema(plan) if c.name not in scope.hidden]
+    if len(shown) < len(ir.output_schema(plan)):  # extra fields are never output unasked
+        plan = ir.Project(plan, tuple(ir.NamedExpr(c.name, ir.Col(c.name, c.type)) for c in shown))
     return plan
+
+
+NEWEST_FIRST = ir.SortKey(ir.Col("timestamp", Type.TIMESTAMP), descending=True)
+
+
+def _default_order(stages: tuple[ast.Stage, ...]) -> tuple[int | None, set[int]]:
+    """Where the default order applies when no `sort` decides it (docs/reference.md, "Result
+    order"): (the index of the stage before which rows are sorted newest first — the source's
+    `timestamp`, so placed before any stage that replaces or drops it — or None; the indexes of
+    the `stats` whose output is put in time order). Order matters where a `limit`, a `dedup`
+    or the end of the query reads it; a `sort` decides it instead and `stats` discards it."""
+    rows_at: int | None = None
+    stats_at: set[int] = set()
+    segment: int | None = None  # the `stats` that began the current part (None: the rows)
+    decided = False  # a sort, or the default already placed, orders the current part
+    place = 0  # the latest place where `timestamp` is still the source's own
+    moved = False  # a stage replaced or dropped the source's `timestamp`
+    for index, stage in enumerate(stages):
+        if isinstance(stage, ast.Sort):
+            decided = True
+        elif isinstance(stage, ast.Limit | ast.Dedup):
+            if not decided:
+                rows_at = place if segment is None else rows_at
+                stats_at |= set() if segment is None else {segment}
+            decided = True
+        elif isinstance(stage, ast.Stats):
+            segment, decided = index, False
+        elif segment is None and not moved:
+            moved = isinstance(stage, ast.Fields) or "timestamp" in _defines(stage)
+            place = index if moved else index + 1
+    if not decided:
+        rows_at = place if segment is None else rows_at
+        stats_at |= set() if segment is None else {segment}
+    return rows_at, stats_at
+
+
+def _defines(stage: ast.Stage) -> set[str]:
+    """The names a row stage (re)defines."""
+    match stage:
+        case ast.Extend(assignments):
+            return {a.name.value for a in assignments}
+        case ast.ParseGlob(names=names):
+            return {n.value for n in names}
+        case ast.ParseRegex(regex=regex):
+            from starbase.compiler.regex import group_names
+
+            return set(group_names(regex.pattern))
+    return set()
+
+
+def _time_order(plan: ir.Aggregate) -> ir.Plan:
+    """`stats … by bin(…)` in time order: its bins, then its other keys, ascending."""
+    bins = [k for k in plan.keys if isinstance(k.expr, ir.Call) and k.expr.name == "bin"]
+    if not bins:
+        return plan
+    keys = bins + [k for k in plan.keys if k not in bins]
+    return ir.Sort(plan, tuple(ir.SortKey(ir.Col(k.name, k.expr.type)) for k in keys))
+
+
+def _field_heads(query: ast.Query) -> set[str]:
+    """The first segment of every field path the query names (an iterative walk)."""
+    heads: set[str] = set()
+    stack: list[object] = list(query.stages)
+    while stack:
+        node = stack.pop()
+        if isinstance(node, ast.FieldRef):
+            heads.add(node.segments[0])
+        elif isinstance(node, tuple):
+            stack.extend(node)
+        elif dataclasses.is_dataclass(node):
+            stack.extend(getattr(node, f.name) for f in dataclasses.fields(node))
+    return heads
 
 
 # ---------------------------------------------------------------- sources
@@ -135,7 +229,8 @@ def _parse_glob(stage: ast.ParseGlob, plan: ir.Plan, scope: _Scope) -> ir.Plan:
         )
     parts = [escape_regex(p) for p in stage.pattern.value.split("*")]
     regex = ir.Regex("^" + "(.*?)".join(parts) + "$", "s")
-    scope.columns.update(dict.fromkeys(names, Type.STRING))
+    for name in names:
+        scope.define(name, Type.STRING)
     return ir.Parse(plan, source, "glob", stage.pattern.value, regex, names)
 
 
@@ -158,7 +253,8 @@ def _parse_regex(stage: ast.ParseRegex, plan: ir.Plan, scope: _Scope) -> ir.Plan
         )
     if len(set(names)) != len(names):
         raise error(Code.DUPLICATE_NAME, "a group name is used twice", stage.regex.span)
-    scope.columns.update(dict.fromkeys(names, Type.STRING))
+    for name in names:
+        scope.define(name, Type.STRING)
     regex = ir.Regex(stage.regex.pattern, stage.regex.flags)
     return ir.Parse(plan, source, "regex", stage.regex.pattern, regex, names)
 
@@ -171,7 +267,7 @@ def _extend(stage: ast.Extend, plan: ir.Plan, scope: _Scope) -> ir.Plan:
             plan, batch = ir.Extend(plan, tuple(batch)), []
         batch = [i for i in batch if i.name != assignment.name.value]
         batch.append(ir.NamedExpr(assignment.name.value, expr))
-        scope.columns[assignment.name.value] = expr.type
+        scope.define(assignment.name.value, expr.type)
     return ir.Extend(plan, tuple(batch))
 
 
@@ -322,6 +418,18 @@ def _timestamp_literal(expr: ast.StringLit) -> ir.Lit:
 # ---------------------------------------------------------------- expressions
 
 
+def _chain(expr: ast.Binary) -> list[ast.Expr]:
+    """The operands of a chain `a or b or c …` (the parser nests it to the left), without
+    recursion: a chain may be far longer than Python's recursion limit."""
+    operands: list[ast.Expr] = []
+    node: ast.Expr = expr
+    while isinstance(node, ast.Binary) and node.op == expr.op:
+        operands.append(node.right)
+        node = node.left
+    operands.append(node)
+    return operands[::-1]
+
+
 def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
     """An expression used as a condition: bare strings, regexes and $params search `message`."""
     if isinstance(expr, ast.StringLit | ast.RegexLit | ast.Param):
@@ -333,8 +441,8 @@ def _condition(expr: ast.Expr, scope: _Scope) -> ir.Expr:
             return ir.Search(ir.Regex(pattern, flags))
         case ast.Param(name):  # stands for a string literal, so it searches too
             return ir.Search(ir.Param(name, Type.STRING, expr.span))
-        case ast.Binary("and" | "or" as op, left, right):
-            items = (_condition(left, scope), _condition(right, scope))
+        case ast.Binary("and" | "or" as op):
+            items = tuple(_condition(o, scope) for o in _chain(expr))
             return ir.And(items) if op == "and" else ir.Or(items)
         case ast.Unary("not", operand):
             return ir.Not(_condition(operand, scope))
@@ -414,6 +522,19 @@ def _field(ref: ast.FieldRef, scope: _Scope) -> ir.Expr:
     )
 
 
+def _fits_int64(expr: ir.Expr, span: Span) -> None:
+    """Integer arithmetic on constants must stay within 64 bits, as every backend computes."""
+    folded = normalize_expr(expr)
+    value = folded.value if isinstance(folded, ir.Lit) else None
+    if isinstance(value, int) and not -(2**63) <= value < 2**63:
+        raise error(
+            Code.INTEGER_OVERFLOW,
+            f"this integer arithmetic overflows 64 bits ({value})",
+            span,
+            "use a decimal number (e.g. 1.0 * …) when the result need not be exact",
+        )
+
+
 def _a(kind: Type) -> str:
     """The type's name with its article: "a string", "an int"."""
     return f"{'an' if kind.value[0] in 'aeiou' else 'a'} {kind}"
@@ -468,8 +589,8 @@ class _Typer:
                 return ir.Not(self.boolean(operand))
             case ast.Unary(_, operand):
                 return self.negate(operand, expr.span)
-            case ast.Binary("and" | "or" as op, left, right):
-                items = (self.boolean(left), self.boolean(right))
+            case ast.Binary("and" | "or" as op):
+                items = tuple(self.boolean(o) for o in _chain(expr))
                 return ir.And(items) if op == "and" else ir.Or(items)
             case ast.Binary(op, left, right) if op in ast.COMPARISONS:
                 return self.compare(op, left, right, expr.span)
@@ -515,7 +636,10 @@ class _Typer:
         lhs, rhs = _number(lhs), _number(rhs)
         both_int = lhs.type is Type.INT and rhs.type is Type.INT
         result = Type.INT if both_int and op in "+-*%" else Type.FLOAT
-        return ir.Arith(op, lhs, rhs, result)
+        arith = ir.Arith(op, lhs, rhs, result)
+        if result is Type.INT:
+            _fits_int64(arith, span)
+        return arith
 
     def time_arithmetic(self, op: str, lhs: ir.Expr, rhs: ir.Expr, span: Span) -> ir.Expr:
         kinds = (lhs.type, rhs.type)
