@@ -41,6 +41,7 @@ from starbase.storage.table import open_table
 
 MiB = 1024 * 1024
 HOUR_NS = 3600 * 10**9
+DAY_NS = 24 * HOUR_NS
 
 
 def _field(tag: int, payload: bytes) -> bytes:
@@ -301,29 +302,31 @@ def test_slow_bodies_time_out_and_do_not_starve_other_clients(tmp_path: Path) ->
 # ---------------------------------------------------------------- 12: partitions
 
 
-def _services_request(count: int) -> bytes:
+def _days_request(count: int) -> bytes:
+    """One record on each of `count` different days (a Parquet file each per commit)."""
     request = ExportLogsServiceRequest()
+    resource_logs = request.resource_logs.add()
+    resource_logs.resource.attributes.add(key="service.name", value=AnyValue(string_value="old"))
+    scope_logs = resource_logs.scope_logs.add()
+    now = time.time_ns()
     for n in range(count):
-        resource_logs = request.resource_logs.add()
-        resource_logs.resource.attributes.add(
-            key="service.name", value=AnyValue(string_value=f"svc-{n}")
-        )
-        record = resource_logs.scope_logs.add().log_records.add()
-        record.time_unix_nano = time.time_ns()
-        record.body.string_value = f"from svc-{n}"
+        record = scope_logs.log_records.add()
+        record.time_unix_nano = now - n * DAY_NS
+        record.body.string_value = f"day -{n}"
     return bytes(request.SerializeToString())
 
 
 def test_distinct_partitions_per_request_are_capped(tmp_path: Path) -> None:
-    """One partition (a Parquet file per commit) per distinct service: 10k services in one
-    request made 10k files. Records beyond the cap are rejected through partial_success."""
+    """A commit writes a Parquet file per partition touched (per (hour, service) before the
+    day layout: 10k services in one request made 10k files; per day now, so 10k timestamps on
+    as many days would). Records beyond the cap are rejected through partial_success."""
     server = Router(tmp_path / "data", "--max-partitions", "40").start()
     try:
-        status, _, reply = server.post("/v1/logs", _services_request(100), PROTOBUF)
+        status, _, reply = server.post("/v1/logs", _days_request(100), PROTOBUF)
         assert status == 200
         partial = ExportLogsServiceResponse.FromString(reply).partial_success
         assert partial.rejected_log_records == 60
-        assert "partitions" in partial.error_message
+        assert "days" in partial.error_message and "--max-partitions" in partial.error_message
         wait_for(lambda: server.metric("records_committed_total", format="otel") == 40)
         files = open_table(tmp_path / "data", "otel").files()
         assert len(files) == 40

@@ -74,8 +74,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     policy.add_argument(
         "--max-partitions",
         default="1000",
-        help="distinct (hour, service / log group) partitions in one request → rejected; "
-        "a table's pending commit is made when it reaches as many (default 1000)",
+        help="distinct days (a Parquet file each) one request may touch → rejected; a table's "
+        "pending commit is made when it reaches as many (default 1000)",
     )
     policy.add_argument(
         "--max-decode-cpu",

@@ -47,7 +47,7 @@ class RouterConfig:
     max_buffer_bytes: int = 1024 * MiB  # acknowledged, not yet committed (in the WAL) -> 503
     max_wal_bytes: int = 2048 * MiB  # WAL on disk -> 503
     max_records: int = 200_000  # records (OTLP records, lines, events) in one request -> 413
-    max_partitions: int = 1000  # distinct (hour, service/group/source) per request and commit
+    max_partitions: int = 1000  # distinct days (a file each) per request; a commit when reached
     max_decode_cpu_s: float = 10.0  # CPU time to decode one request -> 413
     body_timeout_s: float = 10.0  # a body must arrive within this, plus 1 s per ...
     body_min_rate: int = 64 * 1024  # ... bytes received (else 408)

@@ -11,7 +11,7 @@ fresh events). Anything malformed is a 400 `Problem` naming the record and field
 retries the whole request). Bounded (413): the records' data after gunzip together at most
 `limit` bytes, as is the payload; each JSON document parsed only if `limits.check_json`
 allows it; events counted into the request's `Budget`; at most `max_partitions` distinct
-(hour, log group) partitions. `reply` is the response body Firehose expects: the request id
+days (a file each). `reply` is the response body Firehose expects: the request id
 echoed, a timestamp in ms, and `errorMessage` on failure.
 """
 
@@ -31,7 +31,7 @@ from starbase.storage.formats import CLOUDWATCH, segment
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _MAX_MS = (2**63 - 1) // 1_000_000  # the table partitions on ns
-_MS_PER_HOUR = 3_600_000
+_MS_PER_DAY = 86_400_000
 _SPACE = re.compile(r"\s*")
 
 
@@ -43,7 +43,7 @@ class FirehoseBatch:
     messages: int  # DATA_MESSAGEs
     controls: int  # CONTROL_MESSAGEs (dropped)
     expired: int = 0  # events older than the retention cutoff (dropped)
-    partitions: frozenset[tuple[int, str]] = frozenset()  # (hour number, log group) touched
+    partitions: frozenset[int] = frozenset()  # days (ns // NS_PER_DAY) touched
 
 
 def request_id(body: bytes, header: str | None) -> str:
@@ -98,7 +98,7 @@ def _decode(
     kept: list[bytes] = []
     events = controls = expired = 0
     decompressed = size = 0
-    partitions: set[tuple[int, str]] = set()
+    partitions: set[int] = set()
     for index, record in enumerate(records):
         budget.tick()
         data = record.get("data") if isinstance(record, dict) else None
@@ -127,13 +127,12 @@ def _decode(
                 if not fresh:
                     continue
                 checked["logEvents"] = fresh
-            group = checked["logGroup"]
-            partitions.update((e["timestamp"] // _MS_PER_HOUR, group) for e in checked["logEvents"])
+            partitions.update(e["timestamp"] // _MS_PER_DAY for e in checked["logEvents"])
             if len(partitions) > max_partitions:
                 return Problem(
                     413,
-                    f"records[{index}]: more than {max_partitions} partitions (hour × log group) "
-                    "in one request (--max-partitions): send smaller batches",
+                    f"records[{index}]: more than {max_partitions} days (a file each) in one "
+                    "request (--max-partitions): send smaller batches",
                 )
             line = json.dumps(checked, separators=(",", ":"), ensure_ascii=False).encode()
             size += len(line) + 2

@@ -6,8 +6,8 @@ Requires: entries handed to `add` in sequence order (the group-commit thread doe
 - Buffers hold payload-less references to WAL entries (`Entry.reference`); a commit reads
   its slice back from the log, so a backlog (a slow or unreachable store) costs disk, not RAM.
 - Policy: a table's buffer is committed when it holds `flush_bytes` of payload, or entries
-  touching `max_partitions` distinct partitions, or its oldest entry is `flush_age_s` old (and
-  on `stop`); one commit takes a prefix of the buffer of at most `flush_bytes` and
+  touching `max_partitions` distinct days (a file each), or its oldest entry is `flush_age_s`
+  old (and on `stop`); one commit takes a prefix of the buffer of at most `flush_bytes` and
   `max_records` records, ended early once its OTLP attribute values reach what one request
   may hold (so a backlog drains in bounded slices, and a commit's Arrow batch is bounded
   however small or attribute-dense the records are).
@@ -36,6 +36,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.router.config import RouterConfig
@@ -46,7 +47,7 @@ from starbase.router.limits import VALUES_PER_RECORD
 from starbase.router.metrics import Metrics
 from starbase.router.retention import Cutoffs
 from starbase.router.wal import Entry, Kind, Wal
-from starbase.storage.index import Commit
+from starbase.storage.otel_layout import hour_start_ns
 from starbase.storage.table import Table
 
 log = logging.getLogger("starbase.router")
@@ -62,7 +63,7 @@ class _Buffer:
     bytes: int = 0
     records: int = 0
     committed: int | None = None  # the table's last seq for our writer; None = re-read
-    partitions: set[tuple[int, str]] = field(default_factory=set)  # touched since emptied
+    partitions: set[int] = field(default_factory=set)  # days touched since emptied
 
 
 class Flusher:
@@ -200,8 +201,8 @@ class Flusher:
             try:
                 batch, take = self._convert(buffer.kind, take)
                 commit = table.append(batch, writer=self.writer, seq=take[-1].seq)
-                self._count_expired(buffer.kind, batch.num_rows, commit)
                 if commit is not None:
+                    self._count_expired(table, buffer.kind, batch, commit.state.cutoff)
                     self.cutoffs.update(buffer.tenant, buffer.kind, commit.state.cutoff)
                 del batch
             except _DATA_ERRORS as exc:
@@ -254,14 +255,17 @@ class Flusher:
         batch, used = otlp_prefix_table(self._load(take), limit)
         return batch, take[:used]
 
-    def _count_expired(self, kind: Kind, rows: int, commit: Commit | None) -> None:
-        """Rows the table dropped as expired (its cutoff moved after they were accepted)."""
-        if commit is None:
+    def _count_expired(self, table: Table, kind: Kind, batch: pa.Table, cutoff: str | None) -> None:
+        """Rows committed before the table's cutoff (it moved after they were accepted):
+        dropped or hidden by the table, so counted as expired."""
+        if cutoff is None or not batch.num_rows:
             return
-        dropped = rows - sum(f.rows for f in commit.add)
-        if dropped > 0:
-            log.warning("%d %s records were past the retention cutoff at commit", dropped, kind)
-            self.metrics.inc("expired_records_total", dropped, format=FORMAT_OF_KIND[kind])
+        first = -(-hour_start_ns(cutoff) // table.format.ns_per_unit)  # in the column's unit
+        times = batch.column(table.format.time_column)
+        expired = int(pc.sum(pc.less(times, first)).as_py() or 0)
+        if expired:
+            log.warning("%d %s records were past the retention cutoff at commit", expired, kind)
+            self.metrics.inc("expired_records_total", expired, format=FORMAT_OF_KIND[kind])
 
     @property
     def alive(self) -> bool:

@@ -10,7 +10,7 @@ make decoding take more memory than a piece. Records that cannot be stored are d
 one and counted for `partial_success`, the rest is accepted: a time past int64, a time before
 the table's retention cutoff (`expired`), a record (or resource, or scope) larger than
 `MAX_RECORD_BYTES`, a `service.name` that cannot name a partition folder, and records that
-would make the request touch more than `max_partitions` (hour, service) partitions. Attribute
+would make the request touch more than `max_partitions` day partitions (a file each). Attribute
 values are counted into the budget (`limits.VALUES_PER_RECORD`): a 413 past their limit. Replies
 (`success_body`, `problem_body`) are in the request's encoding: `ExportLogsServiceResponse` on
 success, a `google.rpc.Status` on failure.
@@ -34,11 +34,10 @@ from starbase.router.limits import MAX_RECORD_BYTES, Budget, Overrun, unlimited
 from starbase.router.otlp_json import parse_json
 from starbase.router.problems import Problem, bad_request
 from starbase.storage.formats import OTEL, segment
-from starbase.storage.otel_layout import hour_key
+from starbase.storage.otel_layout import NS_PER_DAY, hour_key
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
-NS_PER_HOUR = 3600 * 10**9
 _INT64_MAX = 2**63 - 1
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 408: 4, 413: 3, 415: 3, 429: 8, 503: 14}
 _REASONS_KEPT = 5
@@ -50,7 +49,7 @@ class Admission:
 
     received_ns: int  # the time of a record that has neither time nor observed time
     cutoff_ns: int | None = None  # the table's retention: records before it are expired
-    max_partitions: int = 1000  # distinct (hour, service) partitions one request may touch
+    max_partitions: int = 1000  # distinct day partitions (files) one request may touch
 
 
 @dataclass(frozen=True)
@@ -60,7 +59,7 @@ class OtlpBatch:
     rejected: int = 0
     message: str = ""  # why records were rejected (partial_success.error_message)
     expired: int = 0  # of the rejected: older than the retention cutoff
-    partitions: frozenset[tuple[int, str]] = frozenset()  # (hour number, service) touched
+    partitions: frozenset[int] = frozenset()  # days (ns // NS_PER_DAY) touched
 
 
 def media_type(content_type: str | None) -> str:
@@ -99,7 +98,7 @@ class _Verdict:
     expired: int = 0
     reasons: list[str] = field(default_factory=list)  # the first few
     reason_count: int = 0
-    partitions: set[tuple[int, str]] = field(default_factory=set)
+    partitions: set[int] = field(default_factory=set)
     resources: set[int] = field(default_factory=set)
     scopes: set[tuple[int, int]] = field(default_factory=set)
     records: list[int] = field(default_factory=list)
@@ -136,14 +135,13 @@ def _checked(body: bytes, budget: Budget, admission: Admission) -> OtlpBatch | P
                 continue
             if piece.resource_index not in services:
                 services[piece.resource_index] = _service(piece, verdict)
-            service = services[piece.resource_index]
-            if service is None:
+            if services[piece.resource_index] is None:
                 verdict.resources.add(piece.resource_index)
                 verdict.rejected += piece.count
                 continue
             if piece.records:
                 _count_values(piece, budget, own=not bounded)
-                _check_records(piece, service, verdict)
+                _check_records(piece, verdict)
     except (otlp_wire.WireError, DecodeError, RuntimeError) as exc:
         return bad_request(f"malformed protobuf ExportLogsServiceRequest: {exc}")
     if verdict.rejected and not verdict.accepted:
@@ -197,7 +195,7 @@ def _count_values(piece: otlp_wire.Piece, budget: Budget, own: bool) -> None:
     budget.values(values + shared * len(piece.records))
 
 
-def _check_records(piece: otlp_wire.Piece, service: str, verdict: _Verdict) -> None:
+def _check_records(piece: otlp_wire.Piece, verdict: _Verdict) -> None:
     """Accept a piece's records, or reject them one by one (see the module docstring)."""
     admission = verdict.admission
     records = piece.records
@@ -207,10 +205,10 @@ def _check_records(piece: otlp_wire.Piece, service: str, verdict: _Verdict) -> N
     stamps = times if min(times) else _stamps(times, observed, admission.received_ns)
     low, high = min(stamps), max(stamps)
     cutoff = admission.cutoff_ns
-    if low // NS_PER_HOUR == high // NS_PER_HOUR:
-        keys = {(low // NS_PER_HOUR, service)}
+    if low // NS_PER_DAY == high // NS_PER_DAY:
+        keys = {low // NS_PER_DAY}
     else:
-        keys = {(stamp // NS_PER_HOUR, service) for stamp in stamps}
+        keys = {stamp // NS_PER_DAY for stamp in stamps}
     if (
         latest <= _INT64_MAX
         and (cutoff is None or low >= cutoff)
@@ -236,15 +234,15 @@ def _check_records(piece: otlp_wire.Piece, service: str, verdict: _Verdict) -> N
                 f"{hour_key(cutoff)} are expired)",
             )
         else:
-            key = (stamp // NS_PER_HOUR, service)
-            if key in verdict.partitions or len(verdict.partitions) < admission.max_partitions:
-                verdict.partitions.add(key)
+            day = stamp // NS_PER_DAY
+            if day in verdict.partitions or len(verdict.partitions) < admission.max_partitions:
+                verdict.partitions.add(day)
                 verdict.accepted += 1
                 continue
             verdict.reject(
                 1,
-                f"{index}: more than {admission.max_partitions} partitions (hour × service.name) "
-                "in one request (--max-partitions)",
+                f"{index}: more than {admission.max_partitions} days (a file each) in one "
+                "request (--max-partitions)",
             )
         verdict.records.append(piece.number + offset)
 

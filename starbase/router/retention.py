@@ -15,15 +15,14 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from datetime import UTC, datetime
 
 from starbase.router.config import RouterConfig
 from starbase.router.destinations import Destinations
 from starbase.router.wal import Kind
+from starbase.storage.otel_layout import hour_start_ns
 
 REFRESH_S = 30.0
 FIRST_READ_WAIT_S = 1.0
-_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 log = logging.getLogger("starbase.router")
 Key = tuple[str | None, Kind]
 
@@ -60,7 +59,10 @@ class Cutoffs:
 
     def update(self, tenant: str | None, kind: Kind, cutoff: str | None) -> None:
         """The cutoff a commit just saw (the hour key of the table's state)."""
-        self._known[(tenant, kind)] = (hour_start_ns(cutoff), time.monotonic())
+        try:
+            self._known[(tenant, kind)] = (_start(cutoff), time.monotonic())
+        except ValueError:  # not an hour key: read it again from the table
+            self._known.pop((tenant, kind), None)
 
     def _run(self) -> None:
         while True:
@@ -73,18 +75,12 @@ class Cutoffs:
                 continue  # read (or updated by a commit) meanwhile
             value = known[0] if known is not None else None
             try:
-                value = hour_start_ns(self._tables.table(*key).snapshot().cutoff)
+                value = _start(self._tables.table(*key).snapshot().cutoff)
             except Exception as exc:  # the store is away: keep what we knew, retry later
                 log.warning("cannot read the retention cutoff of a %s table: %s", key[1].name, exc)
             self._known[key] = (value, time.monotonic())
             self._first[key].set()
 
 
-def hour_start_ns(key: str | None) -> int | None:
-    """The first ns of an hour key 'YYYY-MM-DDTHH' (the year may lack leading zeros)."""
-    if key is None:
-        return None
-    date, _, hour = key.partition("T")
-    year, month, day = (int(part) for part in date.split("-"))
-    start = datetime(year, month, day, int(hour), tzinfo=UTC)
-    return int((start - _EPOCH).total_seconds()) * 1_000_000_000
+def _start(cutoff: str | None) -> int | None:
+    return None if cutoff is None else hour_start_ns(cutoff)

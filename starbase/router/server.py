@@ -34,6 +34,7 @@ from starbase.router.limits import Budget, Overrun
 from starbase.router.metrics import STATUSES, Metrics
 from starbase.router.problems import Problem, decompress, too_large
 from starbase.router.wal import Entry, Kind, Record, Wal
+from starbase.storage.otel_layout import NS_PER_DAY
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 DECODE_THREADS = 2  # decodes run concurrently per worker (each bounded by `limits`)
@@ -342,7 +343,6 @@ class Ingest:
                 return self._text_problem(batch, "raw")
             self._hold(held, len(batch.payload))
             if batch.lines:
-                hour = received // otlp.NS_PER_HOUR
                 record = Record(
                     received,
                     batch.lines,
@@ -350,7 +350,7 @@ class Ingest:
                     tenant,
                     batch.source,
                     batch.payload,
-                    frozenset({(hour, batch.source)}),
+                    frozenset({received // NS_PER_DAY}),
                 )
                 problem = await self._durable(record)
                 if problem is not None:

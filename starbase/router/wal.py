@@ -70,7 +70,7 @@ class Entry:
     segment: int = 0  # first seq of the segment file holding it
     offset: int = 0  # where its payload starts in that file
     stored: int = 0  # payload length, kept by a reference
-    partitions: frozenset[tuple[int, str]] = frozenset()  # (hour, key) touched, if known
+    partitions: frozenset[int] = frozenset()  # days touched, if known
 
     @property
     def size(self) -> int:
@@ -92,7 +92,7 @@ class Record:
     tenant: str | None
     meta: str
     payload: bytes
-    partitions: frozenset[tuple[int, str]] = frozenset()  # not logged: for the flusher only
+    partitions: frozenset[int] = frozenset()  # days touched; not logged: for the flusher only
 
 
 class WalCorrupt(Exception):
