@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import starbase.router.early  # noqa: F401  (first of ours: holds SIGTERM for `starbase router`)
 from starbase import backends
 from starbase.config import Config, ConfigError, default_config, load_config
 from starbase.runtime.errors import QueryFailed
