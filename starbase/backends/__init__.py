@@ -25,6 +25,7 @@ REGISTRY = MappingProxyType(
     {
         "datafusion": "starbase.backends.datafusion",
         "cloudwatch": "starbase.backends.cloudwatch",
+        "spark": "starbase.backends.spark",
     }
 )
 DEFAULT_ENGINE = "datafusion"

@@ -1,0 +1,269 @@
+"""Execution on Spark: one `SparkSession` per engine, each stored source a view of its snapshot.
+
+Requires: `pyspark` and Java 17; `Job`s whose scans read stored sources of the engine's
+`Config` that live in a local folder (pyspark ships no `s3a://` connector), or the job's
+fetched `tables`; option `master` (default `local[2]`). Guarantees: the session runs in UTC
+with `spark.sql.ansi.enabled=false` (a failed cast is null, as DataFusion's `TRY_CAST`) and
+no UI. A stored source is read from exactly its latest committed snapshot: the file list
+comes from the table's index (`Table.files`: no folder is listed, so uncommitted files,
+files of a commit in flight and folders superseded by compaction are never read), the
+retention cutoff's row predicate applied, `day` taken from each file's folder; the view is
+rebuilt only when the commit log's head moved. Tables still holding legacy-layout files are
+refused (compaction migrates them). `execute` runs the SQL from `lower.to_sql` and streams
+its rows as Arrow batches (at most the job's `limit`; one more row is asked for to know
+whether it `truncated`), times as `int64` nanoseconds (the session's result shape makes them
+`timestamp[ns, UTC]`); `stop()` cancels the job's Spark jobs. Failures raise `QueryFailed`.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import threading
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+
+from starbase.backends.base import Engine, Execution, ExecutionStats, Job, UnsupportedError
+from starbase.backends.spark import DEFAULT_MASTER
+from starbase.backends.spark.lower import to_sql
+from starbase.compiler import ir
+from starbase.config import Config, SourceConfig
+from starbase.runtime.errors import QueryFailed, one_line
+from starbase.storage.index import LAYOUT_DIR, State
+from starbase.storage.otel_layout import hour_start_ns
+from starbase.storage.table import Table, open_table
+
+STORED = {"otel": "otel"}  # source format -> stored table format Spark reads
+SETTINGS = {
+    "spark.ui.enabled": "false",
+    "spark.sql.session.timeZone": "UTC",
+    "spark.sql.ansi.enabled": "false",
+    "spark.sql.sources.partitionColumnTypeInference.enabled": "false",
+    "spark.sql.shuffle.partitions": "4",
+    "spark.driver.bindAddress": "127.0.0.1",
+    "spark.driver.host": "127.0.0.1",
+    "spark.sql.execution.arrow.pyspark.enabled": "true",
+}
+_LOCK = threading.Lock()
+
+
+def spark_session(master: str = DEFAULT_MASTER) -> Any:
+    """The process's `SparkSession` on `master` (Spark keeps one per process)."""
+    os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
+    from pyspark.sql import SparkSession
+
+    builder = SparkSession.builder.master(master).appName("starbase")
+    for key, value in SETTINGS.items():
+        builder = builder.config(key, value)
+    with _LOCK:
+        session = builder.getOrCreate()
+    session.sparkContext.setLogLevel("ERROR")
+    return session
+
+
+def quote(name: str) -> str:
+    """`name` as a Spark SQL identifier, whatever it holds."""
+    return "`" + name.replace("`", "``") + "`"
+
+
+@dataclass
+class _View:
+    table: Table
+    shown: State | None = None
+
+
+class SparkEngine(Engine):
+    """See the module docstring."""
+
+    def __init__(self, config: Config, options: Mapping[str, str] | None = None) -> None:
+        self.config = config
+        master = (options or {}).get("master") or DEFAULT_MASTER
+        try:
+            self.spark = spark_session(master)
+        except Exception as exc:  # Java missing, bad master URL
+            raise QueryFailed(f"spark: cannot start a session on {master}: {one_line(exc)}")
+        self.views: dict[str, _View] = {}
+        self._lock = threading.RLock()
+        self._ids = itertools.count()
+
+    def execute(self, job: Job) -> Execution:
+        with self._lock:
+            sql, fetched = self._prepare(job)
+            group = f"starbase-{id(self)}-{next(self._ids)}"
+            try:
+                frame = self.spark.sql(sql)
+                if job.limit is not None:
+                    frame = frame.limit(job.limit + 1)
+            except Exception as exc:
+                self._drop(fetched)
+                raise QueryFailed(one_line(exc)) from None
+        return _Run(self, frame, group, job.limit, fetched)
+
+    def explain(self, job: Job, *, analyze: bool = False) -> str:
+        with self._lock:
+            sql, fetched = self._prepare(job)
+            try:
+                mode = "cost" if analyze else "extended"
+                rows = self.spark.sql(f"EXPLAIN {mode.upper()} {sql}").collect()
+                return "\n".join(str(r[0]) for r in rows)
+            except Exception as exc:
+                raise QueryFailed(one_line(exc)) from None
+            finally:
+                self._drop(fetched)
+
+    def close(self) -> None:
+        self.views.clear()
+
+    # ------------------------------------------------------------ sources and tables
+
+    def _prepare(self, job: Job) -> tuple[str, tuple[str, ...]]:
+        names = {source: f"__fetched_{next(self._ids)}" for source in job.tables}
+        plan = _renamed(job.plan, names)
+        for node in ir.plan_walk(plan):
+            if isinstance(node, ir.Scan) and node.source not in names.values():
+                self._refresh(node.source)
+        try:
+            sql = to_sql(plan)
+        except UnsupportedError as exc:
+            raise QueryFailed(str(exc)) from None
+        for source, name in names.items():
+            self.spark.createDataFrame(job.tables[source]).createOrReplaceTempView(quote(name))
+        return sql, tuple(names.values())
+
+    def _drop(self, views: tuple[str, ...]) -> None:
+        for name in views:
+            self.spark.catalog.dropTempView(quote(name))
+
+    def _refresh(self, name: str) -> None:
+        """Point the view `name` at its table's latest committed snapshot."""
+        view = self.views.get(name)
+        if view is None:
+            view = self.views[name] = _View(_open(self.config.source(name), name))
+        try:
+            state = view.table.snapshot()
+        except Exception as exc:
+            where = view.table.store.url("_log/")
+            raise QueryFailed(f"source '{name}': cannot read its index at {where}: {exc}")
+        if state == view.shown:
+            return
+        frame = snapshot_frame(self.spark, view.table, state)
+        frame.createOrReplaceTempView(quote(name))
+        view.shown = state
+
+
+def _open(source: SourceConfig | None, name: str) -> Table:
+    if source is None:
+        raise QueryFailed(f"source '{name}' is not configured")
+    stored = STORED.get(source.format)
+    if stored is None:
+        raise QueryFailed(f"source '{name}': Spark reads stored OTel tables, not '{source.format}'")
+    location = source.location or ""
+    if not location or location.startswith("s3://"):
+        raise QueryFailed(
+            f"source '{name}': Spark here reads local folders only (pyspark ships no s3a "
+            "connector; on a cluster, point its view at the same files)"
+        )
+    root = Path(location).expanduser()
+    if not root.is_dir():
+        raise QueryFailed(f"source '{name}': data folder {root} does not exist")
+    return open_table(root, stored)
+
+
+def snapshot_files(table: Table, state: State) -> list[str]:
+    """The absolute paths of the files `state` makes visible, from the table's index."""
+    files = table.files(state)
+    if any(f.legacy for f in files):
+        raise QueryFailed(
+            "the table still holds files of the legacy layout; run `starbase compact` first "
+            "(Spark reads the day layout only)"
+        )
+    return [table.store.url(f.path) for f in files]
+
+
+def snapshot_frame(spark: Any, table: Table, state: State) -> Any:
+    """A DataFrame of exactly the rows `state` makes visible: the file schema and `day`."""
+    from pyspark.sql import functions as F
+    from pyspark.sql import types as T
+
+    fmt = table.format
+    paths = snapshot_files(table, state)
+    empty = pa.table({f.name: pa.array([], f.type) for f in fmt.schema})
+    schema = spark.createDataFrame(empty).schema  # Spark's reading of the file schema
+    if paths:
+        base = table.store.url(f"{LAYOUT_DIR}/")
+        frame = spark.read.option("basePath", base).schema(schema).parquet(*paths)
+        frame = frame.select(*fmt.schema.names, "day")
+    else:
+        frame = spark.createDataFrame([], schema.add("day", T.StringType()))
+    if state.cutoff:  # retention: rows before the cutoff hour are hidden
+        first = -(-hour_start_ns(state.cutoff) // fmt.ns_per_unit)
+        frame = frame.where(F.col(fmt.time_column) >= F.lit(first))
+    return frame
+
+
+def _renamed(plan: ir.Plan, names: dict[str, str]) -> ir.Plan:
+    if not names:
+        return plan
+
+    def visit(node: ir.Plan) -> ir.Plan:
+        node = ir.with_inputs(node, tuple(visit(child) for child in ir.plan_inputs(node)))
+        if isinstance(node, ir.Scan) and node.source in names:
+            from dataclasses import replace
+
+            return replace(node, source=names[node.source])
+        return node
+
+    return visit(plan)
+
+
+class _Run(Execution):
+    """One Spark job group: collected as Arrow, handed out in batches."""
+
+    def __init__(
+        self, engine: SparkEngine, frame: Any, group: str, limit: int | None, views: tuple[str, ...]
+    ) -> None:
+        self._engine, self._frame, self._group = engine, frame, group
+        self._limit, self._views = limit, views
+        self._truncated = False
+        self._stopped = threading.Event()
+        self.schema = _arrow_schema(frame.schema)
+
+    def batches(self) -> Iterator[pa.RecordBatch]:
+        context = self._engine.spark.sparkContext
+        try:
+            context.setJobGroup(self._group, "starbase query", interruptOnCancel=True)
+            try:
+                table = self._frame.toArrow()
+            except Exception as exc:
+                if self._stopped.is_set():
+                    return
+                raise QueryFailed(one_line(exc)) from None
+            finally:
+                context.setLocalProperty("spark.jobGroup.id", None)
+            if self._limit is not None and table.num_rows > self._limit:
+                self._truncated = True
+                table = table.slice(0, self._limit)
+            table = table.cast(self.schema) if table.schema != self.schema else table
+            yield from table.to_batches()
+        finally:
+            with self._engine._lock:
+                self._engine._drop(self._views)
+            self._views = ()
+
+    def stats(self) -> ExecutionStats:
+        return ExecutionStats(None, self._truncated)
+
+    def stop(self) -> None:
+        self._stopped.set()
+        self._engine.spark.sparkContext.cancelJobGroup(self._group)
+
+
+def _arrow_schema(schema: Any) -> pa.Schema:
+    """The Arrow schema of a Spark result (as `toArrow` gives it)."""
+    from pyspark.sql.pandas.types import to_arrow_schema
+
+    return to_arrow_schema(schema)
