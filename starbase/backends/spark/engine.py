@@ -31,6 +31,7 @@ from starbase.backends.base import Engine, Execution, ExecutionStats, Job, Unsup
 from starbase.backends.spark import DEFAULT_MASTER
 from starbase.backends.spark.lower import to_sql
 from starbase.compiler import ir
+from starbase.compiler.types import Type
 from starbase.config import Config, SourceConfig
 from starbase.runtime.errors import QueryFailed, one_line
 from starbase.storage.index import LAYOUT_DIR, State
@@ -101,7 +102,14 @@ class SparkEngine(Engine):
             except Exception as exc:
                 self._drop(fetched)
                 raise QueryFailed(one_line(exc)) from None
-        return _Run(self, frame, group, job.limit, fetched)
+        durations = {
+            c.name: pa.month_day_nano_interval()
+            if _defined_by_literal(job.plan, c.name)
+            else pa.duration("ns")
+            for c in ir.output_schema(job.plan)
+            if c.type is Type.DURATION
+        }
+        return _Run(self, frame, group, job.limit, fetched, durations)
 
     def explain(self, job: Job, *, analyze: bool = False) -> str:
         with self._lock:
@@ -224,13 +232,23 @@ class _Run(Execution):
     """One Spark job group: collected as Arrow, handed out in batches."""
 
     def __init__(
-        self, engine: SparkEngine, frame: Any, group: str, limit: int | None, views: tuple[str, ...]
+        self,
+        engine: SparkEngine,
+        frame: Any,
+        group: str,
+        limit: int | None,
+        views: tuple[str, ...],
+        durations: dict[str, pa.DataType],
     ) -> None:
         self._engine, self._frame, self._group = engine, frame, group
         self._limit, self._views = limit, views
         self._truncated = False
         self._stopped = threading.Event()
-        self.schema = _arrow_schema(frame.schema)
+        schema = _arrow_schema(frame.schema)
+        for name, kind in durations.items():  # ns integers in Spark: DataFusion's types
+            schema = schema.set(schema.get_field_index(name), pa.field(name, kind))
+        self._durations = durations
+        self.schema = schema
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         context = self._engine.spark.sparkContext
@@ -247,6 +265,11 @@ class _Run(Execution):
             if self._limit is not None and table.num_rows > self._limit:
                 self._truncated = True
                 table = table.slice(0, self._limit)
+            for name, kind in self._durations.items():
+                at = table.schema.get_field_index(name)
+                column = table.column(name)
+                values = _intervals(column) if kind == pa.month_day_nano_interval() else column
+                table = table.set_column(at, name, values.cast(kind))
             table = table.cast(self.schema) if table.schema != self.schema else table
             yield from table.to_batches()
         finally:
@@ -260,6 +283,43 @@ class _Run(Execution):
     def stop(self) -> None:
         self._stopped.set()
         self._engine.spark.sparkContext.cancelJobGroup(self._group)
+
+
+_NS_PER_DAY = 86_400_000_000_000
+
+
+def _defined_by_literal(plan: ir.Plan, name: str) -> bool:
+    """Whether output column `name` of `plan` is a constant written in the query (DataFusion
+    gives such a duration as an interval; durations computed from times as `duration[ns]`)."""
+    node = plan
+    while not isinstance(node, ir.Scan | ir.Sources):
+        items: tuple[ir.NamedExpr, ...] = ()
+        if isinstance(node, ir.Project | ir.Extend):
+            items = node.items
+        elif isinstance(node, ir.Aggregate):
+            items = (*node.keys, *node.aggregates)
+        found = next((i.expr for i in items if i.name == name), None)
+        if found is None and isinstance(node, ir.Project | ir.Aggregate):
+            return False
+        if found is not None and not isinstance(found, ir.Col):
+            return isinstance(found, ir.Lit)
+        if found is not None:
+            name = found.name
+        node = ir.plan_inputs(node)[0]
+    return False
+
+
+def _intervals(nanos: pa.ChunkedArray) -> pa.Array:
+    """Durations (ns) as DataFusion's intervals: whole days as days, the rest as ns."""
+    values = []
+    for value in nanos.to_pylist():
+        if value is None:
+            values.append(None)
+        elif value % _NS_PER_DAY == 0:
+            values.append((0, value // _NS_PER_DAY, 0))
+        else:
+            values.append((0, 0, value))
+    return pa.array(values, pa.month_day_nano_interval())
 
 
 def _arrow_schema(schema: Any) -> pa.Schema:
