@@ -30,7 +30,7 @@ from test_golden_results import PARAMS, _ordered
 
 from starbase.backends.base import UnsupportedError
 from starbase.compiler.timestamps import parse_iso
-from starbase.config import config_from_dict
+from starbase.config import Config, config_from_dict, default_config
 from starbase.runtime.session import Session
 
 __all__ = ["backends", "data_params"]  # the differential corpus' fixtures, shared
@@ -44,8 +44,7 @@ REFUSED: dict[str, str] = {}
 class Pair:
     """One DataFusion and one Spark session over the same configuration."""
 
-    def __init__(self, config_sources: dict[str, dict[str, object]]) -> None:
-        config = config_from_dict({"sources": config_sources})
+    def __init__(self, config: Config) -> None:
         self.datafusion = Session(config)
         self.spark = Session(config, engine="spark")
 
@@ -77,7 +76,16 @@ class Pair:
 def pair(otel_data: Path) -> Iterator[Pair]:
     sources = {name: dict(raw) for name, raw in GOLDEN_SOURCES.items()}
     sources["otel"]["location"] = str(otel_data)
-    pair = Pair(sources)
+    pair = Pair(config_from_dict({"sources": sources}))
+    yield pair
+    pair.spark.close()
+    pair.datafusion.close()
+
+
+@pytest.fixture(scope="module")
+def default_pair(otel_data: Path) -> Iterator[Pair]:
+    """Over the differential corpus' configuration (the default one, as `backends`)."""
+    pair = Pair(default_config(otel_data))
     yield pair
     pair.spark.close()
     pair.datafusion.close()
@@ -97,14 +105,14 @@ def test_golden_query_agrees(path: Path, pair: Pair) -> None:
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.id)
 def test_differential_query_agrees(
-    case: object, pair: Pair, data_params: dict[str, object]
+    case: object, default_pair: Pair, data_params: dict[str, object]
 ) -> None:
     from test_differential import Case
 
     assert isinstance(case, Case)
     params = {k: data_params[k] if v is FROM_DATA else v for k, v in case.params.items()}
     now = None if case.now is None else parse_iso(case.now)
-    refused = pair.compare(
+    refused = default_pair.compare(
         case.starql,
         params,
         now,
