@@ -14,6 +14,7 @@ from the command line.
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -24,14 +25,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from conftest import DATASET_SPAN, DATASET_START
-from test_differential import CASES, FROM_DATA, Backends, assert_same_rows, backends, data_params
+from test_differential import CASES, FROM_DATA, assert_same_rows, backends, data_params
 from test_golden import GOLDEN_SOURCES, QUERIES
 from test_golden_results import PARAMS, _ordered
 
 from starbase.backends.base import UnsupportedError
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, config_from_dict, default_config
+from starbase.runtime.errors import QueryFailed
 from starbase.runtime.session import Session
+from starbase.storage import write_batch
 
 __all__ = ["backends", "data_params"]  # the differential corpus' fixtures, shared
 
@@ -121,3 +124,119 @@ def test_differential_query_agrees(
         rel_tol=case.rel_tol,
     )
     assert refused == REFUSED.get(f"differential:{case.id}"), refused
+
+
+# ---------------------------------------------------------------- edge cases on small data
+
+T0 = parse_iso("2026-11-20T10:00:00Z")
+EDGE_MESSAGES = [
+    "b",  # (?:(a)|(b)): group 1 takes no part, group 2 does
+    "a",
+    "xa-",
+    "x-",  # x(a*)-: group 1 takes part with empty text
+    r"opened C:\Windows\system32",
+    "disk 100% full",
+    "ends with a newline\n",
+    "line one\nline two",
+    "Ünïcödé wörd ÉCHEC",
+    "",
+    None,
+]
+EDGE_QUERIES = {
+    "alternative_groups": "from otel | parse message /(?:(?<g1>a)|(?<g2>b))/ | fields g1, g2",
+    "empty_capture": "from otel | parse message /x(?<run>a*)-/ | fields message, run",
+    "backslash_match": r"from otel | where message ~ /\\/ | fields message",
+    "backslash_capture": r"from otel | parse message /C:\\(?<dir>\w+)\\/ | fields dir",
+    "percent_is_literal": "from otel | where message ~ /100%/ | fields message",
+    "end_anchor_before_newline": "from otel | where message ~ /newline$/ | fields message",
+    "end_anchor_multiline": "from otel | where message ~ /one$/m | fields message",
+    "unicode_word": r"from otel | where message ~ /^\w+ w\w+d/ | fields message",
+    "unicode_case": "from otel | where message ~ /échec/i | fields message",
+    "dot_newline": "from otel | where message ~ /one.line/ | fields message",
+    "null_and_empty": 'from otel | where message == "" or not exists(message) | fields message',
+    "times_as_text": "from otel | extend t = tostring(timestamp) | fields t, message",
+    "times_cast": 'from otel | extend t = concat("at ", timestamp) | fields t',
+    "bins": "from otel | stats count() by bin(timestamp, 7s)",
+    "hex_ids": 'from otel | where trace_id == "0102030405060708090a0b0c0d0e0f10" | fields span_id',
+    "earliest_latest": "from otel | stats earliest(message), latest(message), pct(severity, 50)",
+}
+
+
+@pytest.fixture(scope="module")
+def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Pair, Path]]:
+    root = tmp_path_factory.mktemp("spark-edge")
+    n = len(EDGE_MESSAGES)
+    write_batch(
+        root,
+        pa.table(
+            {
+                "time_unix_nano": pa.array([T0 + i * 1_234_567_891 for i in range(n)], pa.int64()),
+                "severity_number": pa.array([0, 9, 13, None, *range(1, n - 3)], pa.int32()),
+                "body": EDGE_MESSAGES,
+                "trace_id": ["0102030405060708090a0b0c0d0e0f10"] * 2 + [None] * (n - 2),
+                "span_id": ["a1b2c3d4e5f60718", None] + [None] * (n - 2),
+                "resource_attributes": pa.array(
+                    [[("service.name", "auth")]] * n, pa.map_(pa.string(), pa.string())
+                ),
+            }
+        ),
+    )
+    pair = Pair(default_config(root))
+    yield pair, root
+    pair.spark.close()
+    pair.datafusion.close()
+
+
+@pytest.mark.parametrize("name", EDGE_QUERIES)
+def test_edge_query_agrees(name: str, edge: tuple[Pair, Path]) -> None:
+    pair, _ = edge
+    assert pair.compare(EDGE_QUERIES[name], {}, None, ordered=False) is None
+
+
+def test_refused_at_compile_time(edge: tuple[Pair, Path]) -> None:
+    """A capture Spark cannot take exactly is refused before anything runs, naming it."""
+    pair, _ = edge
+    compiled = pair.spark.compile("from otel | parse message /(?:x(?<run>a*)|b)/ | fields run")
+    with pytest.raises(UnsupportedError, match="spark cannot run a capture of group 1"):
+        compiled.sql("spark")
+    with pytest.raises(QueryFailed, match="spark cannot run a capture of group 1"):
+        pair.spark.run(compiled)
+
+
+def test_reads_the_committed_snapshot_only(edge: tuple[Pair, Path]) -> None:
+    """A Parquet file in the table's folders that no commit names is never read."""
+    pair, root = edge
+    query = "from otel | stats count() as n"
+    before = pair.spark.run(pair.spark.compile(query)).column("n").to_pylist()
+    committed = next((root / "otel" / "logs" / "v2").rglob("*.parquet"))
+    stray = committed.parent.parent / "by=append-99999999" / "stray.parquet"
+    stray.parent.mkdir()
+    shutil.copy(committed, stray)
+    try:
+        after = pair.spark.run(pair.spark.compile(query)).column("n").to_pylist()
+        assert after == before == [len(EDGE_MESSAGES)]
+    finally:
+        shutil.rmtree(stray.parent)
+    assert pq.read_metadata(committed).num_rows == len(EDGE_MESSAGES)
+
+
+def test_command_line(edge: tuple[Pair, Path]) -> None:
+    """`compile --target spark` prints Spark SQL; `query --engine spark` runs it."""
+    _, root = edge
+    base = [sys.executable, "-m", "starbase"]
+    shown = subprocess.run(
+        [*base, "compile", "--target", "spark", "from otel | where message ~ /a$/"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "RLIKE '(?dU)a\\\\z'" in shown.stdout
+    ran = subprocess.run(
+        [*base, "query", "--data", str(root), "--engine", "spark", "--spark-master",
+         "local[1]", "--output", "ndjson", "from otel | stats count() as n"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    )  # fmt: skip
+    assert json.loads(ran.stdout) == {"n": len(EDGE_MESSAGES)}

@@ -86,7 +86,9 @@ class SparkEngine(Engine):
         try:
             self.spark = spark_session(master)
         except Exception as exc:  # Java missing, bad master URL
-            raise QueryFailed(f"spark: cannot start a session on {master}: {one_line(exc)}")
+            raise QueryFailed(
+                f"spark: cannot start a session on {master}: {one_line(exc)}"
+            ) from None
         self.views: dict[str, _View] = {}
         self._lock = threading.RLock()
         self._ids = itertools.count()
@@ -155,7 +157,7 @@ class SparkEngine(Engine):
             state = view.table.snapshot()
         except Exception as exc:
             where = view.table.store.url("_log/")
-            raise QueryFailed(f"source '{name}': cannot read its index at {where}: {exc}")
+            raise QueryFailed(f"source '{name}': cannot read its index at {where}: {exc}") from None
         if state == view.shown:
             return
         frame = snapshot_frame(self.spark, view.table, state)
@@ -311,7 +313,7 @@ def _defined_by_literal(plan: ir.Plan, name: str) -> bool:
 
 def _intervals(nanos: pa.ChunkedArray) -> pa.Array:
     """Durations (ns) as DataFusion's intervals: whole days as days, the rest as ns."""
-    values = []
+    values: list[tuple[int, int, int] | None] = []
     for value in nanos.to_pylist():
         if value is None:
             values.append(None)

@@ -153,9 +153,7 @@ class Dialect:
         if pattern is None:
             raise self.unsupported(f"partition keys formatted as {strftime!r}")
         seconds = self.floor_div(nanos, 1_000_000_000)
-        return _fn(
-            "DATE_FORMAT", _fn("TIMESTAMP_SECONDS", seconds), exp.Literal.string(pattern)
-        )
+        return _fn("DATE_FORMAT", _fn("TIMESTAMP_SECONDS", seconds), exp.Literal.string(pattern))
 
     # ------------------------------------------------------------ expressions
 
@@ -238,9 +236,7 @@ class Dialect:
                         expressions=[self.from_hex(t) for t in texts if t is not None],
                     )
                 else:
-                    found = exp.In(
-                        this=self.expr(inner), expressions=[self.expr(i) for i in items]
-                    )
+                    found = exp.In(this=self.expr(inner), expressions=[self.expr(i) for i in items])
                 return exp.Not(this=found) if negated else found
             case ir.IsNull(inner, negated):
                 test = exp.Is(this=self.expr(inner), expression=exp.Null())
@@ -318,6 +314,8 @@ class Dialect:
                 whole = _fn(name.upper(), number)
                 return exp.Cast(this=whole, to=exp.DataType.build("DOUBLE"))
             case "tostring":
+                if call.args[0].type is Type.TIMESTAMP:  # `…Z`; an implicit cast has no Z
+                    return self.time_text(args[0])
                 return self.cast(call.args[0], Type.STRING)
             case "tonumber":
                 return self.cast(call.args[0], Type.FLOAT)
@@ -352,9 +350,7 @@ class Dialect:
         if rest:  # DataFusion: characters [start+1, start+1+length) clipped at 1
             end = exp.Add(this=exp.Paren(this=position), expression=exp.Paren(this=rest[0]))
             first = _fn("GREATEST", position, exp.Literal.number(1))
-            length = _fn(
-                "GREATEST", exp.Sub(this=end, expression=first), exp.Literal.number(0)
-            )
+            length = _fn("GREATEST", exp.Sub(this=end, expression=first), exp.Literal.number(0))
             return exp.Case(
                 ifs=[
                     exp.If(
@@ -368,7 +364,9 @@ class Dialect:
 
     # ------------------------------------------------------------ regex captures
 
-    def matched_group(self, subject: exp.Expr, pattern: str, group: int, optional: bool) -> exp.Expr:
+    def matched_group(
+        self, subject: exp.Expr, pattern: str, group: int, optional: bool
+    ) -> exp.Expr:
         """Group `group` of `pattern` (Java) in `subject`'s first match; null when nothing
         matches or (when `optional`) the group took no part — then its text is never empty."""
         text = exp.Literal.string(pattern)
@@ -498,5 +496,3 @@ SPARK = Dialect()
 def to_sql(plan: ir.Plan, *, pretty: bool = False) -> str:
     """The Spark SQL text of `plan`."""
     return SPARK.to_sql(plan, pretty=pretty)
-
-
