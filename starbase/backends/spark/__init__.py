@@ -29,6 +29,8 @@ class SparkBackend(EngineBackend):
     options: ClassVar[tuple[EngineOption, ...]] = (
         EngineOption("master", f"Spark master URL (default: {DEFAULT_MASTER})", DEFAULT_MASTER),
     )
+    # refused at compile time (UnsupportedError; docs/spark.md): JSON text read as a map
+    refused_functions: ClassVar[frozenset[str]] = frozenset({"json_to_map", "json_get"})
 
     def render(self, plan: ir.Plan) -> str:
         from starbase.backends.spark.lower import to_sql

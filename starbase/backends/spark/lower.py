@@ -130,16 +130,23 @@ class Dialect:
     def concat(self, args: list[exp.Expr]) -> exp.Expr:
         return _fn("CONCAT_WS", exp.Literal.string(""), *args)
 
+    def map_get(self, value: exp.Expr, key: str) -> exp.Expr:
+        """The value under `key`; null when it is absent."""
+        return exp.Bracket(this=value, expressions=[exp.Literal.string(key)])
+
+    def soft_cast(self, value: exp.Expr, sql_type: str) -> exp.Expr:
+        """A cast that gives null when the value does not convert (ANSI mode is off)."""
+        return exp.Cast(this=value, to=exp.DataType.build(sql_type))
+
+    def java_pattern(self, pattern: str, flags: str) -> str:
+        return java.to_java(pattern, flags)
+
     def percentile(self, value: exp.Expr, fraction: float) -> exp.Expr:
         return _fn("PERCENTILE", value, exp.Literal.number(repr(fraction)))
 
-    def seconds_text(self, seconds: exp.Expr) -> exp.Expr:
-        """`YYYY-MM-DDTHH:MM:SS` (UTC) of whole seconds since the epoch."""
-        return _fn(
-            "DATE_FORMAT",
-            _fn("TIMESTAMP_SECONDS", seconds),
-            exp.Literal.string("yyyy-MM-dd'T'HH:mm:ss"),
-        )
+    def format_seconds(self, seconds: exp.Expr, pattern: str) -> exp.Expr:
+        """Whole seconds since the epoch as UTC text in a Java date `pattern`."""
+        return _fn("DATE_FORMAT", _fn("TIMESTAMP_SECONDS", seconds), exp.Literal.string(pattern))
 
     def partition_key(self, bound: ir.TimeBound, is_upper: bool, strftime: str) -> exp.Expr:
         offset = bound.offset - (1 if is_upper and not bound.inclusive else 0)
@@ -152,20 +159,19 @@ class Dialect:
         pattern = {"%Y-%m-%d": "yyyy-MM-dd", "%Y-%m-%dT%H": "yyyy-MM-dd'T'HH"}.get(strftime)
         if pattern is None:
             raise self.unsupported(f"partition keys formatted as {strftime!r}")
-        seconds = self.floor_div(nanos, 1_000_000_000)
-        return _fn("DATE_FORMAT", _fn("TIMESTAMP_SECONDS", seconds), exp.Literal.string(pattern))
+        return self.format_seconds(self.floor_div(nanos, 1_000_000_000), pattern)
 
     # ------------------------------------------------------------ expressions
 
     def floor_div(self, value: exp.Expr, size: int) -> exp.Expr:
         """`value` divided by `size`, rounded down (negative times too), as an integer."""
         size_sql = exp.Literal.number(size)
-        rest = self.floor_mod(value, size_sql)
-        exact = exp.Sub(this=exp.Paren(this=value), expression=rest)
-        return exp.Cast(
-            this=exp.Div(this=exp.Paren(this=exact), expression=size_sql),
-            to=exp.DataType.build("BIGINT"),
-        )
+        exact = exp.Sub(this=exp.Paren(this=value), expression=self.floor_mod(value, size_sql))
+        return self.int_div(exp.Paren(this=exact), size_sql)
+
+    def int_div(self, value: exp.Expr, size: exp.Expr) -> exp.Expr:
+        """Integer division (exact here: `value` is a multiple of `size`)."""
+        return exp.IntDiv(this=value, expression=size)
 
     def literal(self, lit: ir.Lit) -> exp.Expr:
         value = lit.value
@@ -189,7 +195,7 @@ class Dialect:
     def pattern(self, regex: ir.Regex | ir.Param | ir.Expr) -> exp.Expr:
         if isinstance(regex, ir.Regex):
             try:
-                return exp.Literal.string(java.to_java(regex.pattern, regex.flags))
+                return exp.Literal.string(self.java_pattern(regex.pattern, regex.flags))
             except ValueError as exc:
                 raise self.unsupported(f"the regex /{regex.pattern}/: {exc}") from None
         return self.expr(regex)
@@ -207,7 +213,7 @@ class Dialect:
             case ir.Col(name):
                 return exp.column(exp.to_identifier(name, quoted=True))
             case ir.MapGet(m, key):
-                return exp.Bracket(this=self.expr(m), expressions=[exp.Literal.string(key)])
+                return self.map_get(self.expr(m), key)
             case ir.Cast(inner, kind):
                 return self.cast(inner, kind)
             case ir.Arith(op, left, right):
@@ -263,7 +269,7 @@ class Dialect:
         target = self.types.get(kind)
         if target is None:
             raise self.unsupported(f"a cast to {kind.value}")
-        return exp.Cast(this=self.expr(inner), to=exp.DataType.build(target))
+        return self.soft_cast(self.expr(inner), target)
 
     def arith(self, op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr:
         lhs, rhs = exp.Paren(this=self.expr(left)), exp.Paren(this=self.expr(right))
@@ -414,7 +420,7 @@ class Dialect:
     def level_from_text(self, subject: exp.Expr) -> exp.Expr:
         groups = portable.capture_groups(LEVEL_TEXT_PATTERN)
         assert len(groups) == len(LEVEL_TEXT_GROUPS)
-        pattern = java.to_java(LEVEL_TEXT_PATTERN)
+        pattern = self.java_pattern(LEVEL_TEXT_PATTERN, "")
         captures = [self.matched_group(subject, pattern, g.number, g.optional) for g in groups]
         word = exp.Lower(this=exp.Coalesce(this=captures[0], expressions=captures[1:]))
         return exp.Case(
@@ -435,21 +441,18 @@ class Dialect:
         fraction = self.floor_mod(nanos, exp.Literal.number(second))
         digits = []
         for size, width in ((1_000_000, 3), (1_000, 6), (1, 9)):
-            whole = exp.EQ(
+            exact = exp.EQ(
                 this=self.floor_mod(fraction, exp.Literal.number(size)),
                 expression=exp.Literal.number(0),
             )
-            scaled = exp.Cast(
-                this=exp.Div(this=fraction, expression=exp.Literal.number(size)),
-                to=exp.DataType.build("BIGINT"),
-            )
+            scaled = self.int_div(fraction, exp.Literal.number(size))
             padded = _fn(
                 "LPAD",
                 exp.Cast(this=scaled, to=exp.DataType.build(self.types[Type.STRING])),
                 exp.Literal.number(width),
                 exp.Literal.string("0"),
             )
-            digits.append((whole, exp.DPipe(this=exp.Literal.string("."), expression=padded)))
+            digits.append((exact, exp.DPipe(this=exp.Literal.string("."), expression=padded)))
         part = exp.Case(
             ifs=[
                 exp.If(
@@ -460,7 +463,7 @@ class Dialect:
             ],
             default=digits[2][1],
         )
-        text = self.concat([self.seconds_text(seconds), part])
+        text = self.concat([self.format_seconds(seconds, "yyyy-MM-dd'T'HH:mm:ss"), part])
         if with_zone:
             text = self.concat([text, exp.Literal.string("Z")])
         null = exp.Is(this=nanos, expression=exp.Null())
