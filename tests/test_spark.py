@@ -141,6 +141,12 @@ EDGE_MESSAGES = [
     "Ünïcödé wörd ÉCHEC",
     "",
     None,
+    "2.675",
+    " 12 ",
+    "1e3",
+    "-0.5",
+    "2.5",
+    "  pad  ",
 ]
 EDGE_QUERIES = {
     "alternative_groups": "from otel | parse message /(?:(?<g1>a)|(?<g2>b))/ | fields g1, g2",
@@ -158,6 +164,16 @@ EDGE_QUERIES = {
     "times_cast": 'from otel | extend t = concat("at ", timestamp) | fields t',
     "bins": "from otel | stats count() by bin(timestamp, 7s)",
     "hex_ids": 'from otel | where trace_id == "0102030405060708090a0b0c0d0e0f10" | fields span_id',
+    "numbers": "from otel | extend x = tonumber(message) | extend r = round(x), r2 = round(x, 2), "
+    "f = floor(x), c = ceil(x), a = abs(x) | fields x, r, r2, f, c, a",
+    "integers": "from otel | extend i = severity - 3 | extend m = i % 5, d = i / 0, q = 7 / i, "
+    "n = -i | fields i, m, d, q, n",
+    "strings": "from otel | extend l = length(message), u = upper(message), lo = lower(message), "
+    "t = trim(message), r = replace(message, 'a', 'A'), s = substr(message, 1, 3), "
+    "s0 = substr(message, 0) | fields l, u, lo, t, r, s, s0",
+    "nulls": "from otel | extend c = concat(message, 'x', message), k = coalesce(message, 'none'), "
+    "i = if(message == 'b', 'yes', 'no'), e = exists(message) | fields c, k, i, e",
+    "texts": "from otel | extend s = tostring(severity), b = tostring(message == 'b') | fields s, b",
     "earliest_latest": "from otel | stats earliest(message), latest(message), pct(severity, 50)",
 }
 
