@@ -256,3 +256,9 @@ def test_command_line(edge: tuple[Pair, Path]) -> None:
         timeout=300,
     )  # fmt: skip
     assert json.loads(ran.stdout) == {"n": len(EDGE_MESSAGES)}
+
+
+def test_a_bad_master_is_one_clear_error(tmp_path: Path) -> None:
+    session = Session(default_config(tmp_path), engine="spark", engine_options={"master": "x:/"})
+    with pytest.raises(QueryFailed, match="spark: master 'x:/' is not local"):
+        session.run(session.compile("from otel | limit 1"))

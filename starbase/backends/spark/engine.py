@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import os
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -48,8 +49,12 @@ SETTINGS = {
     "spark.driver.bindAddress": "127.0.0.1",
     "spark.driver.host": "127.0.0.1",
     "spark.sql.execution.arrow.pyspark.enabled": "true",
+    "spark.ui.showConsoleProgress": "false",
+    "spark.driver.extraJavaOptions": "-Dlog4j2.configurationFile="
+    + (Path(__file__).parent / "log4j2.properties").as_uri(),
 }
 _LOCK = threading.Lock()
+_MASTER = re.compile(r"^(local(\[(\d+|\*)(,\d+)?\])?|spark://\S+|yarn|k8s://\S+)$")
 
 
 def spark_session(master: str = DEFAULT_MASTER) -> Any:
@@ -83,6 +88,11 @@ class SparkEngine(Engine):
     def __init__(self, config: Config, options: Mapping[str, str] | None = None) -> None:
         self.config = config
         master = (options or {}).get("master") or DEFAULT_MASTER
+        if not _MASTER.match(master):
+            raise QueryFailed(
+                f"spark: master {master!r} is not local, local[N], spark://HOST:PORT, yarn "
+                "or k8s://URL"
+            )
         try:
             self.spark = spark_session(master)
         except Exception as exc:  # Java missing, bad master URL
