@@ -173,7 +173,8 @@ EDGE_QUERIES = {
     "s0 = substr(message, 0) | fields l, u, lo, t, r, s, s0",
     "nulls": "from otel | extend c = concat(message, 'x', message), k = coalesce(message, 'none'), "
     "i = if(message == 'b', 'yes', 'no'), e = exists(message) | fields c, k, i, e",
-    "texts": "from otel | extend s = tostring(severity), b = tostring(message == 'b') | fields s, b",
+    "texts": "from otel | extend s = tostring(severity), b = tostring(message == 'b') "
+    "| fields s, b",
     "earliest_latest": "from otel | stats earliest(message), latest(message), pct(severity, 50)",
 }
 
