@@ -24,7 +24,7 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
-from conftest import DATASET_SPAN, DATASET_START
+from conftest import DATASET_ROWS, DATASET_SPAN, DATASET_START
 from test_differential import CASES, FROM_DATA, assert_same_rows, backends, data_params
 from test_golden import GOLDEN_SOURCES, QUERIES
 from test_golden_results import PARAMS, _ordered
@@ -235,6 +235,16 @@ def test_reads_the_committed_snapshot_only(edge: tuple[Pair, Path]) -> None:
     finally:
         shutil.rmtree(stray.parent)
     assert pq.read_metadata(committed).num_rows == len(EDGE_MESSAGES)
+
+
+def test_engines_keep_their_own_sources(pair: Pair, edge: tuple[Pair, Path]) -> None:
+    """Two Spark engines in one process over different data folders, both naming their source
+    `otel`, each read their own (their views live in sessions of their own)."""
+    query = "from otel | stats count() as n"
+    counts = []
+    for session in (pair.spark, edge[0].spark, pair.spark, edge[0].spark):
+        counts.append(session.run(session.compile(query)).column("n").to_pylist())
+    assert counts == [[DATASET_ROWS], [len(EDGE_MESSAGES)]] * 2
 
 
 def test_command_line(edge: tuple[Pair, Path]) -> None:

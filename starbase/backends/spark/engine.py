@@ -2,17 +2,20 @@
 
 Requires: `pyspark` and Java 17; `Job`s whose scans read stored sources of the engine's
 `Config` that live in a local folder (pyspark ships no `s3a://` connector), or the job's
-fetched `tables`; option `master` (default `local[2]`). Guarantees: the session runs in UTC
-with `spark.sql.ansi.enabled=false` (a failed cast is null, as DataFusion's `TRY_CAST`) and
-no UI. A stored source is read from exactly its latest committed snapshot: the file list
-comes from the table's index (`Table.files`: no folder is listed, so uncommitted files,
-files of a commit in flight and folders superseded by compaction are never read), the
-retention cutoff's row predicate applied, `day` taken from each file's folder; the view is
-rebuilt only when the commit log's head moved. Tables still holding legacy-layout files are
-refused (compaction migrates them). `execute` runs the SQL from `lower.to_sql` and streams
-its rows as Arrow batches (at most the job's `limit`; one more row is asked for to know
-whether it `truncated`), times as `int64` nanoseconds (the session's result shape makes them
-`timestamp[ns, UTC]`); `stop()` cancels the job's Spark jobs. Failures raise `QueryFailed`.
+fetched `tables`; option `master` (default `local[2]`). Guarantees: each engine has its own
+`SparkSession` (its own views: engines over different configurations in one process never
+see each other's sources) on the process's one Spark context, in UTC with
+`spark.sql.ansi.enabled=false` (a failed cast is null, as DataFusion's `TRY_CAST`), no UI,
+the JVM logging errors only (`log4j2.properties`). A stored source is read from exactly its
+latest committed snapshot: the file list comes from the table's index (`Table.files`: no
+folder is listed, so uncommitted files, files of a commit in flight and folders superseded
+by compaction are never read), the retention cutoff's row predicate applied, `day` taken
+from each file's folder; the view is rebuilt only when the commit log's head moved. Tables
+still holding legacy-layout files are refused (compaction migrates them). `execute` runs
+the SQL from `lower.to_sql` and streams its rows as Arrow batches (at most the job's
+`limit`; one more row is asked for to know whether it `truncated`), times as `int64`
+nanoseconds (the session's result shape makes them `timestamp[ns, UTC]`); `stop()` cancels
+the job's Spark jobs. Failures raise `QueryFailed`.
 """
 
 from __future__ import annotations
@@ -58,7 +61,9 @@ _MASTER = re.compile(r"^(local(\[(\d+|\*)(,\d+)?\])?|spark://\S+|yarn|k8s://\S+)
 
 
 def spark_session(master: str = DEFAULT_MASTER) -> Any:
-    """The process's `SparkSession` on `master` (Spark keeps one per process)."""
+    """A new `SparkSession` (its own temporary views and settings) on the process's Spark
+    context, started on `master` by the first call; Spark keeps one context per process, so a
+    later call with another master fails."""
     os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     from pyspark.sql import SparkSession
 
@@ -66,8 +71,17 @@ def spark_session(master: str = DEFAULT_MASTER) -> Any:
     for key, value in SETTINGS.items():
         builder = builder.config(key, value)
     with _LOCK:
-        session = builder.getOrCreate()
-    session.sparkContext.setLogLevel("ERROR")
+        shared = builder.getOrCreate()
+    running = shared.sparkContext.master
+    if running != master:
+        raise QueryFailed(
+            f"spark: this process already runs Spark on {running}; it cannot also use {master}"
+        )
+    shared.sparkContext.setLogLevel("ERROR")
+    session = shared.newSession()
+    for key, value in SETTINGS.items():
+        if key.startswith("spark.sql."):
+            session.conf.set(key, value)
     return session
 
 
@@ -95,6 +109,8 @@ class SparkEngine(Engine):
             )
         try:
             self.spark = spark_session(master)
+        except QueryFailed:
+            raise
         except Exception as exc:  # Java missing, bad master URL
             raise QueryFailed(
                 f"spark: cannot start a session on {master}: {one_line(exc)}"
