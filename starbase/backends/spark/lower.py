@@ -46,6 +46,19 @@ from starbase.mappings import LEVEL_TEXT_GROUPS, LEVEL_TEXT_PATTERN, LEVELS
 _NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _COMPARE = {"==": exp.EQ, "!=": exp.NEQ, "<": exp.LT, "<=": exp.LTE, ">": exp.GT, ">=": exp.GTE}
 _hex_column, _hex_literal = shared._hex_column, shared._hex_literal
+# The plan nodes this lowering was checked against DataFusion for (tests/test_spark.py).
+_STAGES = (
+    ir.Scan,
+    ir.Project,
+    ir.Filter,
+    ir.Extend,
+    ir.Parse,
+    ir.Aggregate,
+    ir.Sort,
+    ir.Limit,
+    ir.Dedup,
+    ir.Union,
+)
 
 
 def _num(value: int) -> exp.Expr:
@@ -91,6 +104,9 @@ class Dialect:
         self.spelling = shared.Spelling(self.target, self.expr, self.partition_key)
 
     def to_sql(self, plan: ir.Plan, *, pretty: bool = False) -> str:
+        for node in ir.plan_walk(plan):  # a stage added later is refused until spelled here
+            if not isinstance(node, _STAGES):
+                raise self.unsupported(f"the plan node {type(node).__name__}")
         return shared.lower(plan, self.spelling).sql(dialect=self.sqlglot_dialect, pretty=pretty)
 
     def unsupported(self, operation: str) -> UnsupportedError:
