@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import itertools
 import queue
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -232,7 +233,7 @@ class _Stream(Execution):
                     running -= 1
                     continue
                 if isinstance(item, BaseException):
-                    raise QueryFailed(one_line(item)) from item
+                    raise QueryFailed(_message(item)) from item
                 batch: pa.RecordBatch = item
                 if limit is not None and rows + batch.num_rows > limit:
                     # a row beyond the limit exists: say so, and stop the work
@@ -272,6 +273,16 @@ class _Stream(Execution):
 
     def stop(self) -> None:
         self._stop.set()
+
+
+_RAISED = re.compile(r"JoinTooLarge\((['\"])(.*?)\1\)")
+
+
+def _message(exc: BaseException) -> str:
+    """One line for a failed run; a failure raised by a Starbase UDF is its own message."""
+    text = one_line(exc)
+    raised = _RAISED.search(text)
+    return raised.group(2) if raised else text
 
 
 def _bytes_scanned(physical: Any) -> int | None:
