@@ -103,11 +103,15 @@ def _lookup_session(otel_data: Path, owners: Path) -> Session:
         {
             "sources": {"otel": {"format": "otel", "location": str(otel_data)}},
             "lookups": {
-                "owners": {"path": "owners.csv", "columns": {"service": "string",
-                           "owner": "string", "tier": "int"}},  # fmt: skip
+                "owners": {
+                    "path": "owners.csv",
+                    "columns": {"service": "string", "owner": "string", "tier": "int"},
+                },
                 "names": {"path": "owners.csv"},
-                "pagers": {"path": "pagers.parquet", "columns": {"service": "string",
-                           "pager": "bool"}},  # fmt: skip
+                "pagers": {
+                    "path": "pagers.parquet",
+                    "columns": {"service": "string", "pager": "bool"},
+                },
             },
         },
         owners / "starbase.toml",
@@ -160,10 +164,15 @@ def test_a_lookup_file_that_cannot_be_read_is_one_line(otel_data: Path, owners: 
 def test_lookup_names_collide_like_join(owners: Path) -> None:
     config = Config(
         (SourceConfig("otel", "otel", "/nowhere"),),
-        lookups=(LookupConfig("t", str(owners / "owners.csv"), (("service", "string"),
-                 ("message", "string"))),),  # fmt: skip
+        lookups=(
+            LookupConfig(
+                "t", str(owners / "owners.csv"), (("service", "string"), ("message", "string"))
+            ),
+        ),
     )
-    compiled = compile("from otel | lookup t on service | fields service, message, message1", config)
+    compiled = compile(
+        "from otel | lookup t on service | fields service, message, message1", config
+    )
     assert [c.name for c in compiled.columns] == ["service", "message", "message1"]
     with pytest.raises(CompileError) as failed:
         compile("from otel | lookup t on host", config)

@@ -451,7 +451,18 @@ class Join:
 
 
 Plan = (
-    Sources | Scan | Project | Filter | Extend | Parse | Aggregate | Sort | Limit | Dedup | Union | Join
+    Sources
+    | Scan
+    | Project
+    | Filter
+    | Extend
+    | Parse
+    | Aggregate
+    | Sort
+    | Limit
+    | Dedup
+    | Union
+    | Join
 )
 
 

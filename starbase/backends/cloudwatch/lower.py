@@ -86,7 +86,7 @@ def lower(
     queries = []
     for name, scan in scans.items():
         if sum(isinstance(n, ir.Scan) and n.source == name for n in ir.plan_walk(plan)) > 1:
-            raise UnsupportedError(f"source '{name}' read twice (a join of a source with itself)")
+            raise UnsupportedError(f"source '{name}' on both sides of a join", TARGET)
         source = config.source(name)
         mapping = load_mapping(scan.format)
         chosen = profile or (source.profile if source else None)
@@ -112,9 +112,7 @@ def lower_source(
     last = pipeline.push(nodes)
     if part is not plan and not isinstance(plan, ir.Union):
         above = "a join" if any(isinstance(n, ir.Join) for n in ir.plan_walk(plan)) else None
-        pipeline.unsupported.append(
-            f"stages above {above or 'the union of several sources'}"
-        )
+        pipeline.unsupported.append(f"stages above {above or 'the union of several sources'}")
     boundary, columns = _boundary(pipeline, nodes, last)
     commands = _with_output(pipeline, columns)
     if nodes[last] is part and boundary == _fetched(scan.source, columns):

@@ -169,7 +169,6 @@ class DataFusionEngine(Engine):
             except SourceUnavailable as exc:
                 raise QueryFailed(str(exc)) from None
 
-
     def _register_lookup(self, name: str) -> None:
         """The lookup table `name` read whole (it is small) as its declared columns, and
         read again when its file changes."""
@@ -179,7 +178,9 @@ class DataFusionEngine(Engine):
         try:
             stamp = os.stat(table.path).st_mtime_ns
         except OSError as exc:
-            raise QueryFailed(f"lookup table '{name}': cannot read {table.path}: {exc.strerror}")
+            raise QueryFailed(
+                f"lookup table '{name}': cannot read {table.path}: {exc.strerror}"
+            ) from None
         if self.lookups.get(name) == stamp:
             return
         rows = read_lookup(table)
@@ -211,7 +212,12 @@ def read_lookup(table: LookupConfig) -> pa.Table:
     return rows
 
 
-_LOOKUP_TYPES = {"string": pa.string(), "int": pa.int64(), "float": pa.float64(), "bool": pa.bool_()}
+_LOOKUP_TYPES = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+}
 
 
 def _partitions(options: Mapping[str, str]) -> int | None:

@@ -290,10 +290,7 @@ class _Lowering:
         dropped = {b for _, b in keys}
         added = [c for c in right.columns if c not in dropped]
         condition = exp.and_(
-            *(
-                exp.EQ(this=_qualified(lhs, a), expression=_qualified(rhs, b))
-                for a, b in keys
-            )
+            *(exp.EQ(this=_qualified(lhs, a), expression=_qualified(rhs, b)) for a, b in keys)
         )
         query = (
             exp.select(

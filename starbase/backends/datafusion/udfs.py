@@ -114,4 +114,6 @@ def register_udfs(ctx: SessionContext) -> None:
     ctx.register_udf(
         udf(json_get, [pa.string(), pa.string()], pa.string(), "immutable", name=JSON_GET)
     )
-    ctx.register_udf(udf(join_rows, [pa.int64(), pa.int64()], pa.bool_(), "volatile", name=JOIN_ROWS))
+    ctx.register_udf(
+        udf(join_rows, [pa.int64(), pa.int64()], pa.bool_(), "volatile", name=JOIN_ROWS)
+    )

@@ -26,7 +26,8 @@ UNSUPPORTED_KINDS = {
     "key first, add '| dedup KEY' to the left side",
     "rightouter": "swap the two sides and use kind=left",
     "fullouter": "not supported: run the two sides as separate queries",
-    "leftsemi": "use kind=inner with a subquery that keeps only the key: '| fields KEY | dedup KEY'",
+    "leftsemi": "use kind=inner with a subquery that keeps only the key: "
+    "'| fields KEY | dedup KEY'",
     "leftanti": "not supported: keep rows without a match with kind=left, then "
     "'| where not exists(FIELD)' on a right field that is never null",
     "rightsemi": "not supported",

@@ -3,11 +3,12 @@
 Requires: a plan from `map_fields` (each source a `Project` of universal fields over a
 `Scan`), and the mapping of each source. Guarantees: a filter conjunct moves below `Extend`,
 `Parse` and `Sort` when it reads none of the columns they define, below a `Join` into its
-left side when it reads only the left side's columns (exact for inner and left joins), and into every source's
-`Scan.filter` rewritten over physical columns (then it is removed above: the result is the
-same rows); each `Scan` gets the `time_range` implied by its filter's `timestamp` bounds and
-one `PartitionFilter` per partition column of its mapping that the filter constrains. Time
-ranges and partitions are hints only: the exact predicate is always kept in `Scan.filter`.
+left side when it reads only that side's columns (exact for inner and left joins), and into
+every source's `Scan.filter` rewritten over physical columns (then it is removed above: the
+result is the same rows); each `Scan` gets the `time_range` implied by its filter's
+`timestamp` bounds and one `PartitionFilter` per partition column of its mapping that the
+filter constrains. Time ranges and partitions are hints only: the exact predicate is always
+kept in `Scan.filter`.
 
     Filter: timestamp >= now() - 1h and service == "checkout"
       Project: [timestamp := epoch_to_timestamp(time_unix_nano, "ns"), service, …]

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from starbase.backends import DEFAULT_ENGINE
 from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Span, did_you_mean, error
 from starbase.compiler.format import format_expr
@@ -30,7 +31,6 @@ from starbase.compiler.passes.joins import join_keys, join_options, right_names
 from starbase.compiler.passes.normalize import normalize_expr
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
-from starbase.backends import DEFAULT_ENGINE
 from starbase.config import LOOKUP_FORMAT, Config
 from starbase.mappings import EXTRA_FIELDS, LEVEL_HINT, LEVELS, UNIVERSAL_FIELDS
 
@@ -140,8 +140,7 @@ def _joined(
     if any(old != new for old, new in names.items()):
         kept = [*(r for _, r in keys), *names]
         items = tuple(
-            ir.NamedExpr(names.get(c, c), ir.Col(c, columns[c]))
-            for c in dict.fromkeys(kept)
+            ir.NamedExpr(names.get(c, c), ir.Col(c, columns[c])) for c in dict.fromkeys(kept)
         )
         right = ir.Project(right, items)
     for old, new in names.items():
