@@ -64,6 +64,15 @@ def test_the_right_side_is_read_no_further_than_its_limit(session: Session) -> N
     assert "LIMIT 101" in compiled.sql()
     explained = session.explain(compiled).render_text()
     assert "fetch=101" in explained, explained
+    # the capped right side is the hash join's build side (its first input) also when the
+    # cap is too high for DataFusion to choose it by itself: the left side streams through
+    for kind in ("inner", "left"):
+        compiled = session.compile(
+            f"from otel | join kind={kind} (from otel | fields trace_id, span_id) on trace_id"
+        )
+        explained = session.explain(compiled).render_text()
+        after = explained[explained.index("HashJoinExec") :]
+        assert after.index("starbase_join_rows") < after.index("DataSourceExec"), explained
 
 
 @settings(max_examples=60)

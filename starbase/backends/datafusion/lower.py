@@ -275,7 +275,8 @@ class _Lowering:
     ) -> _Relation:
         """The left rows with their matches; the right side read up to `max_rows + 1` rows
         and the query failed (`JOIN_ROWS`) when there are more — before the hash table that
-        holds the right side can grow past the limit. The left side's pending order and
+        holds the right side can grow past the limit. The right side is the build side
+        (DataFusion's first input); the left side streams through. The left side's pending order and
         hidden sort columns pass through (a hash join does not keep any order)."""
         number = next(self.joins)
         lhs, rhs = f"{JOIN_ALIAS}l{number}", f"{JOIN_ALIAS}r{number}"
@@ -297,11 +298,13 @@ class _Lowering:
                 *(_qualified(lhs, c) for c in (*left.columns, *left.hidden)),
                 *(_qualified(rhs, c) for c in added),
             )
-            .from_(left.query.subquery(lhs))
+            # DataFusion builds its hash table from the first input: the right side, capped
+            # (a left join is written as a right join with the inputs swapped)
+            .from_(guarded.subquery(rhs))
             .join(
-                guarded.subquery(rhs),
+                left.query.subquery(lhs),
                 on=condition,
-                join_type="LEFT" if kind == "left" else "INNER",
+                join_type="RIGHT" if kind == "left" else "INNER",
             )
         )
         return _Relation(query, [*left.columns, *added], list(left.hidden), list(left.ordering))
