@@ -186,3 +186,41 @@ def test_lookup_names_collide_like_join(owners: Path) -> None:
     with pytest.raises(CompileError) as failed:
         compile("from otel | lookup t on host", config)
     assert failed.value.first.code is Code.UNKNOWN_FIELD
+
+
+@settings(max_examples=15)
+@given(
+    st.lists(st.tuples(st.none() | st.integers(0, 25), st.none() | st.integers(-5, 5)), max_size=12)
+)
+def test_a_lookup_with_nulls_and_duplicate_keys_matches_python(
+    otel_data: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    pairs: list[tuple[int | None, int | None]],
+) -> None:
+    """Every left row once per matching table row (duplicates multiply), null keys never
+    match, an unmatched row kept once with a null value."""
+    folder = tmp_path_factory.mktemp("table")
+    keys = pa.array([k for k, _ in pairs], pa.int64())
+    values = pa.array([v for _, v in pairs], pa.int64())
+    pq.write_table(pa.table({"k": keys, "v": values}), folder / "t.parquet")
+    config = config_from_dict(
+        {
+            "sources": {"otel": {"format": "otel", "location": str(otel_data)}},
+            "lookups": {
+                "t": {"path": str(folder / "t.parquet"), "columns": {"k": "int", "v": "int"}}
+            },
+        }
+    )
+    session = Session(config)
+    got = session.run(
+        session.compile("from otel | lookup t on severity == k | stats count() as n by severity, v")
+    )
+    per_severity = session.run(session.compile("from otel | stats count() as n by severity"))
+    want: dict[tuple[int | None, int | None], int] = {}
+    for row in per_severity.to_pylist():
+        severity, n = row["severity"], row["n"]
+        matches = [v for k, v in pairs if k is not None and k == severity]
+        for v in matches or [None]:
+            want[(severity, v)] = want.get((severity, v), 0) + n
+    found = {(r["severity"], r["v"]): r["n"] for r in got.to_pylist()}
+    assert found == want

@@ -81,7 +81,8 @@ class DataFusionEngine(Engine):
         self.config = config
         self.ctx = new_session(_partitions(options or {}))
         self.registered: dict[str, StoredSource] = {}
-        self.lookups: dict[str, int] = {}  # lookup table → the file's mtime when read
+        # lookup table → its file's (mtime, ctime, size, inode) when read
+        self.lookups: dict[str, tuple[int, int, int, int]] = {}
         self._lock = threading.RLock()  # registration and planning are not safe to race
         self._ids = itertools.count()
 
@@ -176,11 +177,12 @@ class DataFusionEngine(Engine):
         if table is None:
             raise QueryFailed(f"lookup table '{name}' is not configured")
         try:
-            stamp = os.stat(table.path).st_mtime_ns
+            found = os.stat(table.path)
         except OSError as exc:
             raise QueryFailed(
                 f"lookup table '{name}': cannot read {table.path}: {exc.strerror}"
             ) from None
+        stamp = (found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino)
         if self.lookups.get(name) == stamp:
             return
         rows = read_lookup(table)
