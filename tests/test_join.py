@@ -224,3 +224,11 @@ def test_a_lookup_with_nulls_and_duplicate_keys_matches_python(
             want[(severity, v)] = want.get((severity, v), 0) + n
     found = {(r["severity"], r["v"]): r["n"] for r in got.to_pylist()}
     assert found == want
+
+
+def test_renaming_the_right_side_warns_of_no_field_the_query_does_not_name() -> None:
+    """The right side's fields renamed apart (log_group → log_group1) are not fields the user
+    named; naming one in the subquery still warns that the source lacks it."""
+    assert compile("from otel | join (from otel) on trace_id").warnings == ()
+    named = compile("from otel | join (from otel | fields trace_id, log_group) on trace_id")
+    assert [w.code for w in named.warnings] == [Code.FIELD_ABSENT_IN_SOURCE]
