@@ -21,6 +21,7 @@ from starbase.compiler.errors import Code, CompileError, Diagnostic, Span
 from starbase.config import Config, ConfigError, default_config, load_config
 from starbase.emitter import cli as emitter_cli
 from starbase.router import cli as router_cli
+from starbase.rules import cli as rules_cli
 from starbase.runtime.bind import value_from_text
 from starbase.runtime.engine import QueryFailed
 from starbase.runtime.output import FORMATS, render
@@ -104,6 +105,7 @@ def _parser() -> argparse.ArgumentParser:
     router_cli.add_parser(commands)
     devenv.add_parser(commands)
     analyzer_cli.add_parsers(commands)
+    rules_cli.add_parsers(commands)
     return parser
 
 
