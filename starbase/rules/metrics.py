@@ -127,6 +127,7 @@ def escape_help(text: str) -> str:
 
 
 def number(value: float) -> str:
+    value = float(value)
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
