@@ -28,6 +28,7 @@ from starbase.compiler import ast
 from starbase.compiler.driver import CompiledQuery, compile
 from starbase.compiler.errors import CompileError
 from starbase.config import Config
+from starbase.runtime.errors import one_line
 from starbase.rules.model import (
     LABEL_NAME,
     METRIC_NAME,
@@ -170,6 +171,10 @@ class _FileReader:
             if exc.context and exc.problem and exc.context_mark:
                 problem += f" ({exc.context} at line {exc.context_mark.line + 1})"
             self._problem(where, f"YAML syntax error: {problem}")
+            return []
+        except yaml.YAMLError as exc:  # the reader's: characters YAML does not allow
+            line, column = _offset_position(text, getattr(exc, "position", 0))
+            self._problem(Where(self.file, line, column), f"YAML error: {one_line(exc)}")
             return []
         if root is None:
             self._problem(Where(self.file, 1, 1), "the file is empty: expected 'groups:'")
@@ -502,6 +507,11 @@ def _scalar_positions(
     if built.rstrip("\n ") != value.rstrip("\n "):
         return None
     return positions
+
+
+def _offset_position(text: str, offset: int) -> tuple[int, int]:
+    line = text.count("\n", 0, offset) + 1
+    return line, offset - (text.rfind("\n", 0, offset) + 1) + 1
 
 
 def _close(known: str, key: str) -> bool:
