@@ -46,6 +46,7 @@ from starbase.rules.execution import QueryRunner, QueryTimeout
 from starbase.rules.loader import RuleSet
 from starbase.rules.metrics import Registry
 from starbase.rules.model import Group, Rule, Sample, samples
+from starbase.rules import notifier as notifier_metrics
 from starbase.rules.notifier import Notifier
 from starbase.rules.recording import RecordingStore
 from starbase.runtime.errors import QueryFailed
@@ -162,6 +163,11 @@ class Evaluator:
             group,
         )
         m.gauge("starbase_alerts", "Active alerts by name and state.", ("alertname", "state"))
+        # the query families that `starbase serve` shares (origin="api"): one dashboard panel
+        m.histogram(
+            "starbase_query_duration_seconds", "Time to run one query to its end.", ("origin",)
+        )
+        m.counter("starbase_queries_total", "Queries run, by outcome.", ("origin", "outcome"))
         m.gauge("starbase_rule_samples", "Rows of the rule's last evaluation.", ("rule",))
         for group_value in self.rules.groups:
             name = _group_label(group_value)
@@ -177,6 +183,7 @@ class Evaluator:
                 m.inc(
                     "starbase_rule_evaluation_failures_total", 0, rule_group=name, reason=reason
                 )
+        notifier_metrics.declare(m)  # also without Alertmanager: dashboards show zeros
         self.metrics.extra.append(self.recording.render)
 
     def _update_alert_gauges(self) -> None:
@@ -278,6 +285,9 @@ class Evaluator:
             log.exception("rule %s in group %s: internal error", rule.name, name)
             error, reason = f"internal error: {type(exc).__name__}: {exc}", "error"
         duration = time.monotonic() - started
+        outcome = {"": "ok", "timeout": "timeout"}.get(reason, "failed")
+        self.metrics.inc("starbase_queries_total", origin="rules", outcome=outcome)
+        self.metrics.observe("starbase_query_duration_seconds", duration, origin="rules")
         self.metrics.inc("starbase_rule_evaluations_total", rule_group=name)
         self.metrics.observe("starbase_rule_evaluation_duration_seconds", duration, rule_group=name)
         if reason:

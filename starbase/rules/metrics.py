@@ -4,7 +4,8 @@ Requires: nothing. Guarantees: series are declared once (`counter`, `gauge`, `hi
 each with its label names and help) and updated from any thread; `render()` prints the text
 exposition format (version 0.0.4): HELP and TYPE lines, label values escaped, histograms
 with cumulative `_bucket{le=…}`, `_sum` and `_count`. A declared series with no sample yet
-still prints its HELP/TYPE lines; `extra` adds lines rendered elsewhere (recorded series).
+still prints its HELP/TYPE lines; declaring a family twice the same way is harmless (its
+values stay); `extra` adds lines rendered elsewhere (recorded series).
 """
 
 from __future__ import annotations
@@ -36,10 +37,10 @@ class Registry:
         self.extra: list[Callable[[], str]] = []
 
     def counter(self, name: str, help: str, labels: Sequence[str] = ()) -> None:
-        self._families[name] = _Family(name, "counter", help, tuple(labels))
+        self._declare(_Family(name, "counter", help, tuple(labels)))
 
     def gauge(self, name: str, help: str, labels: Sequence[str] = ()) -> None:
-        self._families[name] = _Family(name, "gauge", help, tuple(labels))
+        self._declare(_Family(name, "gauge", help, tuple(labels)))
 
     def histogram(
         self,
@@ -48,7 +49,20 @@ class Registry:
         labels: Sequence[str] = (),
         buckets: Sequence[float] = DEFAULT_BUCKETS,
     ) -> None:
-        self._families[name] = _Family(name, "histogram", help, tuple(labels), tuple(buckets))
+        self._declare(_Family(name, "histogram", help, tuple(labels), tuple(buckets)))
+
+    def _declare(self, family: _Family) -> None:
+        """Declare a family; declaring it again the same way keeps its values."""
+        known = self._families.get(family.name)
+        if known is not None:
+            if (known.kind, known.labels, known.buckets) != (
+                family.kind,
+                family.labels,
+                family.buckets,
+            ):
+                raise ValueError(f"{family.name} is already declared differently")
+            return
+        self._families[family.name] = family
 
     def inc(self, name: str, amount: float = 1.0, **labels: str) -> None:
         with self._lock:
