@@ -39,7 +39,9 @@ def require(binary: str) -> str:
     """The binary's path; missing: a failure on CI (it must be installed), else a skip."""
     found = shutil.which(binary)
     if found is None:
-        message = f"{binary} is not installed (apt-get install {binary.split('-')[0]}…; .ci/run does)"
+        message = (
+            f"{binary} is not installed (apt-get install {binary.split('-')[0]}…; .ci/run does)"
+        )
         if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
             pytest.fail(message)
         pytest.skip(message)
@@ -77,7 +79,7 @@ class Webhook:
         hook = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 (http.server's name)
+            def do_POST(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 with hook._lock:

@@ -23,7 +23,7 @@ from starbase.rules import state as saved
 from starbase.rules.alerts import RESOLVED_RETENTION_S, AlertSet
 from starbase.rules.evaluator import Evaluator, go_float
 from starbase.rules.execution import QueryRunner
-from starbase.rules.loader import RuleFileError, check, load_rule_files
+from starbase.rules.loader import check, load_rule_files
 from starbase.rules.metrics import Registry
 from starbase.rules.model import Rule, Sample, parse_duration
 from starbase.rules.notifier import Notifier
@@ -81,7 +81,11 @@ groups:
 
 
 def test_rendered_problem_shows_the_line_and_a_caret(tmp_path: Path) -> None:
-    path = _write(tmp_path, "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: from otel | stats count() by servce\n")
+    path = _write(
+        tmp_path,
+        "groups:\n  - name: g\n    rules:\n      - alert: A\n"
+        "        expr: from otel | stats count() by servce\n",
+    )
     _, problems = check([path], default_config(tmp_path))
     rendered = problems[0].render().splitlines()
     assert rendered[0] == f"{path}:5:44: error[E302]: unknown field 'servce'"
@@ -138,7 +142,8 @@ def test_window_is_the_querys_own_or_the_interval(tmp_path: Path) -> None:
         tmp_path,
         "groups:\n  - name: g\n    interval: 30s\n    rules:\n"
         "      - record: a\n        expr: from otel | since 5m | stats count()\n"
-        "      - record: b\n        expr: |\n          from otel # all\n          | stats count()\n",
+        "      - record: b\n        expr: |\n"
+        "          from otel # all\n          | stats count()\n",
     )
     rules = load_rule_files([path], default_config(tmp_path)).groups[0].rules
     assert (rules[0].window_s, rules[0].query) == (300.0, "from otel | since 5m | stats count()")
@@ -150,8 +155,18 @@ def test_window_is_the_querys_own_or_the_interval(tmp_path: Path) -> None:
 def test_check_command_exit_codes_and_json(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    good = _write(tmp_path, "groups:\n  - name: g\n    rules:\n      - record: n\n        expr: from otel | stats count()\n", "good.yaml")
-    bad = _write(tmp_path, "groups:\n  - name: g\n    rules:\n      - record: n\n        expr: from otel | stats cnt()\n", "bad.yaml")
+    good = _write(
+        tmp_path,
+        "groups:\n  - name: g\n    rules:\n      - record: n\n"
+        "        expr: from otel | stats count()\n",
+        "good.yaml",
+    )
+    bad = _write(
+        tmp_path,
+        "groups:\n  - name: g\n    rules:\n      - record: n\n"
+        "        expr: from otel | stats cnt()\n",
+        "bad.yaml",
+    )
     assert main(["rules", "check", str(good), "--data", str(tmp_path)]) == 0
     assert "1 group(s), 1 rule(s): OK" in capsys.readouterr().out
     assert main(["rules", "check", str(good), str(bad), "--data", str(tmp_path)]) == 2
@@ -163,7 +178,9 @@ def test_check_command_exit_codes_and_json(
 
 
 @given(st.text(max_size=300))
-def test_any_text_is_checked_without_crashing(tmp_path_factory: pytest.TempPathFactory, text: str) -> None:
+def test_any_text_is_checked_without_crashing(
+    tmp_path_factory: pytest.TempPathFactory, text: str
+) -> None:
     folder = tmp_path_factory.mktemp("fuzz", numbered=True)
     _, problems = check([_write(folder, text)], default_config(folder))
     for problem in problems:
@@ -172,7 +189,9 @@ def test_any_text_is_checked_without_crashing(tmp_path_factory: pytest.TempPathF
 
 @given(
     indent=st.integers(5, 12),
-    before=st.lists(st.sampled_from(["| where service == 'a'", "| since 5m", "| extend x = 1"]), max_size=3),
+    before=st.lists(
+        st.sampled_from(["| where service == 'a'", "| since 5m", "| extend x = 1"]), max_size=3
+    ),
 )
 def test_error_positions_follow_block_indentation(
     tmp_path_factory: pytest.TempPathFactory, indent: int, before: list[str]
@@ -202,12 +221,17 @@ def test_durations() -> None:
 
 def test_templates_as_prometheus_writes_them() -> None:
     labels = {"service": "payments"}
-    assert Template("{{ $labels.service }} at {{ $value | humanizePercentage }}").render(
-        labels, 0.2345
-    ) == "payments at 23.45%"
-    assert Template('{{ printf "%.1f" $value }}|{{ .Labels.service | toUpper }}').render(
-        labels, 2.25
-    ) == "2.2|PAYMENTS" or Template('{{ printf "%.1f" $value }}').render(labels, 2.25) == "2.2"
+    assert (
+        Template("{{ $labels.service }} at {{ $value | humanizePercentage }}").render(
+            labels, 0.2345
+        )
+        == "payments at 23.45%"
+    )
+    assert (
+        Template('{{ printf "%.1f" $value }}|{{ .Labels.service | toUpper }}').render(labels, 2.25)
+        == "2.2|PAYMENTS"
+        or Template('{{ printf "%.1f" $value }}').render(labels, 2.25) == "2.2"
+    )
     assert Template("a {{- $labels.missing -}} b").render(labels, 1) == "ab"
     assert humanize(1234567) == "1.235M" and humanize(0.0012) == "1.2m"
     assert humanize_duration(3725) == "1h 2m 5s" and humanize_duration(0.25) == "250ms"
@@ -373,7 +397,8 @@ def test_a_query_past_its_timeout_is_counted_and_the_next_interval_runs(
     text = (
         "groups:\n  - name: slow\n    interval: 500ms\n    rules:\n      - record: slow\n"
         "        expr: >\n          from otel | between '2026-11-20T00:00:00Z' and "
-        "'2026-11-21T00:00:00Z'\n          | parse message /(?<a>\\w+)\\s+(?<b>\\w+).*?(?<c>\\d+)/\n"
+        "'2026-11-21T00:00:00Z'\n"
+        "          | parse message /(?<a>\\w+)\\s+(?<b>\\w+).*?(?<c>\\d+)/\n"
         "          | stats count_distinct(concat(message, tostring(timestamp), a, b, c)) as n\n"
     )
     evaluator = _evaluator(tmp_path, heavy_data, text, query_timeout_s=0.1)
@@ -404,7 +429,13 @@ def heavy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from starbase.storage.synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("heavy")
-    write_dataset(root, 300_000, start_ns=int(parse_iso("2026-11-20T00:00:00Z")), span_ns=3_600 * 10**9, seed=3)
+    write_dataset(
+        root,
+        300_000,
+        start_ns=int(parse_iso("2026-11-20T00:00:00Z")),
+        span_ns=3_600 * 10**9,
+        seed=3,
+    )
     return root
 
 
@@ -433,9 +464,7 @@ def test_unreachable_alertmanager_keeps_alerts_until_it_answers(
         assert metrics.value("starbase_alertmanager_up", alertmanager=url) == 0
         assert notifier.queued == queued  # kept
         await asyncio.to_thread(manager.start)
-        await asyncio.to_thread(
-            wait_until, lambda: notifier.queued == 0, 15, "the queue to drain"
-        )
+        await asyncio.to_thread(wait_until, lambda: notifier.queued == 0, 15, "the queue to drain")
         assert metrics.value("starbase_notifications_sent_total", alertmanager=url) == queued
         assert metrics.value("starbase_alertmanager_up", alertmanager=url) == 1
         task.cancel()

@@ -73,9 +73,7 @@ def test_prometheus_scrapes_router_and_evaluator(tmp_path: Path) -> None:
         )
         assert status == 200
         prometheus.start()
-        wait_until(
-            lambda: len(prometheus.query("up == 1")) == 2, 30, "both targets scraped and up"
-        )
+        wait_until(lambda: len(prometheus.query("up == 1")) == 2, 30, "both targets scraped and up")
         records = wait_until(
             lambda: prometheus.query('sum(starbase_router_records_in_total{format="otel"}) >= 3'),
             30,
@@ -99,7 +97,9 @@ def test_prometheus_scrapes_router_and_evaluator(tmp_path: Path) -> None:
                 2
             ].decode()
         ) | _families(get_text(evaluator.url + "/metrics"))
-        histograms = {f"{name}_{suffix}" for name in exposed for suffix in ("bucket", "sum", "count")}
+        histograms = {
+            f"{name}_{suffix}" for name in exposed for suffix in ("bucket", "sum", "count")
+        }
         missing = _dashboard_metrics() - exposed - histograms
         assert not missing, f"the dashboard uses series nobody exposes: {sorted(missing)}"
     finally:

@@ -114,9 +114,8 @@ class AlertSet:
         for alert in self.alerts.values():
             if alert.state == "pending":
                 continue
-            resolved_unsent = (
-                alert.resolved_at is not None
-                and (alert.last_sent_at is None or alert.last_sent_at < alert.resolved_at)
+            resolved_unsent = alert.resolved_at is not None and (
+                alert.last_sent_at is None or alert.last_sent_at < alert.resolved_at
             )
             stale = alert.last_sent_at is None or now - alert.last_sent_at >= resend_s
             if resolved_unsent or stale:

@@ -50,7 +50,7 @@ def run_in_background(
             await task
         await asyncio.to_thread(evaluator.runner.close)
 
-    return lifetime  # type: ignore[return-value]
+    return lifetime
 
 
 def metrics_handler(registry: Registry) -> Callable[[web.Request], object]:

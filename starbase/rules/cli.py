@@ -58,7 +58,9 @@ def add_parsers(subparsers: Any) -> None:
         metavar="URL",
         help="an Alertmanager base URL, e.g. http://127.0.0.1:9093 (repeatable)",
     )
-    run.add_argument("--listen", default="127.0.0.1:9095", help="HOST:PORT (default 127.0.0.1:9095)")
+    run.add_argument(
+        "--listen", default="127.0.0.1:9095", help="HOST:PORT (default 127.0.0.1:9095)"
+    )
     run.add_argument(
         "--external-url",
         default="http://127.0.0.1:8080",
@@ -80,9 +82,7 @@ def add_parsers(subparsers: Any) -> None:
         default=3600.0,
         help="restore saved pending/firing state only if saved within this (1h)",
     )
-    run.add_argument(
-        "--workers", type=int, default=1, help="query worker processes (default 1)"
-    )
+    run.add_argument("--workers", type=int, default=1, help="query worker processes (default 1)")
     run.add_argument("--log-level", default="INFO", help="default: INFO")
     run.set_defaults(handler=_run, diagnostics="text")
 

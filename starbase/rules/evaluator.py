@@ -40,13 +40,13 @@ from typing import Any
 from urllib.parse import urlencode
 
 from starbase.compiler.errors import CompileError
+from starbase.rules import notifier as notifier_metrics
 from starbase.rules import state as saved
 from starbase.rules.alerts import Alert, AlertSet
 from starbase.rules.execution import QueryRunner, QueryTimeout
 from starbase.rules.loader import RuleSet
 from starbase.rules.metrics import Registry
 from starbase.rules.model import Group, Rule, Sample, samples
-from starbase.rules import notifier as notifier_metrics
 from starbase.rules.notifier import Notifier
 from starbase.rules.recording import RecordingStore
 from starbase.runtime.errors import QueryFailed
@@ -180,9 +180,7 @@ class Evaluator:
             ):
                 m.inc(counter, 0, rule_group=name)
             for reason in ("timeout", "error"):
-                m.inc(
-                    "starbase_rule_evaluation_failures_total", 0, rule_group=name, reason=reason
-                )
+                m.inc("starbase_rule_evaluation_failures_total", 0, rule_group=name, reason=reason)
         notifier_metrics.declare(m)  # also without Alertmanager: dashboards show zeros
         self.metrics.extra.append(self.recording.render)
 

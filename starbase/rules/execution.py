@@ -59,16 +59,16 @@ class QueryRunner:
         return self._run_inline(compiled, now_ns, timeout_s)
 
     def _run_session(self, compiled: CompiledQuery, now_ns: int, timeout_s: float) -> Any:
-        from starbase.runtime.errors import QueryCancelled
-
+        cancelled: Any = importlib.import_module("starbase.runtime.errors").QueryCancelled
         cursor = self._session.execute(compiled, now_ns=now_ns)
         timer = threading.Timer(timeout_s, cursor.cancel)
         timer.daemon = True
         timer.start()
         try:
             return cursor.fetch_all()
-        except QueryCancelled:
-            raise QueryTimeout(f"the query ran longer than {timeout_s:g}s and was cancelled")
+        except cancelled:
+            message = f"the query ran longer than {timeout_s:g}s and was cancelled"
+            raise QueryTimeout(message) from None
         finally:
             timer.cancel()
 

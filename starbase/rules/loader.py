@@ -21,6 +21,7 @@ import difflib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
 import yaml
 from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
@@ -28,12 +29,12 @@ from starbase.compiler import ast
 from starbase.compiler.driver import CompiledQuery, compile
 from starbase.compiler.errors import CompileError
 from starbase.config import Config
-from starbase.runtime.errors import one_line
 from starbase.rules.model import (
     LABEL_NAME,
     METRIC_NAME,
     RESERVED_LABELS,
     Group,
+    Kind,
     Rule,
     Where,
     format_duration,
@@ -42,6 +43,7 @@ from starbase.rules.model import (
     value_column,
 )
 from starbase.rules.templates import Template, TemplateError
+from starbase.runtime.errors import one_line
 
 DEFAULT_INTERVAL_S = 60.0
 _GROUP_KEYS = ("name", "interval", "query_offset", "limit", "labels", "rules")
@@ -146,7 +148,9 @@ class _FileReader:
             return Where(self.file, 1, 1)
         return Where(self.file, node.start_mark.line + 1, node.start_mark.column + 1 + offset)
 
-    def _problem(self, where: Where, message: str, code: str = "", hints: Sequence[str] = ()) -> None:
+    def _problem(
+        self, where: Where, message: str, code: str = "", hints: Sequence[str] = ()
+    ) -> None:
         line = self.lines[where.line - 1] if 0 < where.line <= len(self.lines) else ""
         self.problems.append(Problem(where, message, code, tuple(hints), line))
 
@@ -202,9 +206,7 @@ class _FileReader:
             groups.append(group)
         return groups
 
-    def _mapping(
-        self, node: Node, what: str, allowed: Sequence[str]
-    ) -> dict[str, Node] | None:
+    def _mapping(self, node: Node, what: str, allowed: Sequence[str]) -> dict[str, Node] | None:
         if not isinstance(node, MappingNode):
             self._at(node, f"{what} must be a mapping")
             return None
@@ -216,7 +218,9 @@ class _FileReader:
                 continue
             if key not in allowed:
                 close = [k for k in allowed if _close(k, key)]
-                hint = f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(allowed)})"
+                hint = (
+                    f"; did you mean '{close[0]}'?" if close else f" (known: {', '.join(allowed)})"
+                )
                 self._at(key_node, f"unknown key '{key}' in {what}{hint}")
                 continue
             if key in out:
@@ -329,7 +333,7 @@ class _FileReader:
         if ("alert" in keys) == ("record" in keys):
             self._at(node, "a rule needs exactly one of 'alert' or 'record'")
             return None
-        kind = "alert" if "alert" in keys else "record"
+        kind: Kind = "alert" if "alert" in keys else "record"
         name_node = keys[kind]
         name = self._string(name_node, kind)
         if name is None:
@@ -412,8 +416,7 @@ class _FileReader:
             names = ", ".join(c.name for c in columns) or "none"
             self._problem(
                 where,
-                f"the query's result has no numeric column for the sample value (columns: "
-                f"{names})",
+                f"the query's result has no numeric column for the sample value (columns: {names})",
                 hints=("end with stats, e.g. `| stats count() as value by service`",),
             )
             return None

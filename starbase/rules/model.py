@@ -14,6 +14,7 @@ Requires: nothing beyond the standard library (and pyarrow for `samples`). Guara
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -43,7 +44,7 @@ def parse_duration(text: str) -> float:
     if not stripped or "".join(p.group(0) for p in parts) != stripped:
         raise ValueError(f"not a duration: {text!r} (e.g. 30s, 5m, 1h30m)")
     sizes = [_UNIT_S[p.group(2)] for p in parts]
-    if any(a <= b for a, b in zip(sizes, sizes[1:], strict=False)):
+    if any(a <= b for a, b in itertools.pairwise(sizes)):
         raise ValueError(f"not a duration: {text!r} (units largest first, each once)")
     return float(sum(int(p.group(1)) * _UNIT_S[p.group(2)] for p in parts))
 

@@ -59,9 +59,7 @@ class RecordingStore:
             "observed_time_unix_nano": pa.array([at_ns] * rows, pa.int64()),
             "body": pa.array([exposition(name, s) for s in samples], pa.string()),
             "log_attributes": pa.array(attributes, string_map),
-            "resource_attributes": pa.array(
-                [[("service.name", s)] for s in services], string_map
-            ),
+            "resource_attributes": pa.array([[("service.name", s)] for s in services], string_map),
             "scope_name": pa.array([SCOPE] * rows, pa.string()),
             "scope_version": pa.array([group] * rows, pa.string()),
             "event_name": pa.array([name] * rows, pa.string()),

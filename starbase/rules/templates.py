@@ -181,46 +181,46 @@ def humanize(value: object) -> str:
     """Prometheus' `humanize`: 1234567 → `1.235M`, 0.0012 → `1.2m`."""
     v = _number(value)
     if v == 0 or math.isnan(v) or math.isinf(v):
-        return "%.4g" % v
+        return f"{v:.4g}"
     if abs(v) >= 1:
         prefixes = ("", "k", "M", "G", "T", "P", "E", "Z", "Y")
         i = 0
         while abs(v) >= 1000 and i < len(prefixes) - 1:
             v, i = v / 1000, i + 1
-        return "%.4g%s" % (v, prefixes[i])
+        return f"{v:.4g}{prefixes[i]}"
     small = ("", "m", "u", "n", "p", "f", "a", "z", "y")
     i = 0
     while abs(v) < 1 and i < len(small) - 1:
         v, i = v * 1000, i + 1
-    return "%.4g%s" % (v, small[i])
+    return f"{v:.4g}{small[i]}"
 
 
 def humanize1024(value: object) -> str:
     """Prometheus' `humanize1024`: 1048576 → `1Mi`."""
     v = _number(value)
     if abs(v) < 1 or math.isnan(v) or math.isinf(v):
-        return "%.4g" % v
+        return f"{v:.4g}"
     prefixes = ("", "Ki", "Mi", "Gi", "Ti", "Pi", "Ei", "Zi", "Yi")
     i = 0
     while abs(v) >= 1024 and i < len(prefixes) - 1:
         v, i = v / 1024, i + 1
-    return "%.4g%s" % (v, prefixes[i])
+    return f"{v:.4g}{prefixes[i]}"
 
 
 def humanize_percentage(value: object) -> str:
     """Prometheus' `humanizePercentage`: 0.1234 → `12.34%`."""
-    return "%.4g%%" % (_number(value) * 100)
+    return f"{_number(value) * 100:.4g}%"
 
 
 def humanize_duration(value: object) -> str:
     """Prometheus' `humanizeDuration`: 3725 → `1h 2m 5s`, 0.25 → `250ms`."""
     v = _number(value)
     if math.isnan(v) or math.isinf(v):
-        return "%.4g" % v
+        return f"{v:.4g}"
     if v == 0:
         return "0s"
     if abs(v) < 1:
-        return "%.4gms" % (v * 1000) if abs(v) >= 0.001 else "%.4gus" % (v * 1e6)
+        return f"{v * 1000:.4g}ms" if abs(v) >= 0.001 else f"{v * 1e6:.4g}us"
     sign = "-" if v < 0 else ""
     v = abs(v)
     days, rest = divmod(int(v), 86400)
@@ -235,7 +235,7 @@ def humanize_duration(value: object) -> str:
     if minutes:
         parts.append(f"{minutes}m")
     if days == hours == minutes == 0 and fraction:
-        parts.append("%.4gs" % (seconds + fraction))
+        parts.append(f"{seconds + fraction:.4g}s")
     elif seconds or not parts:
         parts.append(f"{seconds}s")
     return sign + " ".join(parts)
