@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-analyzer fuzz-native clean
+.PHONY: demo test lint typecheck unit checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-analyzer bench-rules fuzz-native clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -76,6 +76,10 @@ fuzz-native: $(STAMP)
 # Template mining on Loghub-2k (vs Drain), held-out formats, analyze speed (docs/analyzer.md).
 bench-analyzer: $(STAMP)
 	$(BIN)/python benchmarks/analyzer.py
+
+# 50 StarQL rules every 30 s over bench-query's 10M records: evaluation latency, missed rounds.
+bench-rules: $(STAMP)
+	$(BIN)/python benchmarks/rules.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

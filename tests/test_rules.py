@@ -480,3 +480,20 @@ def test_unreachable_alertmanager_keeps_alerts_until_it_answers(
         manager.stop()
         hook.close()
         evaluator.runner.close()
+
+
+def test_shipped_example_rules_are_valid(tmp_path: Path) -> None:
+    example = Path(__file__).resolve().parent.parent / "examples" / "rules.yaml"
+    ruleset = load_rule_files([example], default_config(tmp_path))
+    assert [r.name for r in ruleset.groups[0].rules][0] == "PaymentsErrorRate"
+
+
+def test_run_refuses_bad_rule_files_before_starting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bad = _write(tmp_path, "groups:\n  - name: g\n    rules:\n      - alert: A\n        expr: 3\n")
+    assert main(["rules", "run", str(bad), "--data", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{bad}:5:15: ") and "Traceback" not in err
+    assert main(["rules", "run", str(bad), "--listen", "nope"]) == 1
+    assert "--listen needs HOST:PORT" in capsys.readouterr().err

@@ -9,6 +9,9 @@ Requires: aiohttp and an `Evaluator`. Guarantees:
   alert list and other Prometheus clients read them;
 - `run_in_background(evaluator)` is a `cleanup_ctx` entry that runs the evaluator while the
   application runs and stops it (state saved) on shutdown;
+- `mount(app, files, config, …)` is all `starbase serve` needs: it loads the rule files
+  (raising `RuleFileError` with every problem), builds the evaluator and mounts its routes
+  and background run on `app`;
 - `rules_app(evaluator)` is the standalone server of `starbase rules run`: those routes,
   `GET /metrics` (the evaluator's series and the recorded ones) and `GET /healthz`.
 """
@@ -17,12 +20,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
+from pathlib import Path
 
 from aiohttp import web
 
-from starbase.rules.evaluator import Evaluator
+from starbase.config import Config
+from starbase.rules.evaluator import OUTAGE_TOLERANCE_S, RESEND_S, Evaluator
+from starbase.rules.execution import QueryRunner
+from starbase.rules.loader import DEFAULT_INTERVAL_S, load_rule_files
 from starbase.rules.metrics import Registry
+from starbase.rules.notifier import Notifier
+from starbase.rules.recording import RecordingStore
 
 EVALUATOR = web.AppKey("starbase_rules_evaluator", Evaluator)
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
@@ -58,6 +67,65 @@ def metrics_handler(registry: Registry) -> Callable[[web.Request], object]:
         return web.Response(body=registry.render().encode(), headers={"Content-Type": CONTENT_TYPE})
 
     return metrics
+
+
+def mount(
+    app: web.Application,
+    files: Sequence[Path],
+    config: Config,
+    *,
+    data: Path,
+    alertmanagers: Sequence[str] = (),
+    external_url: str = "http://127.0.0.1:8080",
+    metrics: Registry | None = None,
+    workers: int = 1,
+) -> Evaluator:
+    """Run the rules of `files` inside `app` (`starbase serve`); see the module docstring."""
+    evaluator = build_evaluator(
+        files,
+        config,
+        data=data,
+        alertmanagers=alertmanagers,
+        external_url=external_url,
+        metrics=metrics,
+        workers=workers,
+    )
+    add_routes(app, evaluator)
+    app.cleanup_ctx.append(run_in_background(evaluator))
+    return evaluator
+
+
+def build_evaluator(
+    files: Sequence[Path],
+    config: Config,
+    *,
+    data: Path,
+    alertmanagers: Sequence[str] = (),
+    external_url: str = "http://127.0.0.1:8080",
+    metrics: Registry | None = None,
+    workers: int = 1,
+    state: Path | None = None,
+    recorded: Path | None = None,
+    resend_s: float = RESEND_S,
+    query_timeout_s: float | None = None,
+    outage_tolerance_s: float = OUTAGE_TOLERANCE_S,
+    default_interval_s: float = DEFAULT_INTERVAL_S,
+) -> Evaluator:
+    """An evaluator of `files` with the defaults of `starbase rules run`."""
+    ruleset = load_rule_files(files, config, default_interval_s=default_interval_s)
+    registry = metrics or Registry()
+    return Evaluator(
+        ruleset,
+        QueryRunner(config, workers=workers),
+        metrics=registry,
+        notifier=Notifier(alertmanagers, registry) if alertmanagers else None,
+        recording=RecordingStore(recorded or data / "recorded"),
+        state_path=state or data / "_rules" / "state.json",
+        external_url=external_url,
+        resend_s=resend_s,
+        query_timeout_s=query_timeout_s,
+        outage_tolerance_s=outage_tolerance_s,
+    )
 
 
 def rules_app(evaluator: Evaluator) -> web.Application:

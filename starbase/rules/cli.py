@@ -132,38 +132,36 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--listen needs HOST:PORT, got {args.listen!r}")
     if args.workers < 0:
         raise ConfigError("--workers must be 0 or more")
-    logging.basicConfig(
-        level=str(args.log_level).upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
-    ruleset, problems = _load(args)
-    if problems:
-        for problem in problems:
-            print(problem.render(), file=sys.stderr)
-        return EXIT_INVALID
+    level = str(args.log_level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
+        raise ConfigError(
+            f"--log-level must be DEBUG, INFO, WARNING or ERROR, got {args.log_level!r}"
+        )
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     from aiohttp import web
 
-    from starbase.rules.api import rules_app
-    from starbase.rules.evaluator import Evaluator
-    from starbase.rules.execution import QueryRunner
-    from starbase.rules.metrics import Registry
-    from starbase.rules.notifier import Notifier
-    from starbase.rules.recording import RecordingStore
+    from starbase.rules.api import build_evaluator, rules_app
+    from starbase.rules.loader import RuleFileError
 
-    config = _config(args)
-    data = data_dir(args.data)
-    metrics = Registry()
-    evaluator = Evaluator(
-        ruleset,
-        QueryRunner(config, workers=args.workers),
-        metrics=metrics,
-        notifier=Notifier(args.alertmanager, metrics) if args.alertmanager else None,
-        recording=RecordingStore(args.recorded or data / "recorded"),
-        state_path=args.state or data / "_rules" / "state.json",
-        external_url=args.external_url,
-        resend_s=args.resend_delay,
-        query_timeout_s=args.query_timeout,
-        outage_tolerance_s=args.outage_tolerance,
-    )
+    try:
+        evaluator = build_evaluator(
+            args.files,
+            _config(args),
+            data=data_dir(args.data),
+            alertmanagers=args.alertmanager,
+            external_url=args.external_url,
+            workers=args.workers,
+            state=args.state,
+            recorded=args.recorded,
+            resend_s=args.resend_delay,
+            query_timeout_s=args.query_timeout,
+            outage_tolerance_s=args.outage_tolerance,
+            default_interval_s=args.evaluation_interval,
+        )
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            print(problem.render(), file=sys.stderr)
+        return EXIT_INVALID
 
     def ready(_: Any) -> None:
         print(f"starbase rules: listening on http://{host}:{port_text}/", flush=True)
