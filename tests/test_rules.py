@@ -485,7 +485,7 @@ def test_unreachable_alertmanager_keeps_alerts_until_it_answers(
 def test_shipped_example_rules_are_valid(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parent.parent / "examples" / "rules.yaml"
     ruleset = load_rule_files([example], default_config(tmp_path))
-    assert [r.name for r in ruleset.groups[0].rules][0] == "PaymentsErrorRate"
+    assert next(r.name for r in ruleset.groups[0].rules) == "PaymentsErrorRate"
 
 
 def test_run_refuses_bad_rule_files_before_starting(
@@ -497,3 +497,42 @@ def test_run_refuses_bad_rule_files_before_starting(
     assert err.startswith(f"{bad}:5:15: ") and "Traceback" not in err
     assert main(["rules", "run", str(bad), "--listen", "nope"]) == 1
     assert "--listen needs HOST:PORT" in capsys.readouterr().err
+
+
+@given(
+    text=st.lists(
+        st.sampled_from(
+            [
+                "{{",
+                "}}",
+                "{{-",
+                "-}}",
+                " ",
+                "$labels.a",
+                "$value",
+                "|",
+                "humanize",
+                "printf",
+                '"%.2f"',
+                '"%d %d"',
+                "toUpper",
+                ".Value",
+                "x",
+                "{",
+                "}",
+            ]
+        )
+        | st.text(max_size=3),
+        max_size=12,
+    ).map("".join),
+    value=st.floats(allow_nan=True, allow_infinity=True),
+)
+def test_templates_parse_or_fail_cleanly_and_always_render(text: str, value: float) -> None:
+    try:
+        template = Template(text)
+    except TemplateError as exc:
+        assert 0 <= exc.offset <= len(text)
+        return
+    assert isinstance(template.render({"a": "b"}, value), str)
+    for function in (humanize, humanize_duration):
+        assert isinstance(function(value), str)
