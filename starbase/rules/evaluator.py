@@ -32,6 +32,7 @@ import math
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -202,7 +203,11 @@ class Evaluator:
 
     async def run(self) -> None:
         """Evaluate every group on its interval (and send alerts) until cancelled."""
-        tasks = [asyncio.ensure_future(self._group_loop(g)) for g in self.rules.groups]
+        # a thread per group: groups never wait for each other (nor for the loop's default pool)
+        executor = ThreadPoolExecutor(
+            max_workers=max(1, len(self.rules.groups)), thread_name_prefix="starbase-rules"
+        )
+        tasks = [asyncio.ensure_future(self._group_loop(g, executor)) for g in self.rules.groups]
         if self.notifier is not None:
             tasks.append(asyncio.ensure_future(self.notifier.run()))
         try:
@@ -213,8 +218,9 @@ class Evaluator:
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            executor.shutdown(wait=False, cancel_futures=True)
 
-    async def _group_loop(self, group: Group) -> None:
+    async def _group_loop(self, group: Group, executor: ThreadPoolExecutor) -> None:
         interval = group.interval_s
         tick = self.clock()
         name = _group_label(group)
@@ -222,7 +228,8 @@ class Evaluator:
             delay = tick - self.clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-            await asyncio.to_thread(self.evaluate_group, group, tick)
+            loop = asyncio.get_running_loop()
+            await loop.run_in_executor(executor, self.evaluate_group, group, tick)
             now = self.clock()
             behind = math.floor((now - tick) / interval)
             missed = max(0, behind)
