@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-analyzer bench-rules fuzz-native clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer bench-rules fuzz-native clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -36,8 +36,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) $(CHECKOV)
+unit: $(STAMP) $(CHECKOV) browser
 	$(BIN)/pytest
+
+# The web UI's tests drive Debian's Chromium headless; installed here when missing and root.
+browser:
+	@command -v chromium >/dev/null 2>&1 || { [ "$$(id -u)" = 0 ] && apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || \
+	  { echo "the web UI tests need Debian's chromium: sudo apt-get install chromium"; exit 1; }
 
 # Rewrite tests/golden/*.expected from the current compiler; review the diff before committing.
 golden-update: $(STAMP)
@@ -72,6 +78,10 @@ fuzz-native: $(STAMP)
 	    starbase/router/native/text.c -lm
 	$(BIN)/python tests/native_corpus.py build/fuzz/corpus
 	build/fuzz/fuzz_main build/fuzz/corpus $(FUZZ_RUNS)
+
+# starbase serve vs in-process: first row, 10M-row streams (peak RSS), tail delay, 50 clients.
+bench-api: $(STAMP)
+	$(BIN)/python benchmarks/api.py
 
 # Template mining on Loghub-2k (vs Drain), held-out formats, analyze speed (docs/analyzer.md).
 bench-analyzer: $(STAMP)

@@ -923,7 +923,7 @@ def _load_balancer() -> Json:
             },
         },
         "RouterTargetGroup": target_group(settings.ROUTER_PORT, settings.ROUTER_READINESS),
-        "ServeTargetGroup": target_group(settings.SERVE_PORT, settings.SERVE_HEALTH),
+        "ServeTargetGroup": target_group(settings.SERVE_PORT, settings.SERVE_READINESS),
         "HttpsListener": {
             "Type": "AWS::ElasticLoadBalancingV2::Listener",
             "Properties": {

@@ -26,9 +26,9 @@ USER_ID = 10001  # the image's `starbase` user
 # Liveness and readiness (docs/router.md, "Endpoints").
 ROUTER_LIVENESS = "/healthz"
 ROUTER_READINESS = "/readyz"
-# `starbase serve` has no health endpoint in the contract; its OpenAPI document (§8) answers
-# whenever the server serves.
-SERVE_HEALTH = "/openapi.json"
+# `starbase serve`'s liveness and readiness (docs/api.md); neither needs a token.
+SERVE_LIVENESS = "/healthz"
+SERVE_READINESS = "/readyz"
 
 # Paths the load balancer sends to the router; everything else goes to `serve`.
 ROUTER_PATHS = ("/v1/logs", "/v1/raw", "/firehose")

@@ -16,6 +16,7 @@ from pathlib import Path
 
 from starbase import devenv
 from starbase.analyzer import cli as analyzer_cli
+from starbase.api import cli as serve_cli
 from starbase.compiler.driver import STAGE_NAMES, Context, compile, render_stage, run_pipeline
 from starbase.compiler.errors import Code, CompileError, Diagnostic, Span
 from starbase.config import Config, ConfigError, default_config, load_config
@@ -103,6 +104,7 @@ def _parser() -> argparse.ArgumentParser:
     storage_cli.add_parsers(commands)
     emitter_cli.add_parser(commands)
     router_cli.add_parser(commands)
+    serve_cli.add_parser(commands)
     devenv.add_parser(commands)
     analyzer_cli.add_parsers(commands)
     rules_cli.add_parsers(commands)

@@ -6,18 +6,23 @@ emitter's `incident` scenario (100,000 OTel records through the OpenTelemetry SD
 exporter), waits until queries see every acknowledged record, runs showcase queries (errors
 by service over time, the degraded service's slowest requests, one failed request's path
 across services, a regex parse with stats), prints one `explain` and what a user sees for a
-malformed query, then stops the router (SIGTERM) and removes everything it created. It says
+malformed query, starts `starbase serve` over the data (one API call shown; in a terminal it
+stays up with the web UI's URL printed until Ctrl+C), then stops the router (SIGTERM) and
+removes everything it created. It says
 what it is doing as it goes, and exits non-zero if any step fails.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 import starbase
@@ -125,6 +130,7 @@ def main() -> int:
                 starbase.compile(MALFORMED)
             except CompileError as exc:
                 print(exc.render())
+            _serve(data, endpoint)
         finally:
             step("stopping the router (SIGTERM: it flushes and exits)")
             router.send_signal(signal.SIGTERM)
@@ -132,6 +138,53 @@ def main() -> int:
             print(f"router exited with {code}")
     step(f"done in {time.perf_counter() - started:.0f} s")
     return 0
+
+
+def _serve(data: Path, router: str) -> None:
+    """`starbase serve` over the demo data: one API call shown; in a terminal it stays up (the
+    web UI's URL printed) until Ctrl+C."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    step(f"the HTTP API and the web UI: starbase serve on {url}")
+    command = [sys.executable, "-m", "starbase", "serve", "--data", str(data)]
+    command += ["--port", str(port), "--router", router, "--log-level", "WARNING"]
+    log = data / "serve.log"
+    server = spawn(command, log)
+    try:
+        try:
+            wait_answering(f"{url}/readyz", server, log)
+        except OSError as exc:
+            raise SystemExit(f"starbase serve did not start: {exc}\n{log.read_text()}") from None
+        body = {"query": 'from otel | where severity >= "error" | stats count() as n by service'}
+        json_header = "-H 'Content-Type: application/json'"
+        print(f"curl -s {url}/api/v1/query {json_header} -d '{json.dumps(body)}'")
+        request = urllib.request.Request(
+            f"{url}/api/v1/query",
+            data=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(request, timeout=60) as reply:
+            answer = json.loads(reply.read())
+        print(json.dumps({"columns": answer["columns"], "rows": answer["rows"]}))
+        if sys.stdin.isatty() and sys.stdout.isatty():
+            print(
+                f"\nstarbase serve is running over the demo data: open {url}/ in a browser "
+                f"(Explore, Live tail, Admin).\nSend more traffic with: starbase emit "
+                f"--endpoint {router} --rate 200\nPress Ctrl+C to stop it and the router and "
+                "remove the demo data.",
+                flush=True,
+            )
+            with contextlib.suppress(KeyboardInterrupt):
+                while server.poll() is None:
+                    time.sleep(0.5)
+        else:
+            print(
+                "\n(not a terminal: stopping it now. Run `make demo` in a terminal to keep the web "
+                "UI open, or `starbase serve --data DIR` over a data folder the router writes.)"
+            )
+    finally:
+        server.send_signal(signal.SIGTERM)
+        print(f"starbase serve exited with {server.wait(timeout=60)}")
 
 
 def step(text: str) -> None:

@@ -146,3 +146,5 @@ def test_make_demo_runs_end_to_end() -> None:
     assert "100,000 records visible" in out
     assert "timeout after" in out  # the degraded service's slowest calls
     assert "error[E101]" in out and "router exited with 0" in out
+    assert '{"columns": [{"name": "service", "type": "string"}' in out  # the HTTP API answered
+    assert "starbase serve exited with 0" in out

@@ -34,10 +34,16 @@ def _match(secret: str, known: dict[str, str | None]) -> Grant | None:
 def bearer(config: RouterConfig, authorization: str | None) -> Grant | Problem:
     if config.open:
         return Grant(None)
+    return bearer_token(config.tokens, authorization)
+
+
+def bearer_token(tokens: dict[str, str | None], authorization: str | None) -> Grant | Problem:
+    """The grant of `Authorization: Bearer <token>` among `tokens` (secret → tenant); also
+    used by `starbase serve`, whose tokens have the router's `SECRET[=TENANT]` form."""
     scheme, _, token = (authorization or "").strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         return Problem(401, "missing bearer token (Authorization: Bearer <token>)")
-    grant = _match(token.strip(), config.tokens)
+    grant = _match(token.strip(), tokens)
     return grant if grant is not None else Problem(403, "unknown bearer token")
 
 
