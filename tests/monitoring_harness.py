@@ -257,3 +257,20 @@ class RulesProcess(_Process):
 
     def api(self, path: str) -> Any:
         return get_json(self.url + path)
+
+
+class ServeProcess(_Process):
+    """`starbase serve` as a subprocess (its readiness: `/healthz`)."""
+
+    name = "serve"
+
+    def __init__(self, folder: Path, *arguments: str) -> None:
+        super().__init__(folder)
+        self.arguments = arguments
+
+    def start(self) -> ServeProcess:
+        self._spawn(
+            [sys.executable, "-m", "starbase", "serve", "--port", str(self.port), *self.arguments],
+            "/healthz",
+        )
+        return self

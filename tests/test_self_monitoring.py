@@ -8,9 +8,21 @@ from __future__ import annotations
 import json
 import re
 import subprocess
+import urllib.error
+import urllib.request
 from pathlib import Path
+from typing import Any
 
-from monitoring_harness import PROMTOOL, Prometheus, RulesProcess, get_text, require, wait_until
+from monitoring_harness import (
+    PROMTOOL,
+    Prometheus,
+    RulesProcess,
+    ServeProcess,
+    get_json,
+    get_text,
+    require,
+    wait_until,
+)
 from test_router_harness import Router, otlp_request
 
 MONITORING = Path(__file__).resolve().parent.parent / "deploy" / "monitoring"
@@ -44,13 +56,17 @@ def _dashboard_metrics() -> set[str]:
     return names
 
 
-def test_prometheus_scrapes_router_and_evaluator(tmp_path: Path) -> None:
+def test_prometheus_scrapes_router_serve_and_evaluator(tmp_path: Path) -> None:
     require("prometheus")
     data = tmp_path / "data"
     router = Router(data, "--token", TOKEN).start()
-    evaluator = RulesProcess(
-        tmp_path, str(_rules(tmp_path)), "--data", str(data), "--workers", "0"
+    rules = str(_rules(tmp_path))
+    evaluator = RulesProcess(tmp_path, rules, "--data", str(data), "--workers", "0").start()
+    # serve with the same rules inside it, behind a token
+    serve = ServeProcess(
+        tmp_path, "--data", str(data), "--token", TOKEN, "--token", "t2=acme", "--rules", rules
     ).start()
+    auth = {"Authorization": f"Bearer {TOKEN}"}
     prometheus = Prometheus(
         tmp_path,
         [
@@ -62,6 +78,11 @@ def test_prometheus_scrapes_router_and_evaluator(tmp_path: Path) -> None:
             {
                 "job_name": "starbase-rules",
                 "static_configs": [{"targets": [f"127.0.0.1:{evaluator.port}"]}],
+            },
+            {
+                "job_name": "starbase-serve",
+                "authorization": {"credentials": TOKEN},
+                "static_configs": [{"targets": [f"127.0.0.1:{serve.port}"]}],
             },
         ],
     )
@@ -81,10 +102,15 @@ def test_prometheus_scrapes_router_and_evaluator(tmp_path: Path) -> None:
         )
         assert float(records[0]["value"][1]) == 3
         wait_until(
-            lambda: prometheus.query("sum(starbase_rule_evaluations_total) > 0"),
+            lambda: len(prometheus.query("starbase_rule_evaluations_total > 0")) == 2,
             30,
-            "rule evaluations",
+            "rule evaluations in serve and in the standalone evaluator",
         )
+        # serve answers Prometheus' rules API for the rules it runs (operators only)
+        groups = get_json(serve.url + "/api/v1/rules", auth)["data"]["groups"]
+        assert [r["name"] for r in groups[0]["rules"]] == ["service:records:count"]
+        assert _status(serve.url + "/api/v1/alerts", {"Authorization": "Bearer t2"}) == 403
+        assert _status(serve.url + "/metrics", {}) == 401
         recorded = wait_until(
             lambda: prometheus.query('service:records:count{service="payments"}'),
             30,
@@ -92,11 +118,15 @@ def test_prometheus_scrapes_router_and_evaluator(tmp_path: Path) -> None:
         )
         assert float(recorded[0]["value"][1]) == 3
         # the dashboard's series all exist in what we expose
-        exposed = _families(
-            router.request("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})[
-                2
-            ].decode()
-        ) | _families(get_text(evaluator.url + "/metrics"))
+        exposed = (
+            _families(
+                router.request("GET", "/metrics", headers={"Authorization": f"Bearer {TOKEN}"})[
+                    2
+                ].decode()
+            )
+            | _families(get_text(evaluator.url + "/metrics"))
+            | _families(get_text(serve.url + "/metrics", auth))
+        )
         histograms = {
             f"{name}_{suffix}" for name in exposed for suffix in ("bucket", "sum", "count")
         }
@@ -104,8 +134,28 @@ def test_prometheus_scrapes_router_and_evaluator(tmp_path: Path) -> None:
         assert not missing, f"the dashboard uses series nobody exposes: {sorted(missing)}"
     finally:
         prometheus.stop()
+        serve.stop()
         evaluator.stop()
         router.stop()
+
+
+def _status(url: str, headers: dict[str, str]) -> int:
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers), timeout=10):
+            return 200
+    except urllib.error.HTTPError as exc:
+        return exc.code
+
+
+def _post_query(url: str, query: str, headers: dict[str, str]) -> Any:
+    request = urllib.request.Request(
+        url + "/api/v1/query",
+        data=json.dumps({"query": query}).encode(),
+        headers={**headers, "Content-Type": "application/json"},
+        method="POST",
+    )
+    with urllib.request.urlopen(request, timeout=30) as reply:
+        return json.loads(reply.read())
 
 
 def _rules(tmp_path: Path) -> Path:

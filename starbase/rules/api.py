@@ -34,13 +34,19 @@ from starbase.rules.notifier import Notifier
 from starbase.rules.recording import RecordingStore
 
 EVALUATOR = web.AppKey("starbase_rules_evaluator", Evaluator)
+Allow = Callable[[web.Request], bool]
+ALLOW: web.AppKey[Allow] = web.AppKey("starbase_rules_allow")
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 _TYPES = {"alert": "alert", "record": "record"}
 
 
-def add_routes(app: web.Application, evaluator: Evaluator) -> None:
-    """Mount `/api/v1/rules` and `/api/v1/alerts` for `evaluator` on `app`."""
+def add_routes(
+    app: web.Application, evaluator: Evaluator, allow: Allow = lambda request: True
+) -> None:
+    """Mount `/api/v1/rules` and `/api/v1/alerts` for `evaluator` on `app`; a request that
+    `allow` refuses gets Prometheus' 403 error shape."""
     app[EVALUATOR] = evaluator
+    app[ALLOW] = allow
     app.router.add_get("/api/v1/rules", _rules)
     app.router.add_get("/api/v1/alerts", _alerts)
 
@@ -79,6 +85,7 @@ def mount(
     external_url: str = "http://127.0.0.1:8080",
     metrics: Registry | None = None,
     workers: int = 1,
+    allow: Allow = lambda request: True,
 ) -> Evaluator:
     """Run the rules of `files` inside `app` (`starbase serve`); see the module docstring."""
     evaluator = build_evaluator(
@@ -90,7 +97,7 @@ def mount(
         metrics=metrics,
         workers=workers,
     )
-    add_routes(app, evaluator)
+    add_routes(app, evaluator, allow)
     app.cleanup_ctx.append(run_in_background(evaluator))
     return evaluator
 
@@ -142,7 +149,21 @@ async def _healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+def _refused(request: web.Request) -> web.Response | None:
+    if request.app[ALLOW](request):
+        return None
+    body = {
+        "status": "error",
+        "errorType": "forbidden",
+        "error": "rules and alerts are for operators: use a token not bound to a tenant",
+    }
+    return web.json_response(body, status=403)
+
+
 async def _rules(request: web.Request) -> web.Response:
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     kind = request.query.get("type")
     if kind is not None and kind not in _TYPES:
         return web.json_response(
@@ -158,5 +179,8 @@ async def _rules(request: web.Request) -> web.Response:
 
 
 async def _alerts(request: web.Request) -> web.Response:
+    refused = _refused(request)
+    if refused is not None:
+        return refused
     data = request.app[EVALUATOR].alerts_document()
     return web.json_response({"status": "success", "data": data})
