@@ -536,3 +536,24 @@ def test_templates_parse_or_fail_cleanly_and_always_render(text: str, value: flo
     assert isinstance(template.render({"a": "b"}, value), str)
     for function in (humanize, humanize_duration):
         assert isinstance(function(value), str)
+
+
+def test_generator_url_opens_the_rows_in_the_web_ui(tmp_path: Path, otel_data: Path) -> None:
+    from urllib.parse import parse_qs, urlsplit
+
+    from starbase.api.models import TimeRange
+    from starbase.api.running import range_stage
+
+    evaluator = _evaluator(tmp_path, otel_data, external_url="https://ui.example")
+    rule = evaluator.rules.groups[0].rules[0]
+    url = urlsplit(evaluator.generator_url(rule, AT, AT + 600))
+    assert (url.scheme, url.netloc, url.path) == ("https", "ui.example", "/")
+    route, _, query = url.fragment.partition("?")
+    params = {k: v[0] for k, v in parse_qs(query).items()}
+    assert route == "/explore" and params["from"] == "2026-11-20T11:00:00.000Z"
+    assert params["q"].startswith('from otel | between "2026-11-20T11:00:00.000Z" and ')
+    assert range_stage(TimeRange(**{"from": params["from"], "to": params["to"]}))
+    # the link's query runs on its own and finds the rows that fired the alert
+    table = evaluator.runner.run(evaluator.runner.compile(params["q"]), int(AT * 1e9) + 10**15, 30)
+    assert table.num_rows > 0
+    evaluator.runner.close()
