@@ -52,8 +52,10 @@ golden-update: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python benchmarks/compile.py
 
-# 10M synthetic records over 30 days (generated once into benchmarks/.data/, ~1 GB).
+# 10M synthetic records over 30 days (generated once into benchmarks/.data/, ~1 GB), against
+# hand-written DataFusion, DuckDB and ClickHouse (chDB: the `bench` extra, installed here).
 bench-query: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python benchmarks/query.py
 
 # Commit latency, files/bytes per day, bytes per record vs OTLP, planning at 10k files.

@@ -1,12 +1,22 @@
-"""Query benchmark: StarQL vs the same SQL hand-written on DataFusion vs DuckDB, same files.
+"""Query benchmark: StarQL against hand-written DataFusion, DuckDB and ClickHouse, same rows.
 
-Run: `python benchmarks/query.py [--rows 10000000] [--days 30] [--runs 5] [--data DIR]`
-(`make bench-query`). The dataset (synthetic OTel logs in the stored layout, hive-partitioned
-by hour and service) is generated once into `benchmarks/.data/` and reused. Each query runs
-once to warm up, then `--runs` times each way, interleaved; the table shows medians and the
-ratios StarQL/DataFusion and StarQL/DuckDB. StarQL timings include compiling (parse through
-SQL) on every run. The 1-hour-window query's bytes scanned come from DataFusion's EXPLAIN
-ANALYZE metrics and are compared with the dataset's size on disk. Prints figures only.
+Run: `python benchmarks/query.py [--rows 10000000] [--days 30] [--runs 5] [--data DIR]
+[--engines starql,datafusion,duckdb,ch-parquet,ch-mergetree] [--variant NAME='SET …; SET …']`
+(`make bench-query`). Each `--variant` adds hand-written DataFusion with Starbase's session
+settings changed as given (how the settings were chosen: docs/storage.md).
+
+The dataset (synthetic OTel logs, `benchmarks/synthetic.py`) is written once through the
+storage layer into `benchmarks/.data/otel-<rows>/` and compacted, as the router's background
+compaction leaves it; ClickHouse's MergeTree copy of the same rows is loaded once next to it.
+Every engine answers the nine questions of `questions.py`: StarQL through Starbase's engine
+(compiling on every run), the same SQL hand-written for DataFusion over the same files with
+Starbase's session settings, DuckDB over the same files, ClickHouse (chDB) over the same
+files and over its MergeTree copy (`peers.py`). Each question runs once per engine to warm
+up, then `--runs` rounds in which every engine runs it once, so that load from other jobs on
+a shared machine falls on all engines alike. Printed: per question the median wall time and
+process CPU time per engine and the ratios StarQL/DataFusion and StarQL/MergeTree, the
+medians over the questions, files and bytes on disk, and what the 1-hour window and the
+trace lookup read (DataFusion's EXPLAIN ANALYZE metrics; ClickHouse's rows and bytes read).
 """
 
 from __future__ import annotations
@@ -16,123 +26,27 @@ import re
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
-import duckdb
-import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+from questions import Question, questions
+from synthetic import write_dataset
 
 import starbase
-from starbase.compiler.timestamps import format_iso, parse_iso
+from starbase.compiler.timestamps import parse_iso
 from starbase.config import default_config
-from starbase.runtime.engine import new_session
-from starbase.storage.formats import OTEL as STORED_FORMAT
-from starbase.storage.synthetic import write_dataset
+from starbase.storage.formats import OTEL
 from starbase.storage.table import open_table
 
 END = parse_iso("2026-11-01T00:00:00Z")
 HOUR = 3_600 * 10**9
 DEFAULT_DATA = Path(__file__).parent / ".data"
-
-
-def queries(start: int, end: int, trace_id: str) -> list[tuple[str, str, str, str]]:
-    """(name, StarQL, hand-written DataFusion SQL, DuckDB SQL) over the same question."""
-    window_lo, window_hi = end - 30 * HOUR, end - 29 * HOUR
-    lo_iso, hi_iso = format_iso(window_lo), format_iso(window_hi)
-    hour_lo, hour_hi = lo_iso[:13], format_iso(window_hi - 1)[:13]
-    duck_src = "logs"
-    return [
-        (
-            "count by service",
-            "from otel | stats count() as n by service",
-            "SELECT service, count(*) AS n FROM otel GROUP BY service",
-            f"SELECT service, count(*) AS n FROM {duck_src} GROUP BY service",
-        ),
-        (
-            "severity filter",
-            'from otel | where severity >= "error" | stats count() as n by service, severity',
-            "SELECT service, severity_number, count(*) AS n FROM otel "
-            "WHERE severity_number >= 17 GROUP BY service, severity_number",
-            f"SELECT service, severity_number, count(*) AS n FROM {duck_src} "
-            "WHERE severity_number >= 17 GROUP BY service, severity_number",
-        ),
-        (
-            "regex search",
-            "from otel | where message ~ /timeout|refused/i | stats count() as n",
-            "SELECT count(*) AS n FROM otel WHERE regexp_like(body, '(?i)timeout|refused')",
-            f"SELECT count(*) AS n FROM {duck_src} "
-            "WHERE regexp_matches(body, '(?i)timeout|refused')",
-        ),
-        (
-            "parse + stats",
-            'from otel | where service == "gateway"'
-            ' | parse message "* * * *" as method, path, status, took'
-            " | stats count() as n by status | sort n desc",
-            "SELECT regexp_match(body, '^(.*?) (.*?) (.*?) (.*?)$')[3] AS status, count(*) AS n "
-            "FROM otel WHERE service = 'gateway' GROUP BY 1 ORDER BY n DESC",
-            f"SELECT regexp_extract(body, '^(.*?) (.*?) (.*?) (.*?)$', 3) AS status, count(*) AS n "
-            f"FROM {duck_src} WHERE service = 'gateway' GROUP BY 1 ORDER BY n DESC",
-        ),
-        (
-            "time buckets",
-            'from otel | where severity >= "warn" | stats count() as n by bin(timestamp, 1h) as h'
-            " | sort h",
-            "SELECT date_bin(INTERVAL '1 hour', to_timestamp_nanos(time_unix_nano), "
-            "to_timestamp_nanos(0)) AS h, count(*) AS n FROM otel WHERE severity_number >= 13 "
-            "GROUP BY 1 ORDER BY h",
-            f"SELECT time_bucket(INTERVAL 1 HOUR, make_timestamp(time_unix_nano // 1000)) AS h, "
-            f"count(*) AS n FROM {duck_src} WHERE severity_number >= 13 GROUP BY 1 ORDER BY h",
-        ),
-        (
-            "top-N",
-            "from otel | stats avg(attributes.duration_ms) as avg_ms by service, host"
-            " | sort avg_ms desc | limit 5",
-            "SELECT service, resource_attributes['host.name'] AS host, "
-            "avg(try_cast(log_attributes['duration_ms'] AS DOUBLE)) AS avg_ms FROM otel "
-            "GROUP BY 1, 2 ORDER BY avg_ms DESC NULLS LAST LIMIT 5",
-            f"SELECT service, resource_attributes['host.name'] AS host, "
-            f"avg(try_cast(log_attributes['duration_ms'] AS DOUBLE)) AS avg_ms FROM {duck_src} "
-            f"GROUP BY 1, 2 ORDER BY avg_ms DESC NULLS LAST LIMIT 5",
-        ),
-        (
-            "trace lookup",
-            f'from otel | where trace_id == "{trace_id}" | fields timestamp, service, message'
-            " | sort timestamp",
-            "SELECT to_timestamp_nanos(time_unix_nano) AS timestamp, service, body AS message "
-            f"FROM otel WHERE trace_id = '{trace_id}' ORDER BY timestamp",
-            f"SELECT time_unix_nano AS timestamp, service, body AS message FROM {duck_src} "
-            f"WHERE trace_id = '{trace_id}' ORDER BY timestamp",
-        ),
-        (
-            "1-hour window",
-            f'from otel | between "{lo_iso}" and "{hi_iso}" | stats count() as n, '
-            "pct(attributes.duration_ms, 95) as p95 by service",
-            "SELECT service, count(*) AS n, percentile_cont(0.95) WITHIN GROUP "
-            "(ORDER BY try_cast(log_attributes['duration_ms'] AS DOUBLE)) AS p95 FROM otel "
-            f"WHERE time_unix_nano >= {window_lo} AND time_unix_nano < {window_hi} "
-            f"AND hour >= '{hour_lo}' AND hour <= '{hour_hi}' GROUP BY service",
-            f"SELECT service, count(*) AS n, quantile_cont(try_cast(log_attributes['duration_ms'] "
-            f"AS DOUBLE), 0.95) AS p95 FROM {duck_src} WHERE time_unix_nano >= {window_lo} "
-            f"AND time_unix_nano < {window_hi} AND hour >= '{hour_lo}' AND hour <= '{hour_hi}' "
-            "GROUP BY service",
-        ),
-        (
-            "errors last day",
-            f'from otel | between "{format_iso(end - 24 * HOUR)}" and "{format_iso(end)}"'
-            ' | where severity >= "error" | stats count() as n by service | sort n desc',
-            "SELECT service, count(*) AS n FROM otel WHERE time_unix_nano >= "
-            f"{end - 24 * HOUR} AND time_unix_nano < {end} AND severity_number >= 17 "
-            f"AND hour >= '{format_iso(end - 24 * HOUR)[:13]}' AND hour <= "
-            f"'{format_iso(end - 1)[:13]}' GROUP BY service ORDER BY n DESC",
-            f"SELECT service, count(*) AS n FROM {duck_src} WHERE time_unix_nano >= "
-            f"{end - 24 * HOUR} AND time_unix_nano < {end} AND severity_number >= 17 "
-            f"AND hour >= '{format_iso(end - 24 * HOUR)[:13]}' AND hour <= "
-            f"'{format_iso(end - 1)[:13]}' GROUP BY service ORDER BY n DESC",
-        ),
-    ]
+ENGINES = ("starql", "datafusion", "duckdb", "ch-parquet", "ch-mergetree")
+LAYOUT = "v2"  # bump when the stored layout changes: the dataset is written again
 
 
 def dataset(root: Path, rows: int, days: int) -> Path:
-    marker = root / f"rows={rows},days={days},layout=index.done"
+    marker = root / f"rows={rows},days={days},layout={LAYOUT}.done"
     if marker.exists():
         return root
     if root.exists():
@@ -142,7 +56,7 @@ def dataset(root: Path, rows: int, days: int) -> Path:
     root.mkdir(parents=True)
     started = time.perf_counter()
     write_dataset(root, rows, start_ns=END - days * 24 * HOUR, span_ns=days * 24 * HOUR, seed=1)
-    # As the router's background compaction leaves it: every partition merged into compacted/.
+    # As the router's background compaction leaves it: every file merged into compacted ones.
     table = open_table(root, "otel")
     table.compact()
     table.vacuum(grace_s=0)
@@ -151,10 +65,68 @@ def dataset(root: Path, rows: int, days: int) -> Path:
     return root
 
 
-def timed(action: object) -> float:
-    started = time.perf_counter()
-    action()  # type: ignore[operator]
-    return time.perf_counter() - started
+def measure(action: Callable[[], object]) -> tuple[float, float]:
+    """(wall, CPU) seconds of one run; CPU is this process's, all threads."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    action()
+    return time.perf_counter() - wall, time.process_time() - cpu
+
+
+def runners(
+    chosen: list[str], root: Path, rows: int, variants: dict[str, tuple[str, ...]]
+) -> tuple[dict[str, Callable[[Question], object]], dict[str, object]]:
+    """One callable per engine that answers a question; and the peers, for their figures."""
+    from peers import ClickHouseMergeTree, ClickHouseParquet, DataFusionFiles, DuckDBFiles
+
+    compacted = root / OTEL.directory / "v2"
+    config = default_config(root)
+    shared = starbase.compile("from otel | limit 1", config)
+    shared.run()  # create the engine once; the runs below share its session
+
+    def starql(question: Question) -> object:
+        compiled = starbase.compile(question.starql, config)
+        compiled._engines.update(shared._engines)
+        return compiled.run()
+
+    made: dict[str, Callable[[Question], object]] = {}
+    peers: dict[str, object] = {"starql": shared}
+    for name in chosen:
+        if name == "starql":
+            made[name] = starql
+        elif name == "datafusion":
+            hand = DataFusionFiles(compacted, OTEL.schema)
+            peers[name] = hand
+            made[name] = lambda q, p=hand: p.run(q.datafusion)
+        elif name == "duckdb":
+            duck = DuckDBFiles(compacted)
+            made[name] = lambda q, p=duck: p.run(q.duckdb)
+        elif name == "ch-parquet":
+            chp = ClickHouseParquet(compacted, root.parent / f"chdb-{rows}")
+            made[name] = lambda q, p=chp: p.run(q.clickhouse)
+        elif name == "ch-mergetree":
+            started = time.perf_counter()
+            chm = ClickHouseMergeTree(compacted, root.parent / f"chdb-{rows}", rows)
+            if chm.load_seconds is not None:
+                took = time.perf_counter() - started
+                print(f"loaded the MergeTree copy in {took:.1f} s", file=sys.stderr)
+            peers[name] = chm
+            made[name] = lambda q, p=chm: p.run(q.clickhouse)
+        else:
+            raise SystemExit(f"unknown engine {name!r} (known: {', '.join(ENGINES)})")
+    for name, settings in variants.items():
+        variant = DataFusionFiles(compacted, OTEL.schema, settings)
+        made[name] = lambda q, p=variant: p.run(q.datafusion)
+        LABELS[name] = name[:12]
+    return made, peers
+
+
+LABELS = {
+    "starql": "StarQL",
+    "datafusion": "DataFusion",
+    "duckdb": "DuckDB",
+    "ch-parquet": "CH Parquet",
+    "ch-mergetree": "CH MergeTree",
+}
 
 
 def main() -> None:
@@ -163,84 +135,135 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=30)
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--data", type=Path, default=None)
+    parser.add_argument("--engines", default=",".join(ENGINES))
+    parser.add_argument("--only", default="", help="comma-separated question names")
+    parser.add_argument("--variant", action="append", default=[], help="NAME='SET …; SET …'")
     args = parser.parse_args()
+    variants = {}
+    for text in args.variant:
+        name, _, sql = text.partition("=")
+        variants[name.strip()] = tuple(s.strip() for s in sql.split(";") if s.strip())
     root = dataset(args.data or DEFAULT_DATA / f"otel-{args.rows}", args.rows, args.days)
-    table_dir = root / STORED_FORMAT.directory / "compacted"  # everything, after compaction
-    files = list(table_dir.rglob("*.parquet"))
-    total_bytes = sum(f.stat().st_size for f in files)
-    print(f"dataset: {args.rows:,} rows, {len(files):,} files, {total_bytes / 2**20:.1f} MiB")
-
-    config = default_config(root)
-    hand = new_session()  # the same session settings as Starbase's engine
-    hand.register_listing_table(
-        "otel",
-        str(table_dir) + "/",
-        table_partition_cols=[("hour", pa.string()), ("service", pa.string()), ("g", pa.string())],
-        file_extension=".parquet",
-        schema=STORED_FORMAT.schema,
+    table = open_table(root, "otel")
+    files = table.files()
+    size = sum(f.bytes for f in files)
+    print(
+        f"dataset: {args.rows:,} rows over {args.days} days, {len(files):,} files, "
+        f"{size / 2**20:.1f} MiB ({size / args.rows:.1f} B/row)"
     )
-    duck = duckdb.connect()
-    duck.execute(
-        "CREATE VIEW logs AS SELECT * FROM read_parquet("
-        f"'{table_dir}/**/*.parquet', hive_partitioning = true)"
-    )
-    trace_id = duck.sql("SELECT trace_id FROM logs WHERE trace_id IS NOT NULL LIMIT 1").fetchall()[
-        0
-    ][0]
+    chosen = [e.strip() for e in args.engines.split(",") if e.strip()]
+    made, peers = runners(chosen, root, args.rows, variants)
+    trace_id = _a_trace_id(table)
+    asked = questions(END, trace_id)
+    if args.only:
+        wanted = {n.strip() for n in args.only.split(",")}
+        asked = [q for q in asked if q.name in wanted]
 
-    start = END - args.days * 24 * HOUR
-    rows_out = []
-    engine_query = starbase.compile("from otel | limit 1", config)
-    engine_query.run()  # create the engine once; runs below share its session
-    for name, starql, df_sql, duck_sql in queries(start, END, trace_id):
-
-        def run_starql(text: str = starql) -> None:
-            compiled = starbase.compile(text, config)
-            compiled._engines.update(engine_query._engines)
-            compiled.run()
-
-        ways = {
-            "starql": run_starql,
-            "datafusion": lambda q=df_sql: hand.sql(q).to_arrow_table(),
-            "duckdb": lambda q=duck_sql: duck.sql(q).to_arrow_table(),
-        }
-        for action in ways.values():  # warm-up
-            action()
-        samples: dict[str, list[float]] = {w: [] for w in ways}
+    walls: dict[str, dict[str, float]] = {}
+    cpus: dict[str, dict[str, float]] = {}
+    for question in asked:
+        for run in made.values():  # warm-up
+            run(question)
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in made}
         for _ in range(args.runs):
-            for way, action in ways.items():
-                samples[way].append(timed(action))
-        medians = {w: statistics.median(s) * 1000 for w, s in samples.items()}
-        rows_out.append((name, medians))
-
-    print(
-        f"\n{'query':<18} {'StarQL ms':>10} {'DataFusion':>11} {'DuckDB':>9} "
-        f"{'vs DF':>7} {'vs DuckDB':>10}"
-    )
-    for name, m in rows_out:
+            for name, run in made.items():
+                samples[name].append(measure(lambda r=run, q=question: r(q)))
+        walls[question.name] = {
+            n: statistics.median(w for w, _ in s) * 1e3 for n, s in samples.items()
+        }
+        cpus[question.name] = {
+            n: statistics.median(c for _, c in s) * 1e3 for n, s in samples.items()
+        }
         print(
-            f"{name:<18} {m['starql']:>10.1f} {m['datafusion']:>11.1f} {m['duckdb']:>9.1f} "
-            f"{m['starql'] / m['datafusion']:>6.2f}x {m['starql'] / m['duckdb']:>9.2f}x"
+            f"  {question.name}: "
+            + ", ".join(f"{n} {walls[question.name][n]:.0f} ms" for n in made),
+            file=sys.stderr,
         )
-    ratios_df = [m["starql"] / m["datafusion"] for _, m in rows_out]
-    ratios_duck = [m["starql"] / m["duckdb"] for _, m in rows_out]
-    print(
-        f"{'median ratio':<18} {'':>10} {'':>11} {'':>9} "
-        f"{statistics.median(ratios_df):>6.2f}x {statistics.median(ratios_duck):>9.2f}x"
-    )
 
-    name, starql, _, _ = queries(start, END, trace_id)[7]
-    compiled = starbase.compile(starql, config)
-    analyzed = compiled._engine().explain(compiled.plan, {}, analyze=True)
-    scanned = sum(
-        _size(n, unit) for n, unit in re.findall(r"bytes_scanned=([\d.]+) ?([KMGT]?)", analyzed)
+    _table("wall time, median of the runs (ms)", walls, list(made))
+    _table("process CPU time, median of the runs (ms)", cpus, list(made))
+    _footprint(root, table, peers, asked)
+
+
+def _a_trace_id(table: object) -> str:
+    from starbase.storage.ids import to_hex
+
+    entry = next(f for f in table.files() if f.rows)  # type: ignore[attr-defined]
+    data = table.read_file(entry)  # type: ignore[attr-defined]
+    ids = data["trace_id"].drop_null()
+    return str(to_hex(ids.slice(len(ids) // 2, 1))[0].as_py())
+
+
+def _table(title: str, figures: dict[str, dict[str, float]], engines: list[str]) -> None:
+    ratios = [
+        (a, b)
+        for a, b in (
+            ("starql", "datafusion"),
+            ("starql", "ch-mergetree"),
+            ("starql", "ch-parquet"),
+            ("starql", "duckdb"),
+        )
+        if a in engines and b in engines
+    ]
+    print(f"\n## {title}")
+    head = f"{'question':<18}" + "".join(f"{LABELS[e]:>13}" for e in engines)
+    head += "".join(f"{'/' + LABELS[b]:>15}" for _, b in ratios)
+    print(head)
+    for name, row in figures.items():
+        line = f"{name:<18}" + "".join(f"{row[e]:>13.1f}" for e in engines)
+        line += "".join(f"{row[a] / row[b]:>14.2f}x" for a, b in ratios)
+        print(line)
+    medians = {e: statistics.median(r[e] for r in figures.values()) for e in engines}
+    line = f"{'median':<18}" + "".join(f"{medians[e]:>13.1f}" for e in engines)
+    line += "".join(
+        f"{statistics.median(r[a] / r[b] for r in figures.values()):>14.2f}x" for a, b in ratios
     )
-    opened = sum(int(n) for n in re.findall(r"files_opened=(\d+)", analyzed))
-    print(
-        f"\n{name}: EXPLAIN ANALYZE bytes_scanned={scanned:,.0f} of {total_bytes:,} bytes on disk"
-        f" = 1/{total_bytes / max(scanned, 1):,.0f} of the dataset; files_opened={opened}"
-        f" of {len(files):,}"
-    )
+    print(line + "   (ratio columns: median of the per-question ratios)")
+
+
+def _footprint(root: Path, table: object, peers: dict[str, object], asked: list[Question]) -> None:
+    files = table.files()  # type: ignore[attr-defined]
+    size = sum(f.bytes for f in files)
+    print("\n## on disk")
+    print(f"Starbase (Parquet, day layout): {len(files):,} files, {size / 2**20:.1f} MiB")
+    chm = peers.get("ch-mergetree")
+    if chm is not None:
+        parts, chm_size = chm.bytes_on_disk()  # type: ignore[attr-defined]
+        print(f"ClickHouse MergeTree: {parts:,} parts, {chm_size / 2**20:.1f} MiB")
+    by_name = {q.name: q for q in asked}
+    shared = peers["starql"]
+    for name in ("1-hour window", "trace lookup"):
+        question = by_name.get(name)
+        if question is None:
+            continue
+        compiled = starbase.compile(question.starql, default_config(root))
+        compiled._engines.update(shared._engines)  # type: ignore[attr-defined]
+        analyzed = compiled._engine().explain(compiled.plan, {}, analyze=True)
+        scanned = sum(
+            _size(n, unit) for n, unit in re.findall(r"bytes_scanned=([\d.]+) ?([KMGT]?)", analyzed)
+        )
+        opened = sum(
+            int(n)
+            for n in re.findall(r"files_ranges_pruned_statistics=\d+ total → (\d+)", analyzed)
+        )
+        groups = re.findall(r"row_groups_pruned_statistics=(\d+) total → (\d+) matched", analyzed)
+        blooms = re.findall(r"row_groups_pruned_bloom_filter=(\d+) total → (\d+) matched", analyzed)
+        pages = re.findall(r"page_index_rows_pruned=(\d+) total → (\d+) matched", analyzed)
+        print(
+            f"{name} (StarQL, EXPLAIN ANALYZE): bytes_scanned={scanned:,.0f} of {size:,} on disk"
+            f" = 1/{size / max(scanned, 1):,.0f}; files opened {opened} of {len(files)};"
+            f" row groups {_pairs(groups)} after statistics, {_pairs(blooms)} after bloom"
+            f" filters; rows {_pairs(pages)} after the page index"
+        )
+        if chm is not None:
+            rows, read = chm.read_bytes(question.clickhouse)  # type: ignore[attr-defined]
+            print(f"{name} (CH MergeTree): read {rows:,} rows, {read:,} bytes (uncompressed)")
+
+
+def _pairs(found: list[tuple[str, str]]) -> str:
+    total = sum(int(a) for a, _ in found)
+    kept = sum(int(b) for _, b in found)
+    return f"{kept:,}/{total:,}"
 
 
 def _size(number: str, unit: str) -> float:

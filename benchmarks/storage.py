@@ -11,7 +11,7 @@ bench-storage`). Prints figures only; everything runs in a temporary folder.
    OTLP protobuf: for the synthetic records of step 1, and for `--emitted` records of the
    emitter's `incident` scenario sent through the OpenTelemetry SDK to a real router (trace
    ids shared by the services of a request, as in real systems).
-3. Planning with 10,000 files in the table (100 commits x 100 partitions): reading the index
+3. Planning with 10,000 files in the table (100 commits x 100 days): reading the index
    head, folding the file list (from the commit log, then from a checkpoint), and DataFusion
    registering + planning + running a full count and a 1-hour count through Starbase's view.
 """
@@ -32,13 +32,14 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from opentelemetry.proto.collector.logs.v1 import logs_service_pb2
 from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
+from synthetic import generate
 
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import default_config
 from starbase.devenv import free_port, spawn, wait_answering
 from starbase.runtime.engine import new_session
 from starbase.runtime.tables import register
-from starbase.storage.synthetic import generate
+from starbase.storage.ids import to_hex
 from starbase.storage.table import Table, open_table
 
 S = 1_000_000_000
@@ -91,7 +92,9 @@ def ingest(root: Path, rate: int, flush_s: int, minutes: int, level: int) -> Non
 
 def encodings(table: Table, parquet_per_record: float) -> None:
     """OTLP/JSON and OTLP protobuf sizes of the compacted records."""
-    sample = pa.concat_tables(table._read(f) for f in table.files())
+    sample = pa.concat_tables(table.read_file(f) for f in table.files())
+    for name in ("trace_id", "span_id"):  # as OTLP/JSON spells them: hex
+        sample = sample.set_column(sample.schema.get_field_index(name), name, to_hex(sample[name]))
     json_bytes = proto_bytes = 0
     rows = sample.to_pylist()
     by_service: dict[str, list[dict[str, object]]] = {}
@@ -198,10 +201,12 @@ def otlp_proto(rows: list[dict[str, object]]) -> logs_service_pb2.ExportLogsServ
 def planning(root: Path) -> None:
     table = open_table(root, "otel")
     services = ("gateway", "checkout", "payments", "auth", "inventory")
-    for k in range(100):  # each commit: 20 hours x 5 services = 100 files
-        batch = generate(2_000, start_ns=START, span_ns=20 * HOUR, seed=1000 + k, services=services)
+    for k in range(100):  # each commit: 100 days = 100 files
+        batch = generate(
+            2_000, start_ns=START, span_ns=100 * 24 * HOUR, seed=1000 + k, services=services
+        )
         table.append(batch)
-    print("## planning with 10,000 files (100 commits x 100 partitions, 200k records)")
+    print("## planning with 10,000 files (100 commits x 100 days, 200k records)")
     print(f"files in the index: {len(table.files()):,}")
     fresh = open_table(root, "otel")
     head = _best(lambda: open_table(root, "otel").snapshot())
@@ -222,7 +227,11 @@ def datafusion(root: Path, label: str) -> None:
     source = default_config(root).sources[0]
     for name, sql in (
         ("full count", "SELECT count(*) FROM otel"),
-        ("1-hour count", "SELECT count(*) FROM otel WHERE hour = '2026-11-20T05'"),
+        (
+            "1-hour count",
+            f"SELECT count(*) FROM otel WHERE day = '2026-11-20' AND time_unix_nano >= "
+            f"{START + 5 * HOUR} AND time_unix_nano < {START + 6 * HOUR}",
+        ),
     ):
         ctx = new_session()
         started = time.perf_counter()

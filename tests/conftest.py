@@ -20,8 +20,8 @@ DATASET_SEED = 7
 @pytest.fixture(scope="session")
 def otel_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder holding DATASET_ROWS synthetic OTel records over two days from
-    DATASET_START, written in the stored layout (`<dir>/otel/logs/hour=…/service=…/`)."""
-    from starbase.storage.synthetic import write_dataset
+    DATASET_START, written in the stored layout (`<dir>/otel/logs/v2/day=…/`)."""
+    from synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("otel-data")
     write_dataset(

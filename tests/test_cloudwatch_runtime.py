@@ -54,7 +54,7 @@ from starbase.runtime.insights_poll import MAX_ROWS, Shape
 from starbase.runtime.insights_rows import to_table
 from starbase.runtime.insights_window import Window, with_window
 from starbase.runtime.udfs import json_to_map
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 REGION = "eu-central-1"  # moto keeps state per region: one of this module's own
 GROUPS = [f"/aws/lambda/{s}" for s in SERVICES]

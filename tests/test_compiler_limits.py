@@ -22,7 +22,7 @@ from starbase.compiler.errors import Code, CompileError
 from starbase.compiler.grammar.parser import MAX_DEPTH, MAX_STAGES
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import default_config
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 T0 = parse_iso("2026-11-20T10:00:00Z")
 

@@ -42,6 +42,7 @@ from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, default_config
 from starbase.runtime.engine import Engine
 from starbase.storage import otel_layout
+from starbase.storage.ids import to_hex
 
 REL_TOL = 1e-9
 
@@ -75,9 +76,10 @@ def backends(otel_data: Path) -> Iterator[Backends]:
     duck = duckdb.connect()
     duck.execute("SET TimeZone = 'UTC'")
     glob = str(otel_data / otel_layout.TABLE_DIR / "**" / "*.parquet").replace("'", "''")
-    duck.execute(
-        f"""CREATE VIEW logs AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true,
-            hive_types = {{'hour': VARCHAR, 'service': VARCHAR}})"""
+    duck.execute(  # ids are stored as bytes: lowercase hex, as StarQL shows them
+        f"""CREATE VIEW logs AS SELECT * REPLACE (lower(hex(trace_id)) AS trace_id,
+            lower(hex(span_id)) AS span_id) FROM read_parquet('{glob}', hive_partitioning = true,
+            hive_types = {{'day': VARCHAR, 'by': VARCHAR}})"""
     )
     yield Backends(otel_data, config, Engine(config), duck)
     duck.close()
@@ -1161,14 +1163,14 @@ def _to_number(text: str | None) -> float:
 
 def load_rows(root: Path) -> Rows:
     dataset = ds.dataset(
-        root / otel_layout.TABLE_DIR,
+        root / otel_layout.TABLE_DIR / "v2",
         format="parquet",
         partitioning=ds.partitioning(otel_layout.PARTITION_SCHEMA, flavor="hive"),
     )
     table = dataset.to_table()
     attributes = [dict(m) if m is not None else {} for m in table["log_attributes"].to_pylist()]
     resources = [dict(m) if m is not None else {} for m in table["resource_attributes"].to_pylist()]
-    traces = table["trace_id"].to_pylist()
+    traces = to_hex(table["trace_id"]).to_pylist()
     return Rows(
         time=table["time_unix_nano"].to_numpy(),
         severity=table["severity_number"].cast(pa.float64()).fill_null(math.nan).to_numpy(),
@@ -1176,7 +1178,7 @@ def load_rows(root: Path) -> Rows:
         host=[r.get("host.name") for r in resources],
         body=table["body"].to_pylist(),
         trace_id=traces,
-        span_id=table["span_id"].to_pylist(),
+        span_id=to_hex(table["span_id"]).to_pylist(),
         numbers={
             key: np.array([_to_number(a.get(key)) for a in attributes])
             for key in ("http.status_code", "duration_ms")

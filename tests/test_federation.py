@@ -39,7 +39,7 @@ from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import format_iso
 from starbase.config import Config, config_from_dict
 from starbase.runtime.engine import Engine
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 REGION = "eu-west-3"  # moto keeps state per region: one of this module's own
 EVENTS = 1_500

@@ -35,7 +35,7 @@ from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
 from starbase.config import Config, config_from_dict, default_config
 from starbase.runtime.engine import new_session
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 T0 = parse_iso("2026-11-20T10:00:00Z")
 

@@ -16,7 +16,7 @@ import pytest
 from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import config_from_dict, default_config
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 T0 = parse_iso("2026-11-20T10:00:00Z")
 MINUTE = 60 * 1_000_000_000

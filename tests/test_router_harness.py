@@ -19,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ignore[import-untyped, unused-ignore]
     ExportLogsServiceRequest,
@@ -28,6 +27,7 @@ from opentelemetry.proto.common.v1.common_pb2 import (  # type: ignore[import-un
     AnyValue,
 )
 
+from starbase.storage.ids import to_hex
 from starbase.storage.table import open_table
 
 PROTOBUF = {"Content-Type": "application/x-protobuf"}
@@ -184,18 +184,20 @@ def otlp_request(
 
 
 def table_rows(location: Path, format_name: str) -> pa.Table:
-    """Every committed row of a local table (read through its commit log), with the second
-    partition key (service, group, source) as a column."""
+    """Every committed row of a local table (read through its commit log), with the cluster
+    key under its legacy partition name too (service, group, source) and ids as hex."""
     table = open_table(location, format_name)
+    fmt = table.format
     files = table.files()
     if not files:
-        return table.format.schema.empty_table()
-    root = location / table.format.directory
-    key = table.format.key  # a partition value: in the path, added back as a column
-    return pa.concat_tables(
-        pq.read_table(root / f.path).append_column(key, pa.array([f.key] * f.rows, pa.string()))
-        for f in files
-    )
+        rows = fmt.schema.empty_table()
+    else:
+        rows = pa.concat_tables(table.read_file(f) for f in files)
+    for name in fmt.ids:
+        rows = rows.set_column(rows.schema.get_field_index(name), name, to_hex(rows[name]))
+    if fmt.key not in rows.column_names:
+        rows = rows.append_column(fmt.key, rows[fmt.cluster])
+    return rows
 
 
 def wait_for(predicate: Any, timeout: float = 20.0, what: str = "condition") -> None:

@@ -306,8 +306,13 @@ def test_background_compaction_keeps_every_record_once(tmp_path: Path) -> None:
             bodies = [f"c{batch}-{i}" for i in range(20)]
             assert server.post("/v1/logs", otlp_request(bodies), PROTOBUF)[0] == 200
             time.sleep(0.25)  # one commit each
-        folder = tmp_path / "data" / "otel" / "logs" / "compacted"
-        wait_for(lambda: folder.exists() and any(folder.rglob("*.parquet")), what="compaction")
+        folder = tmp_path / "data" / "otel" / "logs" / "v2"
+        wait_for(
+            lambda: folder.exists() and any(folder.rglob("by=compact-*/*.parquet")),
+            what="compaction",
+        )
+        # acknowledged means durable in the WAL; the last batch may still be on its way in
+        wait_for(lambda: count(server.data) >= 120, what="every batch committed")
         assert count(server.data) == 120
     finally:
         assert server.stop() == 0

@@ -25,7 +25,7 @@ from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
 from starbase.mappings.metamodel import UNIVERSAL_FIELDS
 from starbase.runtime.engine import QueryFailed
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 
 S = 1_000_000_000
 MINUTE = 60 * S
@@ -134,7 +134,7 @@ def rows_table(rows: Sequence[Row], observed_delay: int = 500) -> pa.Table:
 @pytest.fixture(scope="module")
 def data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A data folder with ROWS; FIRST is written last, in a file of its own, so that file
-    order and time order disagree in hour=…T10/service=checkout."""
+    order and time order disagree in day=2026-11-20."""
     root = tmp_path_factory.mktemp("runtime-data")
     write_batch(root, rows_table(LATER))
     write_batch(root, rows_table([FIRST]))
@@ -442,7 +442,7 @@ def test_files_written_after_the_first_run_are_seen(tmp_path: Path) -> None:
     assert values(compiled.run()) == {"n": [2]}
     assert values(by_service.run()) == {"service": ["checkout"], "n": [2]}
     write_batch(tmp_path, rows_table([FIRST]))  # an existing partition, a new file
-    write_batch(tmp_path, rows_table(LATER[-2:]))  # new hour= and service= directories
+    write_batch(tmp_path, rows_table(LATER[-2:]))  # new files in the day folder
     assert values(compiled.run()) == {"n": [5]}
     assert values(by_service.run()) == {
         "service": ["checkout", "payments", "search"],
@@ -702,7 +702,7 @@ def test_table_is_aligned_with_a_row_count(data: Path, capsys: pytest.CaptureFix
 # ---------------------------------------------------------------- explain and pruning
 
 
-def test_explain_shows_partition_pruning_for_an_hour_and_a_service(data: Path) -> None:
+def test_explain_shows_pruning_by_day_and_service(data: Path) -> None:
     compiled = compile(
         'from otel | between "2026-11-20T10:00:00Z" and "2026-11-20T11:00:00Z"'
         ' | where service == "checkout"',
@@ -712,26 +712,26 @@ def test_explain_shows_partition_pruning_for_an_hour_and_a_service(data: Path) -
     plans = text.split("== datafusion plan ==", 1)[1]
     logical, physical = plans.split("-- physical plan --")
     scans = [line for line in logical.splitlines() if "TableScan:" in line]
-    assert len(scans) == 1  # nothing compacted yet: the view reads incoming/ only
-    for scan, part in zip(scans, ("incoming",), strict=True):
-        full = re.search(r"full_filters=\[(.*?)\]", scan)
-        assert full is not None, scan
-        filters = full.group(1)
-        assert f'otel__{part}.service = Utf8("checkout")' in filters
-        assert f'otel__{part}.hour >= Utf8("2026-11-20T10")' in filters
-        assert f'otel__{part}.hour <= Utf8("2026-11-20T10")' in filters
+    assert len(scans) == 1  # one listing table over the day layout
+    full = re.search(r"full_filters=\[(.*?)\], partial_filters", scans[0])
+    partial = re.search(r"partial_filters=\[(.*?)\]$", scans[0])
+    assert full is not None and partial is not None, scans[0]
+    assert 'otel__v2.day >= Utf8("2026-11-20")' in full.group(1)  # folders pruned
+    assert 'otel__v2.day <= Utf8("2026-11-20")' in full.group(1)
+    assert 'otel__v2.service = Utf8("checkout")' in partial.group(1)  # row groups pruned
     groups = re.search(r"file_groups=\{(.*?)\]\]\}", physical)
     assert groups is not None, physical
-    listed = re.findall(r"hour=[^/]+/service=[^/]+/c=\d+/[^,\]\s]+\.parquet", groups.group(1))
-    partition = data / "otel" / "logs" / "incoming" / "hour=2026-11-20T10" / "service=checkout"
-    on_disk = sorted(
-        str(p.relative_to(partition.parent.parent)) for p in partition.rglob("*.parquet")
-    )
+    listed = re.findall(r"day=[^/]+/by=append-\d+/[^,\]\s]+\.parquet", groups.group(1))
+    day = data / "otel" / "logs" / "v2" / "day=2026-11-20"
+    on_disk = sorted(str(p.relative_to(day.parent)) for p in day.rglob("*.parquet"))
     assert len(on_disk) == 2  # FIRST was written in a file of its own
     assert sorted(listed) == on_disk
-    all_files = list((data / "otel" / "logs").rglob("*.parquet"))
-    assert len(all_files) > len(on_disk)
     assert sorted(values(compiled.run())["timestamp"]) == TIMES[:3]
+    other_day = compile(
+        'from otel | between "2026-11-21T10:00:00Z" and "2026-11-21T11:00:00Z"',
+        default_config(data),
+    ).explain()
+    assert ".parquet" not in other_day.split("-- physical plan --", 1)[1]
 
 
 def test_explain_analyze_with_parameters_shows_metrics(data: Path) -> None:
@@ -739,7 +739,9 @@ def test_explain_analyze_with_parameters_shows_metrics(data: Path) -> None:
     text = compiled.explain(analyze=True, params={"svc": "search"})
     plans = text.split("== datafusion plan ==", 1)[1]
     assert "output_rows=2" in plans
-    assert "service=search" in plans and "service=checkout" not in plans
+    assert "required_guarantees=[service in (search)]" in plans
+    # FIRST's file holds only checkout rows: its row group is skipped by its statistics
+    assert "row_groups_pruned_statistics=2 total → 1 matched" in plans
     # without the parameter the plan is not available, but explain still works
     assert "(not available: " in compiled.explain()
 

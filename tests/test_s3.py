@@ -25,7 +25,7 @@ from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, config_from_dict
 from starbase.runtime.engine import QueryFailed
-from starbase.storage.otel_layout import write_batch
+from starbase.storage import write_batch
 from starbase.storage.store import S3Location
 from starbase.storage.table import open_table
 
@@ -161,7 +161,7 @@ def test_new_objects_uploaded_after_the_first_run_are_seen(
     assert count.run().to_pydict() == {"n": [0]}  # nothing there yet: an empty table
     s3_append(moto_endpoint, prefix, records(20, seed=3, span=30 * MINUTE))
     assert count.run().to_pydict() == {"n": [20]}
-    later = records(7, seed=4, start=T0 + 5 * 60 * MINUTE, span=MINUTE)  # a new hour= prefix
+    later = records(7, seed=4, start=T0 + 5 * 60 * MINUTE, span=MINUTE)  # a new append folder
     s3_append(moto_endpoint, prefix, later)
     s3_append(moto_endpoint, prefix, records(3, seed=5, span=MINUTE))
     assert count.run().to_pydict() == {"n": [30]}
@@ -177,19 +177,17 @@ def test_explain_on_s3_lists_only_the_matching_partition_objects(
         s3,
     )
     plans = compiled.explain().split("== datafusion plan ==", 1)[1]
-    table = "starbase_internal.otel__incoming"  # runtime.tables.internal_table
+    table = "starbase_internal.otel__v2"  # runtime.tables.internal_table
     scan = next(line for line in plans.splitlines() if f"TableScan: {table}" in line)
     assert f'{table}.service = Utf8("search")' in scan
-    assert f'{table}.hour >= Utf8("2026-11-20T11")' in scan
-    assert f'{table}.hour <= Utf8("2026-11-20T11")' in scan
+    assert f'{table}.day >= Utf8("2026-11-20")' in scan
+    assert f'{table}.day <= Utf8("2026-11-20")' in scan
     groups = re.search(r"file_groups=\{(.*?)\]\]\}", plans)
     assert groups is not None, plans
     listed = re.findall(r"[^\[\], ]+\.parquet", groups.group(1))
     assert len(listed) == 2  # one object from each of the two committed batches
     for key in listed:
-        assert key.startswith(
-            f"{PREFIX}/otel/logs/incoming/hour=2026-11-20T11/service=search/c="
-        ), key
+        assert key.startswith(f"{PREFIX}/otel/logs/v2/day=2026-11-20/by=append-"), key
 
 
 def test_a_starbase_toml_s3_source_through_the_cli(

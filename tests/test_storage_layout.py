@@ -1,10 +1,11 @@
-"""The stored OTel layout: partition math, paths, atomic time-sorted Parquet files."""
+"""The stored OTel layout: partition math, paths, compact ids, clustered Parquet files."""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.dataset as ds  # type: ignore[import-untyped, unused-ignore]
@@ -15,17 +16,20 @@ from hypothesis import strategies as st
 
 from starbase.mappings import TRANSFORM_FORMATS, load_mapping
 from starbase.storage import (
-    HOUR_FORMAT,
+    DAY_FORMAT,
     OTEL_LOGS_SCHEMA,
     PARTITION_COLUMNS,
     PARTITION_SCHEMA,
     TABLE_DIR,
+    day_key,
     hour_key,
     parse_partition_path,
     partition_path,
     partition_values,
     write_batch,
 )
+from starbase.storage.ids import from_hex, to_hex
+from starbase.storage.otel_layout import HOUR_FORMAT, hour_start_ns, legacy_partition_path
 
 H = 3_600_000_000_000
 INT64 = st.integers(min_value=-(2**63), max_value=2**63 - 1)
@@ -61,56 +65,99 @@ def test_hour_key_agrees_with_the_vectorised_writer(values: list[int]) -> None:
 
 
 @given(INT64, INT64)
-def test_hour_keys_sort_like_time(a: int, b: int) -> None:
+def test_hour_and_day_keys_sort_like_time(a: int, b: int) -> None:
     if a <= b:
-        assert hour_key(a) <= hour_key(b)
+        assert hour_key(a) <= hour_key(b) and day_key(a) <= day_key(b)
     else:
-        assert hour_key(a) >= hour_key(b)
+        assert hour_key(a) >= hour_key(b) and day_key(a) >= day_key(b)
+
+
+def test_hour_start_inverts_hour_key() -> None:
+    for ns in (0, H - 1, -1, 1_795_755_600 * 10**9 + 17):
+        assert hour_start_ns(hour_key(ns)) == ns - ns % H
+    with pytest.raises(ValueError, match="2026-11-27T05"):
+        hour_start_ns("2026-11-27")
+
+
+@given(st.lists(INT64, min_size=1, max_size=50))
+def test_day_key_agrees_with_the_vectorised_writer(values: list[int]) -> None:
+    from starbase.storage.formats import day_keys
+
+    stamps = pa.array(values, pa.int64()).cast(pa.timestamp("ns"))
+    expected = pc.strftime(stamps, format=DAY_FORMAT).to_pylist()
+    assert expected == [day_key(v) for v in values]
+    assert day_keys(np.array(values, dtype=np.int64)).to_pylist() == expected
+
+
+def test_day_keys_have_four_digit_years() -> None:
+    from starbase.compiler.timestamps import parse_iso
+
+    # outside int64 nanoseconds: only ever a query bound, never a stored time
+    assert day_key(parse_iso("0999-06-01T05:30:00Z")) == "0999-06-01"
 
 
 def test_partition_values() -> None:
-    assert partition_values(H, "checkout") == {"hour": "1970-01-01T01", "service": "checkout"}
-    assert partition_values(0, None)["service"] == "unknown_service"
-    assert partition_values(0, "")["service"] == "unknown_service"
+    assert partition_values(1_795_755_600 * 10**9) == {"day": "2026-11-27"}
+    assert partition_values(-1) == {"day": "1969-12-31"}
 
 
-@given(INT64, st.text(min_size=1, max_size=15))
-def test_partition_path_round_trip(ns: int, service: str) -> None:
-    values = partition_values(ns, service)
-    rel = partition_path(values)
-    assert rel.count("/") == 1 and "\x00" not in rel
-    assert parse_partition_path(rel) == values
-    assert parse_partition_path(f"{TABLE_DIR}/{rel}/x.parquet") == values
+@given(INT64)
+def test_partition_path_round_trip(ns: int) -> None:
+    values = partition_values(ns)
+    path = f"otel/logs/v2/{partition_path(values)}/by=append-000000000001/x.parquet"
+    assert parse_partition_path(path) == values
 
 
 def test_partition_path_shape_and_errors() -> None:
-    values = {"hour": "2026-11-27T05", "service": "a/b=c d"}
-    assert partition_path(values) == "hour=2026-11-27T05/service=a%2Fb%3Dc%20d"
-    with pytest.raises(ValueError):
-        partition_path({"hour": "2026-11-27 05", "service": "x"})
-    with pytest.raises(ValueError):
-        partition_path({"hour": "2026-11-27T05"})
-    with pytest.raises(ValueError):
-        parse_partition_path("service=x/hour=2026-11-27T05")
-    with pytest.raises(ValueError):
-        parse_partition_path("otel/logs/hour=2026-11-27T05")
+    assert partition_path({"day": "2026-11-27"}) == "day=2026-11-27"
+    with pytest.raises(ValueError, match="exactly day"):
+        partition_path({"day": "2026-11-27", "service": "x"})
+    with pytest.raises(ValueError, match="2026-11-27"):
+        partition_path({"day": "2026-11-27T05"})
+    with pytest.raises(ValueError, match="not a partition path"):
+        parse_partition_path("otel/logs/v2/by=append-1")
+    legacy = legacy_partition_path({"hour": "2026-11-27T05", "service": "a/b"})
+    assert legacy == "hour=2026-11-27T05/service=a%2Fb"
+    back = parse_partition_path(f"incoming/{legacy}/c=1/f.parquet", ("hour", "service"))
+    assert back == {"hour": "2026-11-27T05", "service": "a/b"}
 
 
 def test_mapping_partitions_agree_with_layout() -> None:
     otel = load_mapping("otel")
     parts = [(p.column, p.field, p.transform) for p in otel.partitions]
-    assert parts == [("hour", "timestamp", "hour"), ("service", "service", "identity")]
+    assert parts == [("day", "timestamp", "day")]
     assert [p.column for p in otel.partitions] == [name for name, _ in PARTITION_COLUMNS]
     assert all(kind == pa.string() for _, kind in PARTITION_COLUMNS)
     assert all(otel.column_type(p.column) == "string" for p in otel.partitions)
-    assert otel.partitions[0].strftime == TRANSFORM_FORMATS["hour"] == HOUR_FORMAT
+    assert otel.partitions[0].strftime == TRANSFORM_FORMATS["day"] == DAY_FORMAT
     ns = 1_795_755_600 * 10**9 + 123
     when = datetime.fromtimestamp(ns // 10**9, UTC)
-    assert partition_values(ns, "s")["hour"] == when.strftime(otel.partitions[0].strftime)
+    assert partition_values(ns)["day"] == when.strftime(otel.partitions[0].strftime)
+
+
+# ---------------------------------------------------------------- ids
+
+
+@given(st.lists(st.one_of(st.none(), st.binary(min_size=16, max_size=16)), max_size=30))
+def test_ids_round_trip_between_hex_and_bytes(ids: list[bytes | None]) -> None:
+    text = pa.array([None if i is None else i.hex() for i in ids], pa.string())
+    stored = from_hex(text, 16)
+    assert stored.type == pa.binary(16) and stored.to_pylist() == ids
+    assert to_hex(stored).to_pylist() == text.to_pylist()
+    upper = pa.array([None if i is None else i.hex().upper() for i in ids], pa.string())
+    assert from_hex(upper, 16).equals(stored)
+    assert to_hex(stored.slice(1)).to_pylist() == text.to_pylist()[1:]
+
+
+@pytest.mark.parametrize("bad", ["abc", "zz" * 16, "0" * 34, "é" * 16])
+def test_ids_that_are_not_hex_of_the_right_length_are_refused(bad: str) -> None:
+    with pytest.raises(ValueError, match="trace_id must be"):
+        from_hex(pa.array(["00" * 16, bad]), 16, "trace_id")
 
 
 def test_mapping_columns_agree_with_schema() -> None:
     names = {pa.int64(): "int64", pa.int32(): "int32", pa.string(): "string", MAP: MAP_NAME}
+    names |= {pa.binary(16): "binary", pa.binary(8): "binary"}
     otel = load_mapping("otel")
     stored = {c: t for c, t in otel.columns.items() if c not in dict(PARTITION_COLUMNS)}
     assert stored == {f.name: names[f.type] for f in OTEL_LOGS_SCHEMA}
@@ -137,50 +184,56 @@ def _records(times: list[int], services: list[str | None]) -> pa.Table:
 
 
 def _read(root: Path) -> pa.Table:
-    schema = pa.schema([*PARTITION_SCHEMA, pa.field("c", pa.string())])
+    schema = pa.schema([*PARTITION_SCHEMA, pa.field("by", pa.string())])
     partitioning = ds.partitioning(schema, flavor="hive")
-    files = root / TABLE_DIR / "incoming"
+    files = root / TABLE_DIR / "v2"
     return ds.dataset(files, format="parquet", partitioning=partitioning).to_table()
 
 
 def test_write_batch_round_trip(tmp_path: Path) -> None:
     base = 1_795_755_600 * 10**9  # 2026-11-27T05:00Z
-    times = [base + 5, base - 1, base + 1, base + H, base + 2, -1]
+    times = [base + 5, base - 1, base + 1, base + 24 * H, base + 2, -1]
     services = ["checkout", "checkout", "pay/ments", "checkout", None, "checkout"]
-    written = write_batch(tmp_path, _records(times, services))
-
-    rel = sorted(
-        str(p.parent.parent.relative_to(tmp_path / TABLE_DIR / "incoming")) for p in written
+    batch = _records(times, services).append_column(
+        "trace_id", pa.array(["0af7651916cd43dd8448eb211c80319c", None, *["ab" * 16] * 4])
     )
-    assert {p.parent.name for p in written} == {"c=000000000001"}  # one commit
-    assert rel == [
-        "hour=1969-12-31T23/service=checkout",
-        "hour=2026-11-27T04/service=checkout",
-        "hour=2026-11-27T05/service=checkout",
-        "hour=2026-11-27T05/service=pay%2Fments",
-        "hour=2026-11-27T05/service=unknown_service",
-        "hour=2026-11-27T06/service=checkout",
-    ]
+    written = write_batch(tmp_path, batch)
+
+    rel = sorted(str(p.parent.parent.relative_to(tmp_path / TABLE_DIR / "v2")) for p in written)
+    assert {p.parent.name for p in written} == {"by=append-000000000001"}  # one commit
+    assert rel == ["day=1969-12-31", "day=2026-11-27", "day=2026-11-28"]
     back = _read(tmp_path).sort_by("time_unix_nano")
     assert back["time_unix_nano"].to_pylist() == sorted(times)
     by_time = dict(zip(times, services, strict=True))
     assert back["service"].to_pylist() == [by_time[t] or "unknown_service" for t in sorted(times)]
-    assert back["hour"].to_pylist() == [hour_key(t) for t in sorted(times)]
+    assert back["day"].to_pylist() == [day_key(t) for t in sorted(times)]
     assert back["body"].to_pylist() == [f"event {times.index(t)}" for t in sorted(times)]
     assert back["severity_text"].null_count == len(times)  # missing nullable column -> nulls
+    ids = dict(zip(times, batch["trace_id"].to_pylist(), strict=True))
+    assert to_hex(back["trace_id"]).to_pylist() == [ids[t] for t in sorted(times)]
 
 
-def test_files_are_complete_sorted_zstd_and_without_partition_columns(tmp_path: Path) -> None:
+def test_files_are_clustered_zstd_with_blooms_and_without_partition_columns(
+    tmp_path: Path,
+) -> None:
     base = 1_795_755_600 * 10**9
     times = [base + (i * 7919) % 1000 for i in range(1000)]
-    written = write_batch(tmp_path, _records(times, ["checkout"] * 1000))
+    services = ["b-service" if i % 3 else "a-service" for i in range(1000)]
+    ids = pa.array([f"{i:032x}" for i in range(1000)])
+    written = write_batch(tmp_path, _records(times, services).append_column("trace_id", ids))
     assert len(written) == 1
     file = pq.ParquetFile(written[0])
     assert file.schema_arrow.names == OTEL_LOGS_SCHEMA.names
-    assert file.metadata.row_group(0).column(0).compression == "ZSTD"
-    column = file.read(columns=["time_unix_nano"])["time_unix_nano"].to_pylist()
-    assert column == sorted(times)
-    data_files = tmp_path / TABLE_DIR / "incoming"
+    group = file.metadata.row_group(0)
+    assert group.column(0).compression == "ZSTD"
+    leaves = {group.column(i).path_in_schema: group.column(i) for i in range(group.num_columns)}
+    trace = leaves["trace_id"]
+    assert trace.physical_type == "FIXED_LEN_BYTE_ARRAY"
+    assert trace.bloom_filter_offset is not None and trace.bloom_filter_offset > 0
+    rows = file.read(columns=["service", "time_unix_nano"]).to_pylist()
+    keys = [(r["service"], r["time_unix_nano"]) for r in rows]
+    assert keys == sorted(zip(services, times, strict=True))
+    data_files = tmp_path / TABLE_DIR / "v2"
     leftovers = [p for p in data_files.rglob("*") if p.is_file() and p.suffix != ".parquet"]
     assert leftovers == []
 
@@ -189,7 +242,7 @@ def test_file_names_sort_by_creation(tmp_path: Path) -> None:
     first = write_batch(tmp_path, _records([0], ["s"]))
     second = write_batch(tmp_path, _records([1], ["s"]))
     assert first[0].parent.parent == second[0].parent.parent
-    assert first[0].parent.name < second[0].parent.name  # c=<commit>
+    assert first[0].parent.name < second[0].parent.name  # by=append-<commit>
     assert first[0].name < second[0].name
 
 
@@ -209,6 +262,10 @@ def test_write_batch_rejects_bad_input(tmp_path: Path) -> None:
     assert not list((tmp_path / TABLE_DIR).rglob("*.parquet"))
 
 
-def test_overlong_service_is_refused() -> None:
+def test_overlong_service_is_stored_and_only_the_legacy_path_refused_it(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="too long"):
-        partition_path({"hour": "2026-11-27T05", "service": "é" * 100})
+        legacy_partition_path({"hour": "2026-11-27T05", "service": "é" * 100})
+    write_batch(tmp_path, _records([0], ["é" * 100]))  # a file column now, any length
+    assert _read(tmp_path)["service"].to_pylist() == ["é" * 100]
+    with pytest.raises(ValueError, match="trace_id must be 32 hex digits"):
+        write_batch(tmp_path, _records([0], ["s"]).append_column("trace_id", pa.array(["xyz"])))

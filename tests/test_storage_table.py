@@ -70,7 +70,8 @@ def test_appends_commit_whole_and_are_idempotent_per_writer_sequence(tmp_path: P
     table = open_table(tmp_path, "otel")
     first = table.append(records(100, 1), writer="router-0", seq=10)
     assert first is not None and first.version == 1
-    assert {e.hour for e in first.add} == {"2026-11-20T10", "2026-11-20T11", "2026-11-20T12"}
+    assert {e.day for e in first.add} == {"2026-11-20"}
+    assert {k.key for k in first.add[0].keys} == set(SERVICES)
     assert sum(e.rows for e in first.add) == 100
     assert table.append(records(100, 1), writer="router-0", seq=10) is None  # replayed
     assert table.append(records(100, 1), writer="router-0", seq=3) is None
@@ -90,10 +91,10 @@ def test_files_not_yet_committed_are_invisible(tmp_path: Path) -> None:
     table.append(records(10, 1))
     # A file written under the next version's folder, as an append does before committing.
     version = table.snapshot().version + 1
-    stray = tmp_path / "otel/logs/incoming/hour=2026-11-20T10/service=checkout"
-    early = stray / f"c={version:012d}" / "partial.parquet"
+    stray = tmp_path / "otel/logs/v2/day=2026-11-20"
+    early = stray / f"by=append-{version:012d}" / "partial.parquet"
     early.parent.mkdir(parents=True)
-    early.write_bytes((next(iter(stray.glob("c=*/*.parquet")))).read_bytes())
+    early.write_bytes((next(iter(stray.glob("by=append-*/*.parquet")))).read_bytes())
     assert count(tmp_path) == 10
 
 
@@ -107,7 +108,7 @@ def test_an_interrupted_append_is_cleaned_up_by_the_next(tmp_path: Path) -> None
     crashing = Crashing(table.store, table.format, tmp_path / "otel/logs/_log")
     with pytest.raises(KeyboardInterrupt):
         crashing.append(records(50, 2))
-    orphans = list((tmp_path / "otel/logs/incoming").rglob("c=000000000002/*.parquet"))
+    orphans = list((tmp_path / "otel/logs/v2").rglob("by=append-000000000002/*.parquet"))
     assert orphans  # written, never committed
     assert count(tmp_path) == 10
     table.append(records(7, 3))  # reuses version 2 after deleting the orphans
@@ -126,27 +127,43 @@ def test_compaction_keeps_every_row_once_and_merges_files(tmp_path: Path) -> Non
     before = bodies(tmp_path)
     files_before = len(table.files())
     report = table.compact()
-    assert (
-        report.commit is not None and report.inputs == files_before == 108
-    )  # 12 appends x 9 partitions
-    assert report.outputs == 9  # 3 hours x 3 services
+    assert report.commit is not None and report.inputs == files_before == 12  # one day each
+    assert report.outputs == 1  # one day
     assert bodies(tmp_path) == before and sum(before.values()) == 2_400
     state = table.snapshot()
-    assert (state.floor, state.gen, state.files, state.rows) == (12, 1, 9, 2_400)
+    assert (state.floor, state.gen, state.files, state.rows) == (12, 1, 1, 2_400)
     # Superseded files stay for running queries until vacuumed after the grace period.
-    incoming = list((tmp_path / "otel/logs/incoming").rglob("*.parquet"))
-    assert len(incoming) == 108
+    appended = list((tmp_path / "otel/logs/v2").rglob("by=append-*/*.parquet"))
+    assert len(appended) == 12
     assert table.vacuum(grace_s=3_600).deleted_files == 0
-    assert table.vacuum(grace_s=0).deleted_files == 108
-    assert not list((tmp_path / "otel/logs/incoming").rglob("*.parquet"))
+    assert table.vacuum(grace_s=0).deleted_files == 12
+    assert not list((tmp_path / "otel/logs/v2").rglob("by=append-*/*.parquet"))
     assert bodies(tmp_path) == before
-    # Appends after compaction land in incoming again and are seen with the compacted rows.
+    # Appends after compaction are seen with the compacted rows.
     table.append(records(30, 99))
     assert count(tmp_path) == 2_430
-    second = table.compact(target_bytes=1)  # one row per file at most: splits still exact
+    second = table.compact(target_bytes=1, min_files=1)  # one row per file: splits exact
     assert second.outputs == 30
     assert count(tmp_path) == 2_430
-    assert table.compact().commit is None  # nothing left to merge
+    # The day is over and has two small compacted folders: they are merged into one.
+    now = T0 + 2 * 24 * H
+    third = table.compact(now_ns=now)
+    assert third.commit is not None and third.inputs == 31 and third.outputs == 1
+    assert [d for d, _ in third.commit.state.dead] == [
+        "day=2026-11-20/by=compact-000000000001",
+        "day=2026-11-20/by=compact-000000000002",
+    ]
+    assert count(tmp_path) == 2_430 and bodies(tmp_path)["event 99-0"] == 1
+    assert table.compact(now_ns=now).commit is None  # nothing left to merge
+    table.vacuum(grace_s=0)
+    assert len(list((tmp_path / "otel/logs/v2").rglob("*.parquet"))) == 1
+    table.append(records(5, 100))
+    fourth = table.compact(now_ns=now)  # the late rows and the day's folder, merged again
+    assert fourth.commit is not None and fourth.inputs == 2
+    # the folders vacuum deleted no longer need excluding; the one just superseded does
+    dead = [d for d, _ in table.snapshot().dead]
+    assert dead == ["day=2026-11-20/by=compact-000000000003"]
+    assert count(tmp_path) == 2_435
 
 
 def test_compacted_files_are_sorted_and_sized_to_the_target(tmp_path: Path) -> None:
@@ -158,8 +175,12 @@ def test_compacted_files_are_sorted_and_sized_to_the_target(tmp_path: Path) -> N
     assert report.outputs == len(sizes) > 3
     assert max(sizes) < 2 * 20_000
     for entry in table.files():
-        data = table._read(entry)["time_unix_nano"].to_pylist()
-        assert data == sorted(data) and (data[0], data[-1]) == (entry.min_ns, entry.max_ns)
+        data = table.read_file(entry).select(["service", "time_unix_nano"]).to_pylist()
+        keys = [(r["service"], r["time_unix_nano"]) for r in data]
+        assert keys == sorted(keys)  # clustered by service, then time
+        times = [t for _, t in keys]
+        assert (min(times), max(times)) == (entry.min_ns, entry.max_ns)
+        assert sum(k.rows for k in entry.keys) == entry.rows
 
 
 def test_an_interrupted_compaction_is_cleaned_up_by_the_next(tmp_path: Path) -> None:
@@ -175,11 +196,11 @@ def test_an_interrupted_compaction_is_cleaned_up_by_the_next(tmp_path: Path) -> 
     crashing = Crashing(table.store, table.format, tmp_path / "otel/logs/_log")
     with pytest.raises(KeyboardInterrupt):
         crashing.compact()
-    assert list((tmp_path / "otel/logs/compacted").rglob("*.parquet"))  # orphaned outputs
+    assert list((tmp_path / "otel/logs/v2").rglob("by=compact-*/*.parquet"))  # orphans
     assert count(tmp_path) == 300
     report = table.compact()
     assert report.commit is not None
-    compacted = list((tmp_path / "otel/logs/compacted").rglob("*.parquet"))
+    compacted = list((tmp_path / "otel/logs/v2").rglob("by=compact-*/*.parquet"))
     assert len(compacted) == report.outputs
     assert count(tmp_path) == 300
 
@@ -189,27 +210,37 @@ def test_an_interrupted_compaction_is_cleaned_up_by_the_next(tmp_path: Path) -> 
 
 def test_retention_hides_old_hours_at_once_and_vacuum_deletes_them(tmp_path: Path) -> None:
     table = open_table(tmp_path, "otel")
+    table.append(records(100, 2, start=T0 - 24 * H))  # the day before
     table.append(records(300, 1))  # hours 10, 11, 12 of 2026-11-20
     now = T0 + 3 * H + 30 * 60 * S  # 13:30
     commit = table.expire(2 * H, now_ns=now)  # older than 11:30 -> hours before 11 expire
     assert commit is not None and table.snapshot().cutoff == "2026-11-20T11"
+    assert len(commit.remove) == 1  # the day before; 2026-11-20's file straddles the cutoff
     hours = compile(
         "from otel | stats count() as n by bin(timestamp, 1h)", default_config(tmp_path)
     )
     left = compile("from otel | stats min(timestamp) as first", default_config(tmp_path))
     assert left.run()["first"][0].value >= T0 + H
     assert table.expire(2 * H, now_ns=now) is None  # same cutoff: nothing to do
-    assert table.snapshot().rows == count(tmp_path) < 300
-    assert table.vacuum(grace_s=0).deleted_files == 3  # one file per service in hour 10
-    assert not (tmp_path / "otel/logs/incoming/hour=2026-11-20T10").exists()
+    visible = count(tmp_path)
+    assert table.snapshot().rows == 300 > visible  # hidden at once, stored until compaction
     assert hours.run().num_rows == 2  # 11:00 and 12:00
+    assert table.vacuum(grace_s=0).deleted_files == 1
+    assert not (tmp_path / "otel/logs/v2/day=2026-11-19").exists()
+    duck = duckdb.sql(f"SELECT count(*) FROM ({duckdb_select(table)})").fetchall()
+    assert duck == [(visible,)]
+    table.append(records(10, 3, start=T0 + 2 * H, span=H))
+    table.compact()  # rewrites the straddling file without its expired rows
+    assert table.snapshot().rows == count(tmp_path) == visible + 10
+    assert hours.run().num_rows == 2
 
 
 def test_retention_from_the_source_setting_through_the_cli(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     open_table(tmp_path, "otel").append(records(30, 1, start=time.time_ns() - 40 * 24 * H))
-    open_table(tmp_path, "otel").append(records(20, 2, start=time.time_ns() - 2 * H, span=H))
+    open_table(tmp_path, "otel").append(records(12, 2, start=time.time_ns() - 2 * H, span=H))
+    open_table(tmp_path, "otel").append(records(8, 3, start=time.time_ns() - 2 * H, span=H))
     toml = tmp_path / "starbase.toml"
     toml.write_text(
         f'[sources.otel]\nformat = "otel"\nlocation = "{tmp_path}"\nretention = "30d"\n'
@@ -221,7 +252,7 @@ def test_retention_from_the_source_setting_through_the_cli(
     out = capsys.readouterr().out.splitlines()
     assert out[0].startswith("otel (otel): expired ")
     assert re.match(r"otel \(otel\): merged \d+ files .* deleted \d+ superseded files", out[1])
-    assert out[2].startswith("otel (otel): version 4: 20 rows in ")
+    assert out[2].startswith("otel (otel): version 5: 20 rows in ")
     assert count(tmp_path) == 20
     assert main(["retention", "--data", str(tmp_path), "--older-than", "30 parsecs"]) == 1
 
@@ -322,8 +353,12 @@ def test_duckdb_reads_the_same_rows(tmp_path: Path) -> None:
     assert theirs["n"].to_pylist() == ours["n"].to_pylist()
     assert sum(theirs["n"].to_pylist()) == 1_040
     assert theirs["worst"].to_pylist() == ours["worst"].to_pylist()
-    hours = duckdb.sql(f"SELECT count(DISTINCT hour) FROM ({sql})").fetchall()
-    assert hours == [(3,)]
+    days = duckdb.sql(f"SELECT count(DISTINCT day) FROM ({sql})").fetchall()
+    assert days == [(1,)]
+    ids = duckdb.sql(
+        f"SELECT count(*) FROM ({sql}) WHERE octet_length(trace_id) = 16 OR trace_id IS NULL"
+    ).fetchall()
+    assert ids == [(1_040,)]
 
 
 def test_a_table_on_s3_commits_compacts_and_vacuums(moto_endpoint: str) -> None:
@@ -359,16 +394,16 @@ def test_a_table_on_s3_commits_compacts_and_vacuums(moto_endpoint: str) -> None:
     before = query.run()
     assert sum(before["n"].to_pylist()) == 300
     report = table.compact()
-    assert report.commit is not None and report.outputs == 9
+    assert report.commit is not None and report.outputs == 1
     assert query.run().equals(before)
-    assert table.vacuum(grace_s=0).deleted_files == 27  # 3 appends x 9 partitions
+    assert table.vacuum(grace_s=0).deleted_files == 3  # 3 appends x 1 day
     assert query.run().equals(before)
     log = [json.loads(c.to_json()) for c in table.log.commits(0, 99)]
     assert [c["operation"] for c in log] == ["compact"]  # older commits pruned, checkpointed
-    assert len(table.files()) == 9
+    assert len(table.files()) == 1
 
 
-def test_cloudwatch_and_raw_tables_partition_by_their_own_keys(tmp_path: Path) -> None:
+def test_cloudwatch_and_raw_tables_cluster_by_their_own_keys(tmp_path: Path) -> None:
     events = pa.table(
         {
             "timestamp": pa.array([T0 // 10**6, T0 // 10**6 + 1, T0 // 10**6 + H // 10**6]),
@@ -381,11 +416,11 @@ def test_cloudwatch_and_raw_tables_partition_by_their_own_keys(tmp_path: Path) -
     commit = open_table(tmp_path, "cloudwatch").append(events)
     assert commit is not None
     paths = sorted(e.path.rsplit("/", 2)[0] for e in commit.add)
-    assert paths == [
-        "incoming/hour=2026-11-20T10/group=%2Faws%2Flambda%2Fcheckout",
-        "incoming/hour=2026-11-20T11/group=%2Faws%2Flambda%2Fauth",
+    assert paths == ["v2/day=2026-11-20"]
+    assert [(k.key, k.rows, k.min_ns) for k in commit.add[0].keys] == [
+        ("/aws/lambda/auth", 1, T0 + H),
+        ("/aws/lambda/checkout", 2, T0),
     ]
-    assert {e.min_ns for e in commit.add} == {T0, T0 + H}
     lines = pa.table(
         {
             "received_time_unix_nano": pa.array([T0, T0 + 5], pa.int64()),
@@ -402,7 +437,42 @@ def test_cloudwatch_and_raw_tables_partition_by_their_own_keys(tmp_path: Path) -
         open_table(tmp_path, "cloudwatch").append(
             pa.table({"timestamp": pa.array([1]), "log_group": pa.array([None], pa.string())})
         )
-    assert CLOUDWATCH.partitions == ("hour", "group") and RAW.partitions == ("hour", "source")
+    assert CLOUDWATCH.partitions == RAW.partitions == ("day",)
+    assert (CLOUDWATCH.cluster, RAW.cluster) == ("log_group", "source")
+
+
+# ---------------------------------------------------------------- metadata answers
+
+BY_SERVICE = (
+    "stats count() as n, min(timestamp) as first, max(timestamp) as last by service | sort service"
+)
+
+
+def test_counts_and_time_ranges_by_service_come_from_the_index(tmp_path: Path) -> None:
+    config = default_config(tmp_path)
+    empty = compile("from otel | stats count() as n, min(timestamp) as first", config)
+    assert empty.run().to_pylist() == [{"n": 0, "first": None}]
+    table = open_table(tmp_path, "otel")
+    for seed in range(3):
+        table.append(records(100, seed))
+    table.append(records(50, 7, start=T0 - 24 * H))
+    table.compact()
+    table.append(records(20, 8))
+    answered = compile(f"from otel | {BY_SERVICE}", config)
+    assert "starbase_stats_" in answered.explain()
+    # the same question with a filter that keeps every row is answered by a scan
+    scanned = compile(f"from otel | where severity >= 1 | {BY_SERVICE}", config)
+    assert "starbase_stats_" not in scanned.explain()
+    assert answered.run().equals(scanned.run())
+    total = compile("from otel | stats count() as n", config)
+    assert "starbase_stats_" in total.explain() and total.run()["n"].to_pylist() == [370]
+    # retention hides part of a file: only a scan can count what is left
+    table.expire(2 * H, now_ns=T0 + 3 * H + 30 * 60 * S)
+    visible = compile(f"from otel | {BY_SERVICE}", config)
+    assert "starbase_stats_" not in visible.explain()
+    assert visible.run().equals(
+        compile(f"from otel | where severity >= 1 | {BY_SERVICE}", config).run()
+    )
 
 
 # ---------------------------------------------------------------- any sequence of operations
@@ -449,6 +519,9 @@ def test_any_sequence_of_operations_keeps_the_rows_a_model_expects(
             else:
                 table.vacuum(grace_s=0)
             expected = sum(model.values())
-            assert table.snapshot().rows == expected
-            assert sum(f.rows for f in table.files()) == expected
+            # stored rows: expired rows of a file that straddles the cutoff stay until
+            # compaction rewrites it, hidden from every reader
+            assert table.snapshot().rows == sum(f.rows for f in table.files()) >= expected
             assert int(engine.execute(plan, {})["n"][0].as_py()) == expected
+            duck = duckdb.sql(f"SELECT count(*) FROM ({duckdb_select(table)})").fetchall()
+            assert duck == [(expected,)]

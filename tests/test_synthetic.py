@@ -14,9 +14,7 @@ import pyarrow.dataset as ds  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from starbase.storage import OTEL_LOGS_SCHEMA, PARTITION_SCHEMA, TABLE_DIR, hour_key, write_batch
-from starbase.storage.synthetic import (
+from synthetic import (
     DEFAULT_SERVICES,
     SEVERITY_TEXT,
     SYNTHETIC_SCHEMA,
@@ -24,6 +22,10 @@ from starbase.storage.synthetic import (
     generate,
     write_dataset,
 )
+
+from starbase.storage import OTEL_LOGS_SCHEMA, PARTITION_SCHEMA, TABLE_DIR, day_key, write_batch
+from starbase.storage.ids import to_hex
+from starbase.storage.otel_layout import LEGACY_OTEL_LOGS_SCHEMA
 
 H = 3_600_000_000_000
 START = 1_800_000_000_000_000_000 - 1_800_000_000_000_000_000 % H + 1_234_567  # mid-hour
@@ -56,10 +58,11 @@ def test_same_seed_same_bytes_other_seed_other_rows() -> None:
     assert not a["time_unix_nano"].equals(c["time_unix_nano"])
 
 
-def test_schema_is_the_stored_layout_plus_service(table: pa.Table) -> None:
+def test_schema_is_the_stored_columns_as_received(table: pa.Table) -> None:
     assert table.schema.equals(SYNTHETIC_SCHEMA)
-    assert SYNTHETIC_SCHEMA.names == [*OTEL_LOGS_SCHEMA.names, "service"]
-    assert table.select(OTEL_LOGS_SCHEMA.names).schema.equals(OTEL_LOGS_SCHEMA)
+    assert SYNTHETIC_SCHEMA.names == OTEL_LOGS_SCHEMA.names  # ids as hex text, not bytes
+    assert SYNTHETIC_SCHEMA.field("trace_id").type == pa.string()
+    assert table.select(LEGACY_OTEL_LOGS_SCHEMA.names).schema.equals(LEGACY_OTEL_LOGS_SCHEMA)
     assert table.num_rows == 20_000
     empty = generate(0, start_ns=START, span_ns=SPAN)
     assert empty.num_rows == 0 and empty.schema.equals(SYNTHETIC_SCHEMA)
@@ -179,7 +182,7 @@ def test_write_batch_round_trip(tmp_path: Path) -> None:
     table = generate(3_000, start_ns=START, span_ns=SPAN, seed=5)
     write_batch(tmp_path, table)
     dataset = ds.dataset(
-        tmp_path / TABLE_DIR,
+        tmp_path / TABLE_DIR / "v2",
         format="parquet",
         partitioning=ds.partitioning(PARTITION_SCHEMA, flavor="hive"),
     )
@@ -188,22 +191,24 @@ def test_write_batch_round_trip(tmp_path: Path) -> None:
     back, table = back.sort_by(order), table.sort_by(order)
     assert back.num_rows == table.num_rows
     for name in SYNTHETIC_SCHEMA.names:
-        assert back[name].combine_chunks().equals(table[name].combine_chunks()), name
-    hours = [hour_key(t) for t in table["time_unix_nano"].to_pylist()]
-    assert back["hour"].to_pylist() == hours
+        column = back[name].combine_chunks()
+        if name in ("trace_id", "span_id"):
+            column = to_hex(column)
+        assert column.equals(table[name].combine_chunks()), name
+    days = [day_key(t) for t in table["time_unix_nano"].to_pylist()]
+    assert back["day"].to_pylist() == days
 
 
-def test_write_dataset_one_file_per_partition(tmp_path: Path) -> None:
+def test_write_dataset_one_file_per_batch_and_day(tmp_path: Path) -> None:
     start = START + H // 2
     written = write_dataset(
         tmp_path, 6_000, start_ns=start, span_ns=5 * H, seed=2, batch_rows=2_500
     )
     assert written == 6_000
     files = sorted((tmp_path / TABLE_DIR).rglob("*.parquet"))
-    partitions = {f.parent for f in files}
-    assert (
-        len(files) == len(partitions) == 6 * len(DEFAULT_SERVICES)
-    )  # 5 h from mid-hour, 3 batches
+    days = {day_key(start), day_key(start + 5 * H - 1)}
+    assert {f.parent.parent.name for f in files} == {f"day={d}" for d in days}
+    assert len(files) == len({f.parent for f in files}) == 3  # 3 batches, one commit each
     back = ds.dataset(tmp_path / TABLE_DIR, format="parquet", partitioning="hive").to_table()
     times = back["time_unix_nano"].to_numpy()
     assert back.num_rows == 6_000 and times.min() >= start and times.max() < start + 5 * H

@@ -10,13 +10,12 @@ committed files through its index (never a half-written file).
 
 from __future__ import annotations
 
-import io
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import BinaryIO
 
-import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.storage.table import open_table
 
@@ -98,21 +97,18 @@ def read_raw_source(data_dir: Path, source: str, limit: int = 100_000) -> list[t
     if not root.is_dir():
         raise InputError(f"no raw sources stored under {data_dir} (nothing was POSTed to /v1/raw)")
     table = open_table(data_dir, "raw")
-    entries = [e for e in table.files() if e.key == source]
+    entries = [e for e in table.files() if any(k.key == source for k in e.keys)]
     if not entries:
-        known = sorted({e.key for e in table.files()})
+        known = sorted({k.key for e in table.files() for k in e.keys})
         hint = f" (stored: {', '.join(known)})" if known else ""
         raise InputError(f"raw source '{source}' has no lines under {data_dir}{hint}")
     out: list[tuple[int, str]] = []
     for entry in sorted(entries, key=lambda e: e.max_ns, reverse=True):
-        local = table.store.local_path(entry.path)
-        if local is not None:
-            data = pq.read_table(local, columns=["received_time_unix_nano", "line"])
-        else:
-            payload = table.store.get(entry.path)
-            if payload is None:
-                continue
-            data = pq.read_table(io.BytesIO(payload), columns=["received_time_unix_nano", "line"])
+        try:
+            data = table.read_file(entry)  # a day's file holds every source, clustered
+        except FileNotFoundError:
+            continue
+        data = data.filter(pc.equal(data["source"], source))
         times = data["received_time_unix_nano"].to_pylist()
         texts = data["line"].to_pylist()
         out.extend((t, s) for t, s in zip(times, texts, strict=True) if s is not None)

@@ -7,7 +7,7 @@ Requires: the shared `ApiState`; the stored tables' indexes (`storage.table`, re
 - `GET /api/v1/sources`: each source of the principal's tenant with format, location (never
   credentials) and its mapping (description, fields, the YAML text);
 - `GET /api/v1/tables`: each stored source's table from its commit log (version, rows, files,
-  bytes, time range, hours, incoming vs compacted files — the compaction backlog —, when the
+  bytes, time range, hours spanned, appended vs compacted files — the compaction backlog —, when the
   last commit was made), or the one-line reason it cannot be read;
 - `GET /api/v1/router`: the router's `/healthz`, `/readyz` and `/metrics`, with ingest rates
   (records/s, bytes/s, requests by status) computed between this scrape and the previous
@@ -34,6 +34,7 @@ from starbase.api.state import ApiState, RouterScrapes, principal_of, state_of
 from starbase.config import SourceConfig
 from starbase.mappings import MappingError, load_mapping
 from starbase.runtime.tables import STORED, SourceUnavailable, open_source_table
+from starbase.storage.otel_layout import NS_PER_HOUR, hour_key
 
 ROUTER_TIMEOUT_S = 2.0
 SUMMED = frozenset(  # the router's series shown summed over workers and labels
@@ -150,8 +151,11 @@ def _table(source: SourceConfig) -> dict[str, Any]:
         return out | {"error": str(exc)}
     except Exception as exc:  # the store's own errors (S3) differ per backend
         return out | {"error": f"{type(exc).__name__}: {exc}"}
-    incoming = [f for f in files if f.path.startswith("incoming/")]
-    hours = sorted({f.hour for f in files})
+    # appended files not yet compacted: `by=append-…` folders (and the legacy `incoming/`)
+    incoming = [f for f in files if "/by=append-" in f.path or f.path.startswith("incoming/")]
+    first = min((f.min_ns for f in files), default=None)
+    last = max((f.max_ns for f in files), default=None)
+    hours = [] if first is None or last is None else [hour_key(first), hour_key(last)]
     return out | {
         "location": table.store.url(""),
         "version": head.version,
@@ -160,7 +164,9 @@ def _table(source: SourceConfig) -> dict[str, Any]:
         "bytes": sum(f.bytes for f in files),
         "min_time_ns": min((f.min_ns for f in files), default=None),
         "max_time_ns": max((f.max_ns for f in files), default=None),
-        "hours": len(hours),
+        "hours": 0
+        if first is None or last is None
+        else (last // NS_PER_HOUR - first // NS_PER_HOUR + 1),
         "first_hour": hours[0] if hours else None,
         "last_hour": hours[-1] if hours else None,
         "retention_cutoff": head.cutoff,

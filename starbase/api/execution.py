@@ -495,7 +495,8 @@ class TailReader:
         for name, stored in self.sources.items():
             upto = max(heads[name].version, self.seen[name])
             delta = TableState(version=upto, floor=self.seen[name], files=1, incoming=1)
-            self.ctx.sql(view_sql(name, stored.table, Visibility(delta))).collect()
+            visible = Visibility(delta, stored.table.format)
+            self.ctx.sql(view_sql(name, stored.table, visible)).collect()
             stored.shown = None
         bound = bind(self.compiled.plan, self.params, time.time_ns())
         try:

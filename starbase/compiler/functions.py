@@ -102,7 +102,8 @@ AGGREGATES = _table(
 #   epoch_to_timestamp(n, unit)      -> timestamp integer epoch in `unit` (s|ms|us|ns)
 #   level_from_text(s)               -> int       OTel severity number of the level words in s
 #   json_get(s, key)                 -> string    member `key` of a JSON object held as text
-INTERNAL = frozenset({"regex_extract", "epoch_to_timestamp", "level_from_text", "json_get"})
+#   hex(b)                           -> string    bytes (stored ids) as lowercase hex
+INTERNAL = frozenset({"regex_extract", "epoch_to_timestamp", "level_from_text", "json_get", "hex"})
 
 
 def common_type(types: tuple[Type, ...]) -> Type:

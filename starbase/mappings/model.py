@@ -213,6 +213,20 @@ class ColumnField(_Kind):
         return problems
 
 
+class HexField(_Kind):
+    """A binary column (ids stored as raw bytes) read as lowercase hex text. Comparisons of the
+    field with hex literals compare the bytes (the literal is translated, so the column's
+    statistics and bloom filters still prune)."""
+
+    kind: Literal["hex"]
+    column: str
+
+    def check(self, field: UniversalField, columns: dict[str, str]) -> list[Problem]:
+        return _only(field, self.kind, {FieldType.STRING}) or self._column_of_type(
+            columns, frozenset({"binary"}), "kind 'hex'"
+        )
+
+
 class EpochField(_Kind):
     """An integer epoch column read as a UTC timestamp."""
 
@@ -362,6 +376,7 @@ class AbsentField(_Kind):
 
 FieldMapping = Annotated[
     ColumnField
+    | HexField
     | EpochField
     | MapKeyField
     | MapField
@@ -375,6 +390,7 @@ FieldMapping = Annotated[
 ]
 KINDS: tuple[type[_Kind], ...] = (
     ColumnField,
+    HexField,
     EpochField,
     MapKeyField,
     MapField,

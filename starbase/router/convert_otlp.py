@@ -1,4 +1,4 @@
-"""WAL payloads of OTLP requests → one Arrow table in `OTEL_LOGS_SCHEMA` (plus `service`).
+"""WAL payloads of OTLP requests → one Arrow table in `OTEL_RECORDS_SCHEMA` (plus `service`).
 
 Requires: payloads accepted by `otlp.decode` (protobuf ExportLogsServiceRequest). Guarantees
 (storage/LAYOUT.md): one row per LogRecord; `time_unix_nano` is the record's time, else its
@@ -23,7 +23,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ig
 
 from starbase.router.anyvalue import service_name, text
 from starbase.router.wal import Entry
-from starbase.storage.otel_layout import OTEL_LOGS_SCHEMA
+from starbase.storage.otel_layout import OTEL_RECORDS_SCHEMA
 
 _STR_MAP = pa.map_(pa.string(), pa.string())
 _TRACE_ZERO = bytes(16)
@@ -154,7 +154,7 @@ class _Columns:
         empty_to_null = ("severity_text", "resource_schema_url", "scope_name", "scope_version")
         for name in (*empty_to_null, "event_name"):
             columns[name] = _null_if_empty(columns[name])
-        schema = pa.schema([*OTEL_LOGS_SCHEMA, pa.field("service", pa.string())])
+        schema = pa.schema([*OTEL_RECORDS_SCHEMA, pa.field("service", pa.string())])
         return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
 

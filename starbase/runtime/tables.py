@@ -3,14 +3,15 @@
 Requires: a configured source whose format is stored by Starbase (`otel`, and `cloudwatch`
 with a location: the events Firehose delivers; see `STORED`) and its location (a local folder
 or `s3://bucket/prefix`). Guarantees:
-`register` makes the source readable in DataFusion under its name: two listing tables over the
-table's `incoming/` and `compacted/` folders (in the schema `INTERNAL_SCHEMA`, so no source name
-can meet them; the format's physical schema given explicitly, so
-an empty table is queryable, and the hive partitions, reading only `.parquet` files) and a view
-named like the source (any name: identifiers are always quoted) that admits only what the
-table's latest committed state makes visible
-(`storage.table.Visibility`), with the format's columns followed by its two partition columns
-(or, per `READ_AS`, the columns its mapping names).
+`register` makes the source readable in DataFusion under its name: a listing table over the
+table's `v2/` folder (in the schema `INTERNAL_SCHEMA`, so no source name can meet it; the
+format's file schema given explicitly, so an empty table is queryable, and the hive
+partitions `day` and `by`, reading only `.parquet` files) and a view named like the source
+(any name: identifiers are always quoted) that admits only what the table's latest committed
+state makes visible (`storage.table.Visibility`), with the format's columns followed by `day`
+(or, per `READ_AS`, the columns its mapping names). While the table still holds files of the
+legacy layout (hour × key folders, hex ids) the view also reads those, converted to the same
+columns, through two more listing tables registered on first need.
 `StoredSource.refresh` re-reads the commit log's head and replaces the view when it moved, so
 each query sees one snapshot: every committed file once, nothing uncommitted, nothing twice
 during compaction. S3 locations get an object store for their bucket with the source's
@@ -30,7 +31,8 @@ from datafusion import SessionContext
 from datafusion.object_store import AmazonS3
 
 from starbase.config import SourceConfig
-from starbase.storage.index import State
+from starbase.storage.formats import TableFormat
+from starbase.storage.index import LAYOUT_DIR, State
 from starbase.storage.store import S3Location
 from starbase.storage.table import Table, Visibility, open_table
 
@@ -48,7 +50,8 @@ def quote(name: str) -> str:
 
 
 def internal_table(source: str, part: str) -> str:
-    """The SQL name of a stored source's listing table for `part` (incoming, compacted)."""
+    """The SQL name of a stored source's listing table for `part` (v2; legacy: incoming,
+    compacted)."""
     return f"{INTERNAL_SCHEMA}.{quote(f'{source}__{part}')}"
 
 
@@ -77,6 +80,7 @@ class StoredSource:
     name: str
     table: Table
     shown: State | None = None
+    legacy_registered: bool = False
 
     def refresh(self, ctx: SessionContext) -> State:
         """Point the view at the latest committed state; returns that state."""
@@ -88,31 +92,69 @@ class StoredSource:
                 f"source '{self.name}': cannot read its index at {where}: {exc}"
             ) from None
         if state != self.shown:
-            ctx.sql(view_sql(self.name, self.table, Visibility(state))).collect()
+            if state.legacy and not self.legacy_registered:
+                _register_legacy(ctx, self.name, self.table)
+                self.legacy_registered = True
+            ctx.sql(view_sql(self.name, self.table, self.table.visibility(state))).collect()
             self.shown = state
         return state
 
 
 def view_sql(name: str, table: Table, visible: Visibility) -> str:
-    """The view that turns the two listing tables into the snapshot `visible`.
+    """The view that turns the listing tables into the snapshot `visible`.
 
-    A side without live files is left out (a union costs DataFusion ~5-15% on full scans).
+    The legacy sides are there only while the state counts legacy files (a union costs
+    DataFusion ~5-15% on full scans).
     """
     fmt = table.format
-    renamed = READ_AS.get(fmt.name)
-    if renamed is None:
-        columns = ", ".join(quote(c) for c in [*fmt.schema.names, *fmt.partitions])
-    else:
-        columns = ", ".join(f"{expr} AS {quote(column)}" for column, expr in renamed)
+    names = [*fmt.schema.names, *fmt.partitions]
     state = visible.state
+    rows = f" AND {visible.rows}" if visible.rows else ""
     sides = []
-    if state.incoming or state.files == 0:
-        incoming = internal_table(name, "incoming")
-        sides.append(f"SELECT {columns} FROM {incoming} WHERE {visible.incoming}")
-    if state.files > state.incoming:
-        compacted = internal_table(name, "compacted")
-        sides.append(f"SELECT {columns} FROM {compacted} WHERE {visible.compacted}")
-    return f"CREATE OR REPLACE VIEW {quote(name)} AS " + " UNION ALL ".join(sides)
+    if state.files > state.legacy or state.files == 0:
+        columns = ", ".join(quote(c) for c in names)
+        current = internal_table(name, LAYOUT_DIR)
+        sides.append(f"SELECT {columns} FROM {current} WHERE {visible.folders}{rows}")
+    if state.legacy:
+        columns = ", ".join(_legacy_column(fmt, c) for c in names)
+        for part, where in (
+            ("incoming", visible.legacy_incoming),
+            ("compacted", visible.legacy_compacted),
+        ):
+            sides.append(f"SELECT {columns} FROM {internal_table(name, part)} WHERE {where}{rows}")
+    union = " UNION ALL ".join(sides)
+    renamed = READ_AS.get(fmt.name)
+    if renamed is not None:
+        columns = ", ".join(f"{expr} AS {quote(column)}" for column, expr in renamed)
+        union = f"SELECT {columns} FROM ({union})"
+    return f"CREATE OR REPLACE VIEW {quote(name)} AS {union}"
+
+
+def _legacy_column(fmt: TableFormat, column: str) -> str:
+    """A column of the file schema computed from a legacy file's row and its folders."""
+    if column in fmt.ids:
+        width = fmt.ids[column]
+        decoded = f"decode({quote(column)}, 'hex')"
+        return f"arrow_cast({decoded}, 'FixedSizeBinary({width})') AS {quote(column)}"
+    if column == "day":
+        return 'substr("hour", 1, 10) AS "day"'
+    return quote(column)  # a file column, or the key partition of the same name
+
+
+def _register_legacy(ctx: SessionContext, name: str, table: Table) -> None:
+    fmt = table.format
+    for part, version in (("incoming", "c"), ("compacted", "g")):
+        ctx.register_listing_table(
+            internal_table(name, part),
+            table.url(part),
+            table_partition_cols=[
+                ("hour", pa.string()),
+                (fmt.key, pa.string()),
+                (version, pa.string()),
+            ],
+            file_extension=".parquet",
+            schema=fmt.legacy_schema,
+        )
 
 
 def register(ctx: SessionContext, source: SourceConfig) -> StoredSource:
@@ -135,22 +177,15 @@ def register(ctx: SessionContext, source: SourceConfig) -> StoredSource:
                 "(start the router, or pass --data DIR / set STARBASE_DATA)"
             )
         table = open_table(root, stored)
-        for part in ("incoming", "compacted"):
-            (root / table.format.directory / part).mkdir(parents=True, exist_ok=True)
-    fmt = table.format
+        (root / table.format.directory / LAYOUT_DIR).mkdir(parents=True, exist_ok=True)
     ctx.sql(f"CREATE SCHEMA IF NOT EXISTS {INTERNAL_SCHEMA}").collect()
-    for part, version in (("incoming", "c"), ("compacted", "g")):
-        ctx.register_listing_table(
-            internal_table(source.name, part),
-            table.url(part),
-            table_partition_cols=[
-                ("hour", pa.string()),
-                (fmt.key, pa.string()),
-                (version, pa.string()),
-            ],
-            file_extension=".parquet",
-            schema=fmt.schema,
-        )
+    ctx.register_listing_table(
+        internal_table(source.name, LAYOUT_DIR),
+        table.url(LAYOUT_DIR),
+        table_partition_cols=[("day", pa.string()), ("by", pa.string())],
+        file_extension=".parquet",
+        schema=table.format.schema,
+    )
     registered = StoredSource(source.name, table)
     registered.refresh(ctx)
     return registered

@@ -1,9 +1,11 @@
-"""`starbase compact`, `starbase retention` and `starbase tables`: maintenance of stored tables.
+"""`starbase compact`, `migrate`, `retention` and `tables`: maintenance of stored tables.
 
 Requires: sources from `--config` or the embedded default (`--data`). Guarantees: each command
 acts on every stored source (or the ones named with `--source`), prints one line per table,
 and is safe while the router writes and queries read (see `table.py`): `compact` merges the
-incoming files and then vacuums what was superseded longer than `--grace` ago; `retention`
+appended files (and migrates files of the legacy layout) and then vacuums what was superseded
+longer than `--grace` ago; `migrate` rewrites a table's legacy files into the day layout
+(compaction does it too; reading never needs it); `retention`
 hides the hours older than `--older-than` (default: the source's `retention` setting) and
 vacuums likewise; `tables` shows each table's committed state from its index.
 """
@@ -63,6 +65,12 @@ def add_parsers(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -
     )
     compact.set_defaults(handler=_compact)
 
+    migrate = commands.add_parser(
+        "migrate", help="rewrite files of the legacy hour x service layout into the day layout"
+    )
+    _common(migrate)
+    migrate.set_defaults(handler=_migrate)
+
     retention = commands.add_parser("retention", help="expire data older than a duration")
     _common(retention)
     retention.add_argument(
@@ -100,13 +108,31 @@ def _compact(args: argparse.Namespace) -> int:
         vacuum = table.vacuum(grace_s=parse_duration(args.grace) / 1e9)
         took = time.perf_counter() - started
         if report.commit is None:
-            merged = f"nothing to merge ({report.inputs} incoming files)"
+            merged = f"nothing to merge ({report.inputs} appended files)"
         else:
             merged = (
                 f"merged {report.inputs} files ({_mib(report.bytes_in)}) into "
                 f"{report.outputs} ({_mib(report.bytes_out)})"
             )
+            if report.migrated:
+                merged += f", {report.migrated} of them from the legacy layout"
         return f"{merged}; deleted {vacuum.deleted_files} superseded files; {took:.1f}s"
+
+    return _each(args, act)
+
+
+def _migrate(args: argparse.Namespace) -> int:
+    def act(source: SourceConfig, table: Table) -> str:
+        legacy = table.snapshot().legacy
+        if not legacy:
+            return "already in the day layout"
+        report = table.compact(min_files=1)
+        vacuum = table.vacuum(grace_s=parse_duration(args.grace) / 1e9)
+        return (
+            f"migrated {report.migrated} legacy files ({report.inputs} files in all, "
+            f"{_mib(report.bytes_in)}) into {report.outputs} ({_mib(report.bytes_out)}); "
+            f"deleted {vacuum.deleted_files} superseded files"
+        )
 
     return _each(args, act)
 
@@ -131,14 +157,16 @@ def _tables(args: argparse.Namespace) -> int:
     def act(source: SourceConfig, table: Table) -> str:
         state = table.snapshot()
         files = table.files(state)
-        incoming = sum(1 for f in files if f.path.startswith("incoming/"))
+        appended = sum(1 for f in files if not f.legacy and "/by=append-" in f.path)
         size = sum(f.bytes for f in files)
         span = ""
         if files:
-            span = f"; hours {min(f.hour for f in files)} … {max(f.hour for f in files)}"
+            span = f"; days {min(f.day for f in files)} … {max(f.day for f in files)}"
+        legacy = f", {state.legacy} legacy" if state.legacy else ""
         return (
             f"version {state.version}: {state.rows:,} rows in {state.files} files "
-            f"({incoming} incoming, {state.files - incoming} compacted), {_mib(size)}{span}"
+            f"({appended} appended, {state.files - appended - state.legacy} compacted{legacy}), "
+            f"{_mib(size)}{span}"
         )
 
     return _each(args, act)

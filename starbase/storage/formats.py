@@ -1,35 +1,40 @@
-"""The stored formats: one native Arrow schema and one partitioning per table, no transformation.
+"""The stored formats: one native Arrow schema, day partitions and a clustering per table.
 
 Requires: batches whose columns are a subset of the format's schema (missing nullable columns
-become null). Guarantees: `TableFormat.split(batch)` conforms a batch to the format's schema
-and cuts it into per-partition slices, each sorted by the format's time column, together with
-the partition values (`hour` = UTC hour of the record time, then the format's second key).
+become null; ids may come as hex text). Guarantees: `TableFormat.split(batch)` conforms a
+batch to the format's file schema and cuts it into per-day slices, each sorted by the
+format's cluster column then its time column, with the slice's time range and per-cluster
+row counts and time ranges (the index keeps them: metadata answers and pruning).
 
-| format | table directory | time column | second partition |
+| format | table directory | time column | cluster column (legacy path key) |
 |---|---|---|---|
 | `otel` | `otel/logs` | `time_unix_nano` (ns) | `service` (resource `service.name`) |
-| `cloudwatch` | `cloudwatch/events` | `timestamp` (ms) | `group` (= `log_group`, escaped) |
+| `cloudwatch` | `cloudwatch/events` | `timestamp` (ms) | `log_group` (`group`) |
 | `raw` | `raw/lines` | `received_time_unix_nano` (ns) | `source` (an input column) |
 
-Partition values live in the path only, never inside the files; a value that readers need
-unescaped (CloudWatch log groups are all '/'-separated) stays a file column as well.
+The day is in the path only; the cluster value is a file column. `upgrade` turns rows read
+from the legacy layout (hour × key folders, hex ids, key in the path only) into the file
+schema, for compaction's migration.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
+from starbase.storage.ids import from_hex
 from starbase.storage.otel_layout import (
-    NS_PER_HOUR,
+    ID_COLUMNS,
+    LEGACY_OTEL_LOGS_SCHEMA,
+    NS_PER_DAY,
     OTEL_LOGS_SCHEMA,
     TABLE_DIR,
     UNKNOWN_SERVICE,
-    hour_key,
+    day_key,
     path_segment,
 )
 
@@ -48,19 +53,22 @@ CLOUDWATCH_EVENTS_SCHEMA = pa.schema(
     ]
 )
 
+# Raw lines as writers hand them (with a `source` column beside) and as the legacy files held
+# them; the files of the day layout add the source.
 RAW_LINES_SCHEMA = pa.schema(
     [
         pa.field("received_time_unix_nano", pa.int64(), nullable=False),
         pa.field("line", pa.string()),
     ]
 )
+RAW_FILE_SCHEMA = RAW_LINES_SCHEMA.append(pa.field("source", pa.string(), nullable=False))
 
 
-def hour_keys(ns: np.ndarray[tuple[int], np.dtype[np.int64]]) -> pa.Array:
-    """The UTC hour ('YYYY-MM-DDTHH') of each ns timestamp, floored (pre-1970 included)."""
-    hours = np.floor_divide(ns, NS_PER_HOUR)
-    unique, inverse = np.unique(hours, return_inverse=True)
-    names = [hour_key(int(h) * NS_PER_HOUR) for h in unique]
+def day_keys(ns: np.ndarray[tuple[int], np.dtype[np.int64]]) -> pa.Array:
+    """The UTC day ('YYYY-MM-DD', `day_key`) of each ns timestamp, floored (pre-1970 included)."""
+    days = np.floor_divide(ns, NS_PER_DAY)
+    unique, inverse = np.unique(days, return_inverse=True)
+    names = [day_key(int(d) * NS_PER_DAY) for d in unique]
     return pa.DictionaryArray.from_arrays(pa.array(inverse, pa.int32()), names).cast(pa.string())
 
 
@@ -68,44 +76,104 @@ segment = path_segment  # `name=value` as stored tables spell a partition folder
 
 
 @dataclass(frozen=True)
+class KeyStats:
+    """Rows and time range of one cluster value inside one file (for metadata answers)."""
+
+    key: str
+    rows: int
+    min_ns: int
+    max_ns: int
+
+
+@dataclass(frozen=True)
+class Slice:
+    """The rows of one batch that go to one file: partition values, rows, statistics."""
+
+    values: dict[str, str]
+    data: pa.Table
+    min_ns: int
+    max_ns: int
+    keys: tuple[KeyStats, ...]
+
+
+@dataclass(frozen=True)
 class TableFormat:
     name: str
     directory: str  # below the location
-    schema: pa.Schema
+    schema: pa.Schema  # of the files
+    legacy_schema: pa.Schema  # of the files in the legacy (hour x key) layout
     time_column: str
     ns_per_unit: int  # time column unit in ns
-    key: str  # the partition after `hour`
+    key: str  # the cluster value's name: the legacy layout's second path partition
+    cluster: str  # the file column rows are clustered by (then by time)
     key_of: Callable[[pa.Table, pa.Table], pa.ChunkedArray]  # (input, conformed) -> values
     accepts: frozenset[str]  # input columns beyond the schema (used by key_of only)
     # Sorted or nearly sorted integer times: delta-encoded in Parquet (~40% smaller than
     # dictionary/plain + zstd on realistic logs, no slower to read).
     deltas: tuple[str, ...] = ()
-    # Values unique per row (ids): no dictionary, which would only cost CPU and bytes (4%
-    # fewer bytes and less CPU for OTel logs without it, benchmarks/otlp_decode.py).
+    ids: dict[str, int] = field(default_factory=dict)  # id column -> bytes (hex on input)
+    # Columns with a Parquet bloom filter: ids looked up by equality (trace lookups).
+    blooms: tuple[str, ...] = ()
+    # Columns written without a dictionary: values nearly unique per row. Span ids: ~20%
+    # smaller without; trace ids, shared by the rows of a request, are smaller with one once
+    # compaction clusters rows (docs/design/storage-index.md).
     plain: tuple[str, ...] = ()
 
     @property
-    def partitions(self) -> tuple[str, str]:
+    def partitions(self) -> tuple[str, ...]:
+        return ("day",)
+
+    @property
+    def legacy_partitions(self) -> tuple[str, str]:
         return ("hour", self.key)
 
+    @property
+    def derived_cluster(self) -> bool:
+        """Whether the cluster column is computed by `key_of` (not an input column as such)."""
+        return self.cluster not in self.legacy_schema.names
+
     def conform(self, batch: pa.Table) -> pa.Table:
-        """`batch` as exactly this format's schema; unknown or missing required columns fail."""
+        """`batch` as exactly this format's file schema; unknown or missing required columns
+        fail, ids given as hex become bytes (anything but hex of the right length fails)."""
         extra = [n for n in batch.column_names if n not in [*self.schema.names, *self.accepts]]
         if extra:
             raise ValueError(f"columns not in the {self.name} layout: {', '.join(extra)}")
         columns = []
-        for field in self.schema:
-            if field.name in batch.column_names:
-                columns.append(batch[field.name].cast(field.type))
-            elif field.nullable:
-                columns.append(pa.nulls(batch.num_rows, field.type))
+        for spec in self.legacy_schema:
+            kind = self.schema.field(spec.name).type
+            if spec.name in batch.column_names:
+                column = batch[spec.name]
+                if spec.name in self.ids:
+                    columns.append(from_hex(column, self.ids[spec.name], spec.name))
+                else:
+                    columns.append(column.cast(kind))
+            elif spec.nullable:
+                columns.append(pa.nulls(batch.num_rows, kind))
             else:
-                raise ValueError(f"column {field.name} is required")
-        data = pa.Table.from_arrays(columns, schema=self.schema)
-        for field in self.schema:
-            if not field.nullable and data[field.name].null_count:
-                raise ValueError(f"{field.name} must not be null")
+                raise ValueError(f"column {spec.name} is required")
+        names = self.legacy_schema.names
+        data = pa.Table.from_arrays(
+            columns, schema=pa.schema([self.schema.field(n) for n in names])
+        )
+        for spec in self.legacy_schema:
+            if not spec.nullable and data[spec.name].null_count:
+                raise ValueError(f"{spec.name} must not be null")
+        if self.derived_cluster:
+            keys = self.key_of(batch, data).combine_chunks()
+            data = data.append_column(self.schema.field(self.cluster), keys)
         return data
+
+    def upgrade(self, legacy: pa.Table, key: str) -> pa.Table:
+        """Rows read from a legacy file of cluster value `key` in the file schema."""
+        columns = []
+        for spec in self.schema:
+            if spec.name == self.cluster and self.derived_cluster:
+                columns.append(pa.array([key] * legacy.num_rows, pa.string()))
+            elif spec.name in self.ids:
+                columns.append(from_hex(legacy[spec.name], self.ids[spec.name], spec.name))
+            else:
+                columns.append(legacy[spec.name].cast(spec.type))
+        return pa.Table.from_arrays(columns, schema=self.schema)
 
     def times_ns(self, data: pa.Table) -> np.ndarray[tuple[int], np.dtype[np.int64]]:
         times: np.ndarray[tuple[int], np.dtype[np.int64]] = np.asarray(
@@ -113,26 +181,43 @@ class TableFormat:
         )
         return times * self.ns_per_unit if self.ns_per_unit != 1 else times
 
-    def split(self, batch: pa.Table) -> Iterator[tuple[dict[str, str], pa.Table, int, int]]:
-        """(partition values, rows sorted by time, min ns, max ns) per partition touched."""
+    def sort(self, data: pa.Table) -> pa.Table:
+        """Rows in the file order: by cluster value, then time."""
+        return data.sort_by([(self.cluster, "ascending"), (self.time_column, "ascending")])
+
+    def split(self, batch: pa.Table) -> Iterator[Slice]:
+        """One `Slice` per day touched, rows sorted by (cluster, time)."""
         batch = batch.combine_chunks()  # sorting and slicing one chunk is 2-3x faster
         data = self.conform(batch)
         if data.num_rows == 0:
             return
-        keys = self.key_of(batch, data).combine_chunks()
-        hours = hour_keys(self.times_ns(data))
-        keyed = data.append_column("__hour", hours).append_column("__key", keys)
+        days = day_keys(self.times_ns(data))
+        keyed = data.append_column("__day", days)
         keyed = keyed.sort_by(
-            [("__hour", "ascending"), ("__key", "ascending"), (self.time_column, "ascending")]
+            [("__day", "ascending"), (self.cluster, "ascending"), (self.time_column, "ascending")]
         )
-        times = self.times_ns(keyed)
-        for start, stop in _runs(keyed["__hour"], keyed["__key"]):
-            values = {
-                "hour": keyed["__hour"][start].as_py(),
-                self.key: keyed["__key"][start].as_py(),
-            }
-            part = keyed.slice(start, stop - start).select(self.schema.names)
-            yield values, part, int(times[start]), int(times[stop - 1])
+        for start, stop in _runs(keyed["__day"]):
+            part = keyed.slice(start, stop - start)
+            day = part["__day"][0].as_py()
+            rows = part.select(self.schema.names)
+            lo, hi, keys = self.statistics(rows)
+            yield Slice({"day": day}, rows, lo, hi, keys)
+
+    def statistics(self, rows: pa.Table) -> tuple[int, int, tuple[KeyStats, ...]]:
+        """(min ns, max ns, per cluster value stats) of rows sorted by (cluster, time)."""
+        times = self.times_ns(rows)
+        keys = []
+        for start, stop in _runs(rows[self.cluster]):
+            span = times[start:stop]
+            keys.append(
+                KeyStats(
+                    rows[self.cluster][start].as_py(),
+                    stop - start,
+                    int(span.min()),
+                    int(span.max()),
+                )
+            )
+        return int(times.min()), int(times.max()), tuple(keys)
 
 
 def _runs(*keys: pa.ChunkedArray) -> list[tuple[int, int]]:
@@ -186,21 +271,27 @@ OTEL = TableFormat(
     "otel",
     TABLE_DIR,
     OTEL_LOGS_SCHEMA,
+    LEGACY_OTEL_LOGS_SCHEMA,
     "time_unix_nano",
     1,
     "service",
+    "service",
     _otel_service,
-    frozenset({"service"}),
+    frozenset(),
     ("time_unix_nano", "observed_time_unix_nano"),
+    ID_COLUMNS,
     ("trace_id", "span_id"),
+    ("span_id",),
 )
 CLOUDWATCH = TableFormat(
     "cloudwatch",
     "cloudwatch/events",
     CLOUDWATCH_EVENTS_SCHEMA,
+    CLOUDWATCH_EVENTS_SCHEMA,
     "timestamp",
     1_000_000,
-    "group",  # the log group again, path-escaped: the column keeps it readable
+    "group",  # the legacy layout's path-escaped log group
+    "log_group",
     _column("log_group", "unknown"),
     frozenset(),
     ("timestamp", "received_time_unix_nano"),
@@ -208,9 +299,11 @@ CLOUDWATCH = TableFormat(
 RAW = TableFormat(
     "raw",
     "raw/lines",
+    RAW_FILE_SCHEMA,
     RAW_LINES_SCHEMA,
     "received_time_unix_nano",
     1,
+    "source",
     "source",
     _given("source"),
     frozenset({"source"}),

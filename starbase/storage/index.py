@@ -2,10 +2,13 @@
 
 Requires: a `Store` holding the table. Guarantees: commit `v` is the object
 `_log/<v:020d>.json`, created with `put_new`, so two writers can never both commit `v`; each
-commit carries the files it adds (path, partition values, time range, rows, bytes), the paths
-it removes, and the table's whole `State` after it (so the head alone tells a reader what is
-visible); `files(state)` folds the latest checkpoint (`_log/<v:020d>.checkpoint.parquet`, the
-live files at `v`) and the commits after it; nothing here lists the data files themselves.
+commit carries the files it adds (path, day, time range, rows, bytes, and rows and time range
+per cluster value — what metadata answers read), the paths it removes, and the table's whole
+`State` after it (so the head alone tells a reader what is visible); `files(state)` folds the
+latest checkpoint (`_log/<v:020d>.checkpoint.parquet`, the live files at `v`) and the commits
+after it; nothing here lists the data files themselves. Commits and checkpoints written by
+the legacy layout (hour × key folders) read as files with `legacy` set and a state whose
+`legacy` count is all its files.
 """
 
 from __future__ import annotations
@@ -21,22 +24,30 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 
+from starbase.storage.formats import KeyStats
 from starbase.storage.store import Store
 
 LOG = "_log"
 _COMMIT = ".json"
 _CHECKPOINT = ".checkpoint.parquet"
+_KEYS = pa.list_(
+    pa.struct(
+        [("key", pa.string()), ("rows", pa.int64()), ("min_ns", pa.int64()), ("max_ns", pa.int64())]
+    )
+)
 _CHECKPOINT_SCHEMA = pa.schema(
     [
         ("path", pa.string()),
-        ("hour", pa.string()),
-        ("key", pa.string()),
+        ("day", pa.string()),
         ("min_ns", pa.int64()),
         ("max_ns", pa.int64()),
         ("rows", pa.int64()),
         ("bytes", pa.int64()),
+        ("keys", _KEYS),
+        ("hour", pa.string()),  # legacy files only
     ]
 )
+LAYOUT_DIR = "v2"  # data files of the day layout live below it; legacy ones beside it
 
 
 @dataclass(frozen=True)
@@ -44,12 +55,61 @@ class FileEntry:
     """One data file: its key below the table root, partition values and statistics."""
 
     path: str
-    hour: str
-    key: str  # the second partition's value (service, log group, source)
+    day: str
     min_ns: int
     max_ns: int
     rows: int
     bytes: int
+    keys: tuple[KeyStats, ...] = ()  # per cluster value (service, log group, source)
+    hour: str | None = None  # legacy files: the hour folder they are in
+
+    @property
+    def legacy(self) -> bool:
+        """Written in the legacy hour x key layout (compaction migrates it)."""
+        return not self.path.startswith(f"{LAYOUT_DIR}/")
+
+    @property
+    def folder(self) -> str:
+        """`day=…/by=…`: the folder below `v2/` (superseded as a whole by compaction)."""
+        return self.path[len(LAYOUT_DIR) + 1 :].rsplit("/", 1)[0]
+
+    def to_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "path": self.path,
+            "day": self.day,
+            "min_ns": self.min_ns,
+            "max_ns": self.max_ns,
+            "rows": self.rows,
+            "bytes": self.bytes,
+            "keys": [[k.key, k.rows, k.min_ns, k.max_ns] for k in self.keys],
+        }
+        if self.hour is not None:
+            body["hour"] = self.hour
+        return body
+
+    @staticmethod
+    def from_json(body: dict[str, Any]) -> FileEntry:
+        if "day" not in body:  # the legacy layout's entry: one hour and one key per file
+            return FileEntry(
+                body["path"],
+                body["hour"][:10],
+                body["min_ns"],
+                body["max_ns"],
+                body["rows"],
+                body["bytes"],
+                (KeyStats(body["key"], body["rows"], body["min_ns"], body["max_ns"]),),
+                body["hour"],
+            )
+        return FileEntry(
+            body["path"],
+            body["day"],
+            body["min_ns"],
+            body["max_ns"],
+            body["rows"],
+            body["bytes"],
+            tuple(KeyStats(*k) for k in body["keys"]),
+            body.get("hour"),
+        )
 
 
 @dataclass(frozen=True)
@@ -65,6 +125,10 @@ class State:
     incoming: int = 0  # of `files`, how many are in incoming/ (the rest: compacted/)
     committed_ns: int = 0
     writers: Mapping[str, int] = field(default_factory=lambda: MappingProxyType({}))
+    legacy: int = 0  # of `files`, how many are in the legacy layout (compaction migrates them)
+    # compacted folders (`day=…/by=…`) superseded by the commit given, still on disk until
+    # vacuum deletes them: readers exclude them
+    dead: tuple[tuple[str, int], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -81,11 +145,12 @@ class Commit:
     def to_json(self) -> bytes:
         state = {f.name: getattr(self.state, f.name) for f in fields(State)}
         state["writers"] = dict(self.state.writers)
+        state["dead"] = [list(d) for d in self.state.dead]
         body = {
             "version": self.version,
             "operation": self.operation,
             "state": state,
-            "add": [asdict(f) for f in self.add],
+            "add": [f.to_json() for f in self.add],
             "remove": list(self.remove),
         }
         if self.meta:
@@ -95,13 +160,15 @@ class Commit:
     @staticmethod
     def from_json(data: bytes) -> Commit:
         body = json.loads(data)
-        raw = body["state"]
+        raw = dict(body["state"])
+        raw.setdefault("legacy", raw["files"])  # written by the legacy layout: all its files
+        raw["dead"] = tuple((str(d[0]), int(d[1])) for d in raw.get("dead", ()))
         state = State(**(raw | {"writers": MappingProxyType(dict(raw["writers"]))}))
         return Commit(
             body["version"],
             body["operation"],
             state,
-            tuple(FileEntry(**f) for f in body["add"]),
+            tuple(FileEntry.from_json(f) for f in body["add"]),
             tuple(body["remove"]),
             MappingProxyType(dict(body.get("meta") or {})),
         )
@@ -166,7 +233,12 @@ class CommitLog:
         return sorted(live.values(), key=lambda f: f.path)
 
     def write_checkpoint(self, state: State, files: list[FileEntry]) -> None:
-        columns = {name: [getattr(f, name) for f in files] for name in _CHECKPOINT_SCHEMA.names}
+        columns = {
+            name: [getattr(f, name) for f in files]
+            for name in _CHECKPOINT_SCHEMA.names
+            if name != "keys"
+        }
+        columns["keys"] = [[asdict(k) for k in f.keys] for f in files]
         table = pa.Table.from_pydict(columns, schema=_CHECKPOINT_SCHEMA)
         sink = io.BytesIO()
         pq.write_table(table, sink, compression="zstd")
@@ -198,7 +270,12 @@ class CommitLog:
         if data is None:
             return {}
         rows = pq.read_table(io.BytesIO(data)).to_pylist()
-        return {r["path"]: FileEntry(**r) for r in rows}
+        entries = []
+        for row in rows:
+            if "keys" in row:
+                row["keys"] = [[k["key"], k["rows"], k["min_ns"], k["max_ns"]] for k in row["keys"]]
+            entries.append(FileEntry.from_json({k: v for k, v in row.items() if v is not None}))
+        return {e.path: e for e in entries}
 
     def _names(self, start_after: str | None) -> list[str]:
         return self.store.names(LOG, start_after)

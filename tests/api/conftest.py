@@ -18,12 +18,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from synthetic import generate, write_dataset
 
 from starbase.api.app import RUNNER_OPTIONS, build_app
 from starbase.api.settings import Limits, ServeSettings
 from starbase.config import default_config
 from starbase.devenv import free_port
-from starbase.storage.synthetic import generate, write_dataset
 from tests.conftest import DATASET_SEED, DATASET_SPAN, DATASET_START
 
 TENANT_ROWS = 300
@@ -111,7 +111,7 @@ def api_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     whose service is `acme-only`: a data folder the router could have written."""
     root = tmp_path_factory.mktemp("api-data")
     write_dataset(root, 20_000, start_ns=DATASET_START, span_ns=DATASET_SPAN, seed=DATASET_SEED)
-    from starbase.storage.otel_layout import write_batch
+    from starbase.storage import write_batch
 
     rows = generate(TENANT_ROWS, start_ns=DATASET_START, span_ns=3_600_000_000_000, seed=3)
     rows = rows.set_column(

@@ -18,10 +18,10 @@ from typing import Any
 import aiohttp
 import pyarrow as pa
 import pytest
+from synthetic import generate
 
 from starbase.api.settings import Limits
-from starbase.storage.otel_layout import write_batch
-from starbase.storage.synthetic import generate
+from starbase.storage import write_batch
 from tests.api.conftest import Served, request, served, wait_for
 
 

@@ -20,11 +20,11 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from synthetic import write_dataset
 
 from starbase.api.settings import Limits
 from starbase.config import Config, SourceConfig
 from starbase.devenv import free_port, spawn, wait_answering
-from starbase.storage.synthetic import write_dataset
 from tests.api.conftest import Served, served
 from tests.conftest import DATASET_SPAN, DATASET_START
 

@@ -423,6 +423,10 @@ def _expr(expr: ir.Expr) -> exp.Expr:  # one case per IR class
         case ir.StrTest(op, inner, needle, negated):
             return _negate(_string_test(op, _expr(inner), _expr(needle)), negated)
         case ir.InList(inner, items, negated):
+            column, literals = _hex_column(inner), [_hex_literal(i) for i in items]
+            if column is not None and all(text is not None for text in literals):
+                listed = [_bytes(text) for text in literals if text is not None]
+                return _negate(exp.In(this=_expr(column), expressions=listed), negated)
             return _negate(
                 exp.In(this=_expr(inner), expressions=[_expr(i) for i in items]), negated
             )
@@ -460,7 +464,38 @@ def _compare(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr:
     epoch = _epoch_comparison(op, left, right)
     if epoch is not None:
         return epoch
+    if op in ("==", "!="):
+        for side, other in ((left, right), (right, left)):
+            column, literal = _hex_column(side), _hex_literal(other)
+            if column is not None and literal is not None:
+                return _COMPARE[op](this=_expr(column), expression=_bytes(literal))
     return _COMPARE[op](this=_expr(left), expression=_expr(right))
+
+
+_HEX_TEXT = re.compile(r"^(?:[0-9a-f]{2})+$")
+
+
+def _hex_column(expr: ir.Expr) -> ir.Expr | None:
+    """The bytes under `hex(bytes)` (an id stored as bytes, read as lowercase hex), or None."""
+    if isinstance(expr, ir.Call) and expr.name == "hex":
+        return expr.args[0]
+    return None
+
+
+def _hex_literal(expr: ir.Expr) -> str | None:
+    """A string literal that `hex()` can produce (lowercase hex digits, whole bytes), or None:
+    comparing `hex(c)` with any other text must stay a text comparison (it is never equal)."""
+    if isinstance(expr, ir.Lit) and isinstance(expr.value, str) and _HEX_TEXT.match(expr.value):
+        return expr.value
+    return None
+
+
+def _bytes(text: str) -> exp.Expr:
+    """The bytes a hex literal stands for: `hex(c) == 'ab12'` is `c = decode('ab12', 'hex')`,
+    which DataFusion folds to a binary literal and prunes with (statistics, bloom filters)."""
+    return exp.Anonymous(
+        this="DECODE", expressions=[exp.Literal.string(text), exp.Literal.string("hex")]
+    )
 
 
 def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr | None:
@@ -543,6 +578,8 @@ def _call(call: ir.Call) -> exp.Expr:  # one case per function
             return exp.Anonymous(this=JSON_GET, expressions=args)
         case "json_to_map":
             return exp.Anonymous(this=JSON_TO_MAP, expressions=args)
+        case "hex":
+            return exp.Anonymous(this="ENCODE", expressions=[args[0], exp.Literal.string("hex")])
     raise UnsupportedError(f"the function {name}()")
 
 

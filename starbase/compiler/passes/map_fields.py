@@ -69,6 +69,8 @@ def field_expression(
     match spec:
         case model.ColumnField(column=name):
             return col(name)
+        case model.HexField(column=name):
+            return ir.Call("hex", (col(name),), Type.STRING)
         case model.EpochField(column=name, unit=unit):
             return ir.Call(
                 "epoch_to_timestamp", (col(name), ir.Lit(unit, Type.STRING)), Type.TIMESTAMP

@@ -25,10 +25,10 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped, 
 
 from starbase.router import convert_otlp
 from starbase.router.wal import Entry
-from starbase.storage.otel_layout import OTEL_LOGS_SCHEMA
+from starbase.storage.otel_layout import OTEL_RECORDS_SCHEMA
 
 log = logging.getLogger("starbase.router")
-SCHEMA = pa.schema([*OTEL_LOGS_SCHEMA, pa.field("service", pa.string())])
+SCHEMA = pa.schema([*OTEL_RECORDS_SCHEMA, pa.field("service", pa.string())])
 
 
 def _load() -> tuple[ModuleType | None, str]:
@@ -82,7 +82,7 @@ def decode(payloads: Sequence[bytes], received_ns: Sequence[int]) -> pa.Table:
     records, groups, resources = (pa.RecordBatch._import_from_c_capsule(*p) for p in parts)
     group = records.column("group")
     resource = groups.column("resource").take(group)
-    columns = [records.column(name) for name in OTEL_LOGS_SCHEMA.names[:6]]
+    columns = [records.column(name) for name in OTEL_RECORDS_SCHEMA.names[:6]]
     columns += [
         resources.column("resource_attributes").take(resource),
         resources.column("resource_schema_url").take(resource),
@@ -90,6 +90,6 @@ def decode(payloads: Sequence[bytes], received_ns: Sequence[int]) -> pa.Table:
         groups.column("scope_version").take(group),
         groups.column("scope_attributes").take(group),
     ]
-    columns += [records.column(name) for name in OTEL_LOGS_SCHEMA.names[11:]]
+    columns += [records.column(name) for name in OTEL_RECORDS_SCHEMA.names[11:]]
     columns.append(resources.column("service").take(resource))
     return pa.Table.from_arrays(columns, schema=SCHEMA)

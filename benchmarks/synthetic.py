@@ -1,10 +1,14 @@
 """Synthetic OpenTelemetry logs of a small shop, in the stored layout, fast and reproducible.
 
+Test and benchmark data: the test fixtures (`tests/conftest.py`) and the query and storage
+benchmarks use it; nothing in the `starbase` package does.
+
 Requires: numpy and pyarrow; nothing else (no network, no model, no data set).
 
 Guarantees:
-- `generate` returns a table whose columns are `OTEL_LOGS_SCHEMA` followed by a string
-  `service` column (`SYNTHETIC_SCHEMA`), the shape `write_batch` takes; rows are sorted by
+- `generate` returns a table whose columns are the OTel logs columns as a router receives
+  them (ids as lowercase hex) followed by a string `service` column (`SYNTHETIC_SCHEMA`), the
+  shape `write_batch` takes; rows are sorted by
   `time_unix_nano`, every time lies in `[start_ns, start_ns + span_ns)`.
 - The same arguments give the same table, byte for byte, given the same numpy and pyarrow
   versions (numpy fixes PCG64's bit stream, but may change its distributions across versions).
@@ -36,10 +40,12 @@ import numpy.typing as npt
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
-from starbase.storage.otel_layout import OTEL_LOGS_SCHEMA, write_batch
+from starbase.storage.otel_layout import OTEL_RECORDS_SCHEMA
+from starbase.storage.table import write_batch
 
 DEFAULT_SERVICES: tuple[str, ...] = ("gateway", "checkout", "payments", "auth", "inventory")
-SYNTHETIC_SCHEMA = OTEL_LOGS_SCHEMA.append(pa.field("service", pa.string(), nullable=False))
+# As records arrive (hex ids), plus the service: what `write_batch` converts and stores.
+SYNTHETIC_SCHEMA = OTEL_RECORDS_SCHEMA.append(pa.field("service", pa.string(), nullable=False))
 SEVERITY_TEXT = {5: "DEBUG", 9: "INFO", 13: "WARN", 17: "ERROR", 21: "FATAL"}
 
 # Part of the determinism contract: changing any of these changes the generated rows.
@@ -663,14 +669,13 @@ def write_dataset(
     contiguous slice of the time range with its share of the rows, so the density is uniform
     over the whole range; batch k is seeded from (`seed`, k).
 
-    Trade-off, the number and size of files: `write_batch` writes one file per (hour, service)
-    partition that a batch touches. Random batches would each touch every partition, leaving
-    one small file per batch in each. Slicing by time keeps a batch to the hours it covers, and
-    when an hour holds at most `batch_rows` rows the slices are cut on hour boundaries (whole
-    hours per batch), so every partition gets exactly one file, as large as the data allows.
-    When an hour holds more, the batches are equal slices and each partition gets about
-    rows_per_hour / batch_rows + 1 files of about batch_rows / len(services) rows; raise
-    `batch_rows` (more memory) for fewer, larger files. The price: no request (shared trace)
+    Trade-off, the number and size of files: `write_batch` writes one file per day that a
+    batch touches. Random batches would each touch every day, leaving one small file per batch
+    in each. Slicing by time keeps a batch to the hours it covers, and when an hour holds at
+    most `batch_rows` rows the slices are cut on hour boundaries (whole hours per batch), so a
+    day gets one or two files, as large as the data allows (compaction merges them). When an
+    hour holds more, the batches are equal slices; raise `batch_rows` (more memory) for fewer,
+    larger files. The price: no request (shared trace)
     crosses a batch boundary, and the rows differ from those of one `generate(rows)` call.
     """
     if batch_rows < 1:
