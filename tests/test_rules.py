@@ -426,7 +426,7 @@ def test_a_query_past_its_timeout_is_counted_and_the_next_interval_runs(
 def heavy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """300,000 synthetic records in one day: the parse-and-count-distinct query above takes
     over a second on this machine, far past the 0.1 s timeout."""
-    from starbase.storage.synthetic import write_dataset
+    from synthetic import write_dataset
 
     root = tmp_path_factory.mktemp("heavy")
     write_dataset(

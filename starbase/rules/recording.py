@@ -48,7 +48,7 @@ class RecordingStore:
             return
         import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-        from starbase.storage.otel_layout import OTEL_LOGS_SCHEMA, write_batch
+        from starbase.storage import OTEL_LOGS_SCHEMA, write_batch
 
         rows = len(samples)
         string_map = pa.map_(pa.string(), pa.string())
