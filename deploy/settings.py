@@ -52,10 +52,10 @@ RETENTION_EVERY_S = 3600  # how often the retention companion applies `retention
 class MemoryBound:
     """docs/router.md: base + flush × flush-bytes + inflight × bodies in flight, per worker."""
 
-    base_mb: float = 110.0
-    flush_factor: float = 7.0
-    inflight_factor: float = 2.5
-    supervisor_mb: float = 40.0
+    base_mb: float = 95.0
+    flush_factor: float = 8.0
+    inflight_factor: float = 5.0
+    supervisor_mb: float = 15.0
 
 
 MEMORY_BOUND = MemoryBound()

@@ -14,6 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
+import starbase.router.early  # noqa: F401  (first of ours: holds SIGTERM for `starbase router`)
 from starbase import devenv
 from starbase.analyzer import cli as analyzer_cli
 from starbase.api import cli as serve_cli

@@ -266,7 +266,7 @@ def test_raw_lines_kept_as_sent() -> None:
     rows = raw_table([entry(Kind.RAW, body, meta="nginx")]).to_pylist()
     assert [r["line"] for r in rows] == ["first\r", "", '  third\t{"json": 1}', "last"]
     assert {r["source"] for r in rows} == {"nginx"}
-    assert raw.lines(b"a\n") == ["a"] and raw.lines(b"") == []
+    assert raw.lines(b"a\n").to_pylist() == ["a"] and raw.lines(b"").to_pylist() == []
 
 
 def test_raw_problems() -> None:

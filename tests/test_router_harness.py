@@ -8,6 +8,7 @@ tests below check the harness itself (start, health, graceful stop).
 from __future__ import annotations
 
 import http.client
+import itertools
 import os
 import signal
 import socket
@@ -57,6 +58,7 @@ class Router:
         self.env = env or {}
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = data.parent / f"router-{self.port}.log"
+        self.metrics_token = _metrics_token(options)
 
     def start(self, timeout: float = 30.0) -> Router:
         """Spawn the router and wait until it answers /healthz."""
@@ -91,7 +93,7 @@ class Router:
     def _all_workers_up(self) -> bool:
         if self.workers == 1:
             return True
-        text = self.get("/metrics")[2].decode()
+        text = self.scrape()
         return all(f'store_up{{worker="{w}"}}' in text for w in range(self.workers))
 
     def output(self) -> str:
@@ -120,10 +122,17 @@ class Router:
     def get(self, path: str) -> tuple[int, dict[str, str], bytes]:
         return self.request("GET", path)
 
+    def scrape(self) -> str:
+        """/metrics, with a token that may read it when tokens are configured."""
+        headers = {"Authorization": f"Bearer {self.metrics_token}"} if self.metrics_token else {}
+        status, _, body = self.request("GET", "/metrics", headers=headers)
+        assert status == 200, body
+        return body.decode()
+
     def metric(self, name: str, **labels: str) -> float:
         """The sum over workers of one series of /metrics."""
         total = 0.0
-        for line in self.get("/metrics")[2].decode().splitlines():
+        for line in self.scrape().splitlines():
             if not line.startswith(f"starbase_router_{name}{{"):
                 continue
             if all(f'{k}="{v}"' in line for k, v in labels.items()):
@@ -149,6 +158,14 @@ class Router:
                 return
             time.sleep(0.02)
         raise AssertionError(f"a worker still answers on port {self.port} after SIGKILL")
+
+
+def _metrics_token(options: tuple[str, ...]) -> str | None:
+    """A configured token not bound to a tenant, or a --metrics-token (None: none needed)."""
+    for option, value in itertools.pairwise(options):
+        if option == "--metrics-token" or (option == "--token" and "=" not in value):
+            return value
+    return None
 
 
 def otlp_request(
@@ -221,7 +238,7 @@ def router(tmp_path: Path) -> Iterator[Router]:
 def test_health_ready_and_metrics(router: Router) -> None:
     assert router.get("/healthz")[0] == 200
     assert router.get("/readyz")[0] == 200
-    status, headers, body = router.get("/metrics")
+    status, headers, body = router.get("/metrics")  # open: no token configured
     assert status == 200 and headers["content-type"].startswith("text/plain")
     assert 'starbase_router_store_up{worker="0"}' in body.decode()
 

@@ -6,9 +6,10 @@ one module per step:
 
 | step | module | in → out |
 |---|---|---|
-| process | `cli` → `supervisor` → `worker` | options → worker processes on one port |
-| admission | `server`, `auth`, `problems` | HTTP request → tenant + body, or 401/403/413/429/503 |
-| decoding | `otlp` (+ `otlp_json`, `anyvalue`), `firehose`, `raw` | body → WAL payload, or 4xx |
+| process | `cli` (+ `early`) → `supervisor` → `worker`; `signals` | options → workers on a port |
+| admission | `server`, `auth`, `problems` | request → tenant + body, or 401/403/408/413/429/503 |
+| decoding | `otlp` (+ `otlp_wire`, `otlp_json`, `anyvalue`), `firehose`, `raw` | body → payload |
+| limits | `limits` (a request's `Budget`), `retention` (tables' cutoffs) | 413, rejections |
 | durability | `groupcommit`, `wal` | payload → fsynced entry with a sequence number |
 | commit | `flusher`, `destinations`, `convert` (+ `convert_otlp`) | entries → `Table.append` |
 | upkeep | `compactor`, `metrics`, `config` | compaction, `/metrics`, settings |

@@ -16,6 +16,7 @@ from dataclasses import asdict, dataclass, field, fields
 MiB = 1024 * 1024
 DEFAULT_PORT = 4318
 CONFIG_ENV = "STARBASE_ROUTER_CONFIG"  # how the router's processes receive their config
+SUPERVISOR_ENV = "STARBASE_ROUTER_SUPERVISOR"  # the pid a worker must die with
 TENANT_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,62}$")
 
 
@@ -45,6 +46,11 @@ class RouterConfig:
     max_inflight_bytes: int = 64 * MiB  # bodies read but not yet in the WAL -> 429
     max_buffer_bytes: int = 1024 * MiB  # acknowledged, not yet committed (in the WAL) -> 503
     max_wal_bytes: int = 2048 * MiB  # WAL on disk -> 503
+    max_records: int = 200_000  # records (OTLP records, lines, events) in one request -> 413
+    max_partitions: int = 1000  # distinct days (a file each) per request; a commit when reached
+    max_decode_cpu_s: float = 10.0  # CPU time to decode one request -> 413
+    body_timeout_s: float = 10.0  # a body must arrive within this, plus 1 s per ...
+    body_min_rate: int = 64 * 1024  # ... bytes received (else 408)
     wal_segment_bytes: int = 64 * MiB
     retry_after_s: int = 2
     shutdown_timeout_s: float = 30.0
@@ -52,6 +58,8 @@ class RouterConfig:
     log_level: str = "INFO"
     tokens: dict[str, str | None] = field(default_factory=dict)  # bearer token -> tenant
     firehose_keys: dict[str, str | None] = field(default_factory=dict)  # access key -> tenant
+    metrics_tokens: list[str] = field(default_factory=list)  # bearer tokens for /metrics only
+    public_metrics: bool = False  # serve /metrics without a token even when tokens are set
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))

@@ -5,14 +5,17 @@ Guarantees: `to_table(kind, entries)` returns rows in entry order with exactly t
 the kind's stored format (OTLP adds a `service` partition key column); CloudWatch events keep
 their id, timestamp and message as sent, with the log group, stream, owner and subscription
 filters of their message and the time the router received them; raw lines are `raw.lines` of
-the payload with the entry's receive time, plus the `source` partition key column.
+the payload with the entry's receive time, plus the `source` partition key column. Each kind
+streams (see `convert_otlp`): Python objects exist for a bounded slice at a time.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from typing import Any
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.router import raw
@@ -21,6 +24,7 @@ from starbase.router.wal import Entry, Kind
 from starbase.storage.formats import CLOUDWATCH_EVENTS_SCHEMA, RAW_LINES_SCHEMA
 
 FORMAT_OF_KIND = {Kind.OTLP: "otel", Kind.CLOUDWATCH: "cloudwatch", Kind.RAW: "raw"}
+SLICE_EVENTS = 16384
 
 
 def to_table(kind: Kind, entries: Sequence[Entry]) -> pa.Table:
@@ -32,9 +36,12 @@ def to_table(kind: Kind, entries: Sequence[Entry]) -> pa.Table:
 
 
 def cloudwatch_table(entries: Sequence[Entry]) -> pa.Table:
-    columns: dict[str, list[object]] = {name: [] for name in CLOUDWATCH_EVENTS_SCHEMA.names}
+    """Streaming: messages are parsed one at a time (a payload holds one per line) and turned
+    into Arrow every `SLICE_EVENTS` events."""
+    parts: list[pa.Table] = []
+    columns = _cloudwatch_columns()
     for entry in entries:
-        for message in json.loads(entry.payload):
+        for message in _messages(entry.payload):
             events = message["logEvents"]
             n = len(events)
             columns["timestamp"] += [e["timestamp"] for e in events]
@@ -45,18 +52,41 @@ def cloudwatch_table(entries: Sequence[Entry]) -> pa.Table:
             columns["owner"] += [message.get("owner")] * n
             columns["subscription_filters"] += [message.get("subscriptionFilters")] * n
             columns["received_time_unix_nano"] += [entry.received_ns] * n
-    return pa.Table.from_pydict(columns, schema=CLOUDWATCH_EVENTS_SCHEMA)
+            if len(columns["timestamp"]) >= SLICE_EVENTS:
+                parts.append(pa.Table.from_pydict(columns, schema=CLOUDWATCH_EVENTS_SCHEMA))
+                columns = _cloudwatch_columns()
+    if columns["timestamp"] or not parts:
+        parts.append(pa.Table.from_pydict(columns, schema=CLOUDWATCH_EVENTS_SCHEMA))
+    return parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
+
+
+def _cloudwatch_columns() -> dict[str, list[object]]:
+    return {name: [] for name in CLOUDWATCH_EVENTS_SCHEMA.names}
+
+
+def _messages(payload: bytes) -> Iterator[Any]:
+    """The DATA_MESSAGEs of a payload: one per line (`[`, then `{…},` lines, then `]`), or an
+    older payload written as one line, parsed whole."""
+    if not payload.startswith(b"[\n"):
+        yield from json.loads(payload)
+        return
+    for line in payload.split(b"\n"):
+        if line not in (b"[", b"]"):
+            yield json.loads(line[:-1] if line.endswith(b",") else line)
 
 
 def raw_table(entries: Sequence[Entry]) -> pa.Table:
-    received: list[int] = []
-    sources: list[str] = []
-    lines: list[str] = []
-    for entry in entries:
-        found = raw.lines(entry.payload)
-        lines += found
-        received += [entry.received_ns] * len(found)
-        sources += [entry.meta] * len(found)
+    """Lines are split by Arrow (`raw.lines`): no Python object per line."""
+    lines = [raw.lines(entry.payload) for entry in entries]
+    counts = [len(found) for found in lines]
+    received = np.repeat(np.array([e.received_ns for e in entries], dtype=np.int64), counts)
+    sources = pa.array([e.meta for e in entries], pa.string()).take(
+        np.repeat(np.arange(len(entries), dtype=np.int64), counts)
+    )
     schema = RAW_LINES_SCHEMA.append(pa.field("source", pa.string(), nullable=False))
-    columns = {"received_time_unix_nano": received, "line": lines, "source": sources}
-    return pa.Table.from_pydict({name: columns[name] for name in schema.names}, schema=schema)
+    columns = {
+        "received_time_unix_nano": pa.array(received, pa.int64()),
+        "line": pa.concat_arrays(lines) if lines else pa.array([], pa.string()),
+        "source": sources,
+    }
+    return pa.Table.from_arrays([columns[name] for name in schema.names], schema=schema)

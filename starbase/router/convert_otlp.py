@@ -6,8 +6,11 @@ observed time, else the time the router received it; body and attribute values a
 `anyvalue.text` gives; trace and span ids are lowercase hex, null when absent, all zero or not
 16/8 bytes (OTLP: an invalid id means "no trace context"); resource- and scope-level columns
 are built once per resource or scope and repeated with `take`; a `service` column carries the
-partition key (`anyvalue.service_name`). This is the hot loop of the router (see the profile in
-docs/router.md): per record it reads each field once, in comprehensions over one list.
+partition key (`anyvalue.service_name`). Streaming: payloads are read piece by piece
+(`otlp_wire.pieces`) and turned into Arrow every `SLICE_RECORDS` records (or `SLICE_VALUES`
+attribute values), so Python objects exist for one slice at a time whatever the shape of the
+payloads. This is the hot loop of the router (see the profile in docs/router.md): per record
+it reads each field once, in comprehensions over one list.
 """
 
 from __future__ import annotations
@@ -17,18 +20,18 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ignore[import-untyped, unused-ignore]
-    ExportLogsServiceRequest,
-)
 
+from starbase.router import otlp_wire
 from starbase.router.anyvalue import service_name, text
+from starbase.router.limits import unlimited
 from starbase.router.wal import Entry
 from starbase.storage.otel_layout import OTEL_RECORDS_SCHEMA
 
 _STR_MAP = pa.map_(pa.string(), pa.string())
 _TRACE_ZERO = bytes(16)
 _SPAN_ZERO = bytes(8)
-SLICE_BYTES = 4 * 1024 * 1024
+SLICE_RECORDS = 16384
+SLICE_VALUES = 256 * 1024  # attribute values (keys and values of every record) in a slice
 
 
 class _Columns:
@@ -61,28 +64,40 @@ class _Columns:
         self.g_attr_offsets: list[int] = [0]
         self.g_attr_keys: list[str] = []
         self.g_attr_values: list[str | None] = []
+        self._resource: Any = None  # the ResourceLogs of the last group (its row is reused)
+        self._resource_values = 0
+        self.rows = 0
+        self.values = 0  # attribute values the rows hold (resource and scope ones repeated)
 
-    def add(self, request: Any, received_ns: int) -> None:
-        for resource_logs in request.resource_logs:
-            resource = resource_logs.resource
-            resource_index = len(self.res_service)
+    def add(self, piece: otlp_wire.Piece, received_ns: int) -> None:
+        records = list(piece.records)
+        if not records:
+            return
+        if piece.resource_logs is not self._resource:
+            self._resource = piece.resource_logs
+            resource = piece.resource_logs.resource
             _attributes(resource.attributes, self.res_attr_keys, self.res_attr_values)
             self.res_attr_offsets.append(len(self.res_attr_keys))
-            self.res_schema_url.append(resource_logs.schema_url)
+            self.res_schema_url.append(piece.resource_logs.schema_url)
             self.res_service.append(service_name(resource))
-            for scope_logs in resource_logs.scope_logs:
-                records = list(scope_logs.log_records)
-                if not records:
-                    continue
-                scope = scope_logs.scope
-                self.g_resource.append(resource_index)
-                self.g_count.append(len(records))
-                self.g_received.append(received_ns)
-                self.g_scope_name.append(scope.name)
-                self.g_scope_version.append(scope.version)
-                _attributes(scope.attributes, self.g_attr_keys, self.g_attr_values)
-                self.g_attr_offsets.append(len(self.g_attr_keys))
-                self._records(records)
+            self._resource_values = len(resource.attributes)
+        scope = piece.scope_logs.scope
+        self.g_resource.append(len(self.res_service) - 1)
+        self.g_count.append(len(records))
+        self.g_received.append(received_ns)
+        self.g_scope_name.append(scope.name)
+        self.g_scope_version.append(scope.version)
+        _attributes(scope.attributes, self.g_attr_keys, self.g_attr_values)
+        self.g_attr_offsets.append(len(self.g_attr_keys))
+        before = len(self.r_attr_keys)
+        self._records(records)
+        self.rows += len(records)
+        shared = self._resource_values + len(scope.attributes)
+        self.values += len(self.r_attr_keys) - before + shared * len(records)
+
+    @property
+    def full(self) -> bool:
+        return self.rows >= SLICE_RECORDS or len(self.r_attr_keys) >= SLICE_VALUES
 
     def _records(self, records: list[Any]) -> None:
         self.r_time += [r.time_unix_nano for r in records]
@@ -158,24 +173,35 @@ class _Columns:
         return pa.Table.from_arrays(list(columns.values()), schema=schema)
 
 
-def otlp_table(entries: Sequence[Entry], slice_bytes: int = SLICE_BYTES) -> pa.Table:
-    """One table of every record in `entries` (WAL entries of kind OTLP).
+def otlp_table(entries: Sequence[Entry]) -> pa.Table:
+    """One table of every record in `entries` (WAL entries of kind OTLP)."""
+    return otlp_prefix_table(entries, None)[0]
 
-    Python objects exist for one slice of about `slice_bytes` of payload at a time (each
-    slice becomes Arrow, which is compact); the result is one chunk per column.
+
+def otlp_prefix_table(entries: Sequence[Entry], max_values: int | None) -> tuple[pa.Table, int]:
+    """The table of the first entries, stopping after the one that brings the attribute
+    values (resource and scope ones counted per row) to `max_values`; and how many were used.
+
+    Python objects exist for one slice at a time (each slice becomes Arrow, which is
+    compact); the result is one chunk per column.
     """
     parts = []
     columns = _Columns()
-    size = 0
+    values = used = 0
     for entry in entries:
-        columns.add(ExportLogsServiceRequest.FromString(entry.payload), entry.received_ns)
-        size += len(entry.payload)
-        if size >= slice_bytes:
-            parts.append(columns.table())
-            columns, size = _Columns(), 0
-    if size or not parts:
+        used += 1
+        for piece in otlp_wire.pieces(entry.payload, unlimited()):
+            columns.add(piece, entry.received_ns)
+            if columns.full:
+                values += columns.values
+                parts.append(columns.table())
+                columns = _Columns()
+        if max_values is not None and values + columns.values >= max_values:
+            break
+    if columns.rows or not parts:
         parts.append(columns.table())
-    return parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
+    table = parts[0] if len(parts) == 1 else pa.concat_tables(parts).combine_chunks()
+    return table, used
 
 
 def _attributes(attributes: Any, keys: list[str], values: list[str | None]) -> None:

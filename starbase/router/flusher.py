@@ -5,9 +5,15 @@ Requires: entries handed to `add` in sequence order (the group-commit thread doe
 
 - Buffers hold payload-less references to WAL entries (`Entry.reference`); a commit reads
   its slice back from the log, so a backlog (a slow or unreachable store) costs disk, not RAM.
-- Policy: a table's buffer is committed when it holds `flush_bytes` of payload or its oldest
-  entry is `flush_age_s` old (and on `stop`); one commit takes a prefix of the buffer of at
-  most `flush_bytes` (so a backlog drains in bounded slices).
+- Policy: a table's buffer is committed when it holds `flush_bytes` of payload, or entries
+  touching `max_partitions` distinct days (a file each), or its oldest entry is `flush_age_s`
+  old (and on `stop`); one commit takes a prefix of the buffer of at most `flush_bytes` and
+  `max_records` records, ended early once its OTLP attribute values reach what one request
+  may hold (so a backlog drains in bounded slices, and a commit's Arrow batch is bounded
+  however small or attribute-dense the records are).
+- Retention: every commit refreshes `cutoffs` (the request path's view of each table's
+  retention cutoff); rows that a commit still drops because the cutoff moved after they were
+  acknowledged are counted in `expired_records_total`.
 - Exactly once: each commit is `Table.append(batch, writer=W, seq=S)` with S the last entry's
   sequence number, and entries leave the buffer only after it returns. Before the first commit
   to a table, and after any failure (the commit may have landed anyway), the flusher re-reads
@@ -29,13 +35,19 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.router.config import RouterConfig
 from starbase.router.convert import FORMAT_OF_KIND, to_table
+from starbase.router.convert_otlp import otlp_prefix_table
 from starbase.router.destinations import Destinations
+from starbase.router.limits import VALUES_PER_RECORD
 from starbase.router.metrics import Metrics
+from starbase.router.retention import Cutoffs
 from starbase.router.wal import Entry, Kind, Wal
+from starbase.storage.otel_layout import hour_start_ns
 from starbase.storage.table import Table
 
 log = logging.getLogger("starbase.router")
@@ -51,6 +63,7 @@ class _Buffer:
     bytes: int = 0
     records: int = 0
     committed: int | None = None  # the table's last seq for our writer; None = re-read
+    partitions: set[int] = field(default_factory=set)  # days touched since emptied
 
 
 class Flusher:
@@ -75,6 +88,7 @@ class Flusher:
         self.buffered_bytes = 0
         self.buffered_records = 0
         self._thread: threading.Thread | None = None
+        self.cutoffs = Cutoffs(config)
 
     # ------------------------------------------------------------------ intake
 
@@ -90,10 +104,11 @@ class Flusher:
                 buffer.entries.append(entry.reference())
                 buffer.bytes += entry.size
                 buffer.records += records
+                buffer.partitions |= entry.partitions
                 self.buffered_bytes += entry.size
                 self.buffered_records += records
                 self._last_added = entry.seq
-                if buffer.bytes >= self.config.flush_bytes:
+                if self._full(buffer):
                     self._cond.notify()
             self._gauges()
 
@@ -139,13 +154,19 @@ class Flusher:
                 self._cond.wait(timeout=backoff)
             backoff = min(backoff * 2, _BACKOFF_MAX_S)
 
+    def _full(self, buffer: _Buffer) -> bool:
+        return (
+            buffer.bytes >= self.config.flush_bytes
+            or buffer.records >= self.config.max_records
+            or len(buffer.partitions) >= self.config.max_partitions
+        )
+
     def _due(self, now_ns: int) -> list[_Buffer]:
         age_ns = int(self.config.flush_age_s * 1e9)
         return [
             b
             for b in self._buffers.values()
-            if b.entries
-            and (b.bytes >= self.config.flush_bytes or now_ns - b.entries[0].received_ns >= age_ns)
+            if b.entries and (self._full(b) or now_ns - b.entries[0].received_ns >= age_ns)
         ]
 
     def _wait_s(self, now_ns: int) -> float:
@@ -172,14 +193,18 @@ class Flusher:
                 self._drop(buffer, lambda e: e.seq <= last)
                 buffer.committed = last
             with self._cond:
-                take = _prefix(buffer.entries, self.config.flush_bytes)
+                take = _prefix(buffer.entries, self.config.flush_bytes, self.config.max_records)
             if not take:  # everything was committed before (a replay)
                 self._release()
                 return True
             started = time.perf_counter()
             try:
-                batch = to_table(buffer.kind, self._load(take))
-                table.append(batch, writer=self.writer, seq=take[-1].seq)
+                batch, take = self._convert(buffer.kind, take)
+                commit = table.append(batch, writer=self.writer, seq=take[-1].seq)
+                if commit is not None:
+                    self._count_expired(table, buffer.kind, batch, commit.state.cutoff)
+                    self.cutoffs.update(buffer.tenant, buffer.kind, commit.state.cutoff)
+                del batch
             except _DATA_ERRORS as exc:
                 self._one_by_one(table, buffer, take, exc)
             self.metrics.observe("flush_seconds", time.perf_counter() - started)
@@ -193,6 +218,8 @@ class Flusher:
         committed = take[-1].seq
         self._drop(buffer, lambda e: e.seq <= committed)
         buffer.committed = committed
+        if not buffer.entries:
+            buffer.partitions = set()
         self.store_error = None
         self.metrics.set("store_up", 1)
         self.metrics.inc(
@@ -217,6 +244,33 @@ class Flusher:
             except _DATA_ERRORS as exc:
                 self._dead_letter(entry, exc)
                 table.append(to_table(buffer.kind, []), writer=self.writer, seq=entry.seq)
+
+    def _convert(self, kind: Kind, take: list[Entry]) -> tuple[pa.Table, list[Entry]]:
+        """The batch of `take`, or of a prefix of it whose attribute values (OTLP) reach the
+        limit a request has (`limits.VALUES_PER_RECORD` x max_records): a commit's Arrow batch
+        stays bounded however attribute-dense the records are."""
+        if kind is not Kind.OTLP:
+            return to_table(kind, self._load(take)), take
+        limit = self.config.max_records * VALUES_PER_RECORD
+        batch, used = otlp_prefix_table(self._load(take), limit)
+        return batch, take[:used]
+
+    def _count_expired(self, table: Table, kind: Kind, batch: pa.Table, cutoff: str | None) -> None:
+        """Rows committed before the table's cutoff (it moved after they were accepted):
+        dropped or hidden by the table, so counted as expired."""
+        if cutoff is None or not batch.num_rows:
+            return
+        first = -(-hour_start_ns(cutoff) // table.format.ns_per_unit)  # in the column's unit
+        times = batch.column(table.format.time_column)
+        expired = int(pc.sum(pc.less(times, first)).as_py() or 0)
+        if expired:
+            log.warning("%d %s records were past the retention cutoff at commit", expired, kind)
+            self.metrics.inc("expired_records_total", expired, format=FORMAT_OF_KIND[kind])
+
+    @property
+    def alive(self) -> bool:
+        """False if the flusher thread died (a bug): /healthz fails."""
+        return self._thread is None or self._thread.is_alive() or self._stopping
 
     def _load(self, entries: list[Entry]) -> list[Entry]:
         return [replace(e, payload=self.wal.load(e)) for e in entries]
@@ -260,12 +314,13 @@ class Flusher:
         self.metrics.set("queue_records", self.buffered_records)
 
 
-def _prefix(entries: list[Entry], limit: int) -> list[Entry]:
+def _prefix(entries: list[Entry], limit: int, max_records: int) -> list[Entry]:
     taken: list[Entry] = []
-    size = 0
+    size = records = 0
     for entry in entries:
-        if taken and size + entry.size > limit:
+        if taken and (size + entry.size > limit or records + entry.records > max_records):
             break
         taken.append(entry)
         size += entry.size
+        records += entry.records
     return taken

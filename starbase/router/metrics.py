@@ -18,7 +18,7 @@ from pathlib import Path
 
 FORMATS = ("otel", "cloudwatch", "raw")
 ENDPOINTS = ("logs", "firehose", "raw")
-STATUSES = ("200", "400", "401", "403", "413", "415", "429", "503", "500")
+STATUSES = ("200", "400", "401", "403", "408", "413", "415", "429", "503", "500")
 FLUSH_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 _PREFIX = "starbase_router_"
 
@@ -55,6 +55,13 @@ SERIES = (
         "rejected_records_total",
         "counter",
         "Records refused individually (OTLP partial_success).",
+        _by("format", FORMATS),
+    ),
+    Series(
+        "expired_records_total",
+        "counter",
+        "Records older than their table's retention cutoff: rejected (OTLP partial_success), "
+        "dropped (Firehose events), or dropped at the commit when the cutoff moved meanwhile.",
         _by("format", FORMATS),
     ),
     Series(

@@ -1,37 +1,55 @@
 """OTLP/HTTP logs requests: decode, check, and the replies the OTLP specification asks for.
 
 Requires: upb protobuf and `opentelemetry-proto`. Guarantees: `decode` takes a body already
-decompressed and its Content-Type (`application/x-protobuf` or `application/json`) and returns
-an `OtlpBatch` whose payload is always protobuf (what the WAL keeps) or a `Problem` naming
-what is wrong (415 for another content type, 400 for malformed protobuf or JSON or when every
-record is invalid). Records that cannot be stored — a time past int64, a `service.name` too
-long for a partition folder — are dropped one by one and counted for `partial_success`; the
-rest is accepted. Replies (`success_body`, `problem_body`) are in the request's encoding:
-`ExportLogsServiceResponse` on success, a `google.rpc.Status` on failure.
+decompressed, its Content-Type (`application/x-protobuf` or `application/json`), the request's
+`Budget` and its `Admission` (the table's retention cutoff, the partition cap) and returns an
+`OtlpBatch` whose payload is always protobuf (what the WAL keeps) or a `Problem` naming what is
+wrong (415 for another content type, 400 for malformed protobuf or JSON or when every record
+is invalid, 413 past a limit). The body is read in pieces (`otlp_wire`), so its shape cannot
+make decoding take more memory than a piece. Records that cannot be stored are dropped one by
+one and counted for `partial_success`, the rest is accepted: a time past int64, a time before
+the table's retention cutoff (`expired`), a record (or resource, or scope) larger than
+`MAX_RECORD_BYTES`, a `service.name` that cannot name a partition folder, and records that
+would make the request touch more than `max_partitions` day partitions (a file each). Attribute
+values are counted into the budget (`limits.VALUES_PER_RECORD`): a 413 past their limit. Replies
+(`success_body`, `problem_body`) are in the request's encoding: `ExportLogsServiceResponse` on
+success, a `google.rpc.Status` on failure.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from typing import Any
+import time
+from dataclasses import dataclass, field
 
 from google.protobuf.message import DecodeError  # type: ignore[import-untyped, unused-ignore]
 from google.rpc.status_pb2 import Status  # type: ignore[import-untyped, unused-ignore]
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ignore[import-untyped, unused-ignore]
-    ExportLogsServiceRequest,
     ExportLogsServiceResponse,
 )
 
+from starbase.router import otlp_wire
 from starbase.router.anyvalue import service_name
+from starbase.router.limits import MAX_RECORD_BYTES, Budget, Overrun, unlimited
 from starbase.router.otlp_json import parse_json
 from starbase.router.problems import Problem, bad_request
 from starbase.storage.formats import OTEL, segment
+from starbase.storage.otel_layout import NS_PER_DAY, hour_key
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _INT64_MAX = 2**63 - 1
-_GRPC_CODES = {400: 3, 401: 16, 403: 7, 413: 3, 415: 3, 429: 8, 503: 14}
+_GRPC_CODES = {400: 3, 401: 16, 403: 7, 408: 4, 413: 3, 415: 3, 429: 8, 503: 14}
+_REASONS_KEPT = 5
+
+
+@dataclass(frozen=True)
+class Admission:
+    """What records are checked against besides their own validity (per request)."""
+
+    received_ns: int  # the time of a record that has neither time nor observed time
+    cutoff_ns: int | None = None  # the table's retention: records before it are expired
+    max_partitions: int = 1000  # distinct day partitions (files) one request may touch
 
 
 @dataclass(frozen=True)
@@ -40,71 +58,198 @@ class OtlpBatch:
     records: int  # accepted
     rejected: int = 0
     message: str = ""  # why records were rejected (partial_success.error_message)
+    expired: int = 0  # of the rejected: older than the retention cutoff
+    partitions: frozenset[int] = frozenset()  # days (ns // NS_PER_DAY) touched
 
 
 def media_type(content_type: str | None) -> str:
     return (content_type or "").split(";", 1)[0].strip().lower()
 
 
-def decode(body: bytes, content_type: str | None) -> OtlpBatch | Problem:
+def decode(
+    body: bytes,
+    content_type: str | None,
+    budget: Budget | None = None,
+    admission: Admission | None = None,
+) -> OtlpBatch | Problem:
     kind = media_type(content_type)
-    if kind in (PROTOBUF, "application/protobuf"):
-        try:
-            request = ExportLogsServiceRequest.FromString(body)
-        except (DecodeError, RuntimeError) as exc:
-            return bad_request(f"malformed protobuf ExportLogsServiceRequest: {exc}")
-        return _checked(request, body)
-    if kind == JSON:
-        parsed = parse_json(body)
-        if isinstance(parsed, Problem):
-            return parsed
-        return _checked(parsed, None)
+    budget = budget or unlimited()
+    admission = admission or Admission(time.time_ns())
+    try:
+        if kind in (PROTOBUF, "application/protobuf"):
+            return _checked(body, budget, admission)
+        if kind == JSON:
+            parsed = parse_json(body, budget)
+            if isinstance(parsed, Problem):
+                return parsed
+            return _checked(bytes(parsed.SerializeToString()), budget, admission)
+    except Overrun as exc:
+        return exc.problem
     return Problem(415, f"Content-Type must be {PROTOBUF} or {JSON}, not {kind or 'absent'!r}")
 
 
-def _checked(request: Any, body: bytes | None) -> OtlpBatch | Problem:
+@dataclass
+class _Verdict:
+    """Accumulates what `_checked` accepts and rejects."""
+
+    admission: Admission
+    accepted: int = 0
+    rejected: int = 0
+    expired: int = 0
+    reasons: list[str] = field(default_factory=list)  # the first few
+    reason_count: int = 0
+    partitions: set[int] = field(default_factory=set)
+    resources: set[int] = field(default_factory=set)
+    scopes: set[tuple[int, int]] = field(default_factory=set)
+    records: list[int] = field(default_factory=list)
+
+    def reject(self, count: int, reason: str) -> None:
+        self.rejected += count
+        self.reason_count += 1
+        if len(self.reasons) < _REASONS_KEPT:
+            self.reasons.append(reason)
+
+    def message(self) -> str:
+        more = self.reason_count - len(self.reasons)
+        return "; ".join(self.reasons) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _checked(body: bytes, budget: Budget, admission: Admission) -> OtlpBatch | Problem:
     """Drop the records that cannot be stored; count the rest."""
-    accepted = rejected = 0
-    reasons: list[str] = []
-    changed = False
-    for rindex in reversed(range(len(request.resource_logs))):
-        resource_logs = request.resource_logs[rindex]
-        count = sum(len(s.log_records) for s in resource_logs.scope_logs)
-        try:
-            segment(OTEL.key, service_name(resource_logs.resource))
-        except ValueError as exc:
-            reasons.append(f"resourceLogs[{rindex}]: service.name: {exc}")
-            rejected += count
-            del request.resource_logs[rindex]
-            changed = True
-            continue
-        for sindex, scope_logs in enumerate(resource_logs.scope_logs):
-            records = scope_logs.log_records
-            if not records:
+    verdict = _Verdict(admission)
+    services: dict[int, str | None] = {}
+    # A small body's own attributes are bounded by its size (2 bytes each at least): when the
+    # bound fits the budget easily, no need to count them record by record.
+    bounded = len(body) <= otlp_wire.WHOLE_PARSE_BYTES and len(body) <= budget.max_values
+    if bounded:
+        budget.values(len(body) // 2)
+    try:
+        for piece in otlp_wire.pieces(body, budget, MAX_RECORD_BYTES):
+            if piece.resource_index in verdict.resources or (
+                (piece.resource_index, piece.scope_index) in verdict.scopes
+            ):
+                verdict.rejected += piece.count
                 continue
-            # one pass: a OR b has the top bit set iff one of them does (fixed64 > int64 max)
-            latest = max([r.time_unix_nano | r.observed_time_unix_nano for r in records])
-            if latest <= _INT64_MAX:
-                accepted += len(records)
+            if piece.too_large is not None:
+                _too_large(piece, verdict)
                 continue
-            for index in reversed(range(len(records))):
-                record = records[index]
-                if max(record.time_unix_nano, record.observed_time_unix_nano) > _INT64_MAX:
-                    reasons.append(
-                        f"resourceLogs[{rindex}].scopeLogs[{sindex}].logRecords[{index}]: "
-                        "timeUnixNano past 2262-04-11 (int64 nanoseconds)"
-                    )
-                    del records[index]
-                    rejected += 1
-                    changed = True
-            accepted += len(records)
-    if rejected and not accepted:
-        return bad_request(f"every record was rejected: {'; '.join(reversed(reasons[-5:]))}")
-    payload = request.SerializeToString() if changed or body is None else body
-    message = "; ".join(reversed(reasons[-5:])) + (
-        f" (and {len(reasons) - 5} more)" if len(reasons) > 5 else ""
+            if piece.resource_index not in services:
+                services[piece.resource_index] = _service(piece, verdict)
+            if services[piece.resource_index] is None:
+                verdict.resources.add(piece.resource_index)
+                verdict.rejected += piece.count
+                continue
+            if piece.records:
+                _count_values(piece, budget, own=not bounded)
+                _check_records(piece, verdict)
+    except (otlp_wire.WireError, DecodeError, RuntimeError) as exc:
+        return bad_request(f"malformed protobuf ExportLogsServiceRequest: {exc}")
+    if verdict.rejected and not verdict.accepted:
+        return bad_request(f"every record was rejected: {verdict.message()}")
+    payload = body
+    if verdict.rejected:
+        payload = otlp_wire.without(body, verdict.resources, verdict.scopes, verdict.records)
+    return OtlpBatch(
+        payload,
+        verdict.accepted,
+        verdict.rejected,
+        verdict.message(),
+        verdict.expired,
+        frozenset(verdict.partitions),
     )
-    return OtlpBatch(payload, accepted, rejected, message)
+
+
+def _service(piece: otlp_wire.Piece, verdict: _Verdict) -> str | None:
+    name = service_name(piece.resource_logs.resource)
+    try:
+        segment(OTEL.key, name)
+    except ValueError as exc:
+        verdict.reject(0, f"resourceLogs[{piece.resource_index}]: service.name: {exc}")
+        return None
+    return name
+
+
+def _too_large(piece: otlp_wire.Piece, verdict: _Verdict) -> None:
+    where = f"resourceLogs[{piece.resource_index}]"
+    limit = f"larger than {MAX_RECORD_BYTES} bytes"
+    if piece.too_large == "resource":
+        verdict.resources.add(piece.resource_index)
+        verdict.reject(piece.count, f"{where}: the resource is {limit}")
+    elif piece.too_large == "scope":
+        verdict.scopes.add((piece.resource_index, piece.scope_index))
+        verdict.reject(piece.count, f"{where}.scopeLogs[{piece.scope_index}]: the scope is {limit}")
+    else:
+        verdict.records.append(piece.number)
+        verdict.reject(
+            1,
+            f"{where}.scopeLogs[{piece.scope_index}].logRecords[{piece.first}]: "
+            f"the record is {limit}",
+        )
+
+
+def _count_values(piece: otlp_wire.Piece, budget: Budget, own: bool) -> None:
+    """The attribute values the piece's rows will hold (resource and scope ones repeated),
+    the records' own ones only if `own` (else bounded by the body's size: see `_checked`)."""
+    shared = len(piece.resource_logs.resource.attributes) + len(piece.scope_logs.scope.attributes)
+    values = sum([len(r.attributes) for r in piece.records]) if own else 0
+    budget.values(values + shared * len(piece.records))
+
+
+def _check_records(piece: otlp_wire.Piece, verdict: _Verdict) -> None:
+    """Accept a piece's records, or reject them one by one (see the module docstring)."""
+    admission = verdict.admission
+    records = piece.records
+    times = [r.time_unix_nano for r in records]
+    observed = [r.observed_time_unix_nano for r in records]
+    latest = max(max(times), max(observed))
+    stamps = times if min(times) else _stamps(times, observed, admission.received_ns)
+    low, high = min(stamps), max(stamps)
+    cutoff = admission.cutoff_ns
+    if low // NS_PER_DAY == high // NS_PER_DAY:
+        keys = {low // NS_PER_DAY}
+    else:
+        keys = {stamp // NS_PER_DAY for stamp in stamps}
+    if (
+        latest <= _INT64_MAX
+        and (cutoff is None or low >= cutoff)
+        and (
+            keys <= verdict.partitions or len(verdict.partitions | keys) <= admission.max_partitions
+        )
+    ):
+        verdict.partitions |= keys
+        verdict.accepted += len(records)
+        return
+    where = f"resourceLogs[{piece.resource_index}].scopeLogs[{piece.scope_index}]"
+    for offset, (time_ns, observed_ns, stamp) in enumerate(
+        zip(times, observed, stamps, strict=True)
+    ):
+        index = f"{where}.logRecords[{piece.first + offset}]"
+        if max(time_ns, observed_ns) > _INT64_MAX:
+            verdict.reject(1, f"{index}: timeUnixNano past 2262-04-11 (int64 nanoseconds)")
+        elif cutoff is not None and stamp < cutoff:
+            verdict.expired += 1
+            verdict.reject(
+                1,
+                f"{index}: older than the table's retention (hours before "
+                f"{hour_key(cutoff)} are expired)",
+            )
+        else:
+            day = stamp // NS_PER_DAY
+            if day in verdict.partitions or len(verdict.partitions) < admission.max_partitions:
+                verdict.partitions.add(day)
+                verdict.accepted += 1
+                continue
+            verdict.reject(
+                1,
+                f"{index}: more than {admission.max_partitions} days (a file each) in one "
+                "request (--max-partitions)",
+            )
+        verdict.records.append(piece.number + offset)
+
+
+def _stamps(times: list[int], observed: list[int], received: int) -> list[int]:
+    """The time each record is stored under: its time, else its observed time, else `received`."""
+    return [t or o or received for t, o in zip(times, observed, strict=True)]
 
 
 def success_body(batch: OtlpBatch, kind: str) -> bytes:

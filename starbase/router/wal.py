@@ -9,7 +9,13 @@ Guarantees:
   segments. An entry is a 34-byte header (crc32, length, seq, received ns, record count, kind,
   tenant and meta lengths), then tenant, meta and payload bytes; the crc covers all but itself.
 - `append` assigns consecutive sequence numbers, writes every entry of the group with one
-  `writev` and makes it durable with one `fdatasync` before returning: group commit.
+  `writev` and makes it durable with one `fdatasync` before returning: group commit. It is all
+  or nothing: if the write or the fsync fails (a full disk), the segment is truncated back and
+  the sequence numbers are given back, so the log is as before and the next `append` may
+  succeed; only if that undo fails too is `WalBroken` raised (the log's tail is unknown until
+  the next `open` reads it back). `check` refuses a record whose lengths do not fit the header
+  (payload and tenant + meta + payload under 4 GiB, tenant and meta under 64 KiB, records
+  under 2**32) before anything is written. `probe` tells whether the log's disk takes writes.
 - `open` reads the log back: a torn or corrupt tail of the newest segment (a write cut short
   by a crash, never acknowledged) is truncated away; damage anywhere else is `WalCorrupt`.
   Sequence numbers keep rising across restarts: the newest segment is never deleted, and an
@@ -22,6 +28,7 @@ Guarantees:
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import secrets
 import struct
@@ -35,9 +42,12 @@ from pathlib import Path
 
 from starbase.storage.store import fsync_dir
 
+log = logging.getLogger("starbase.router")
 _HEADER = struct.Struct("<IIQqIBxHH")  # crc, length, seq, received ns, records, kind, lengths
 _SUFFIX = ".wal"
 _IOV_MAX = 512
+_MAX_U32, _MAX_U16 = 2**32 - 1, 2**16 - 1
+_PROBE_BYTES = 4096
 
 
 class Kind(IntEnum):
@@ -60,6 +70,7 @@ class Entry:
     segment: int = 0  # first seq of the segment file holding it
     offset: int = 0  # where its payload starts in that file
     stored: int = 0  # payload length, kept by a reference
+    partitions: frozenset[int] = frozenset()  # days touched, if known
 
     @property
     def size(self) -> int:
@@ -68,7 +79,7 @@ class Entry:
 
     def reference(self) -> Entry:
         """This entry without its payload, which `Wal.load` reads back from the log."""
-        return replace(self, payload=b"", stored=self.size)
+        return replace(self, payload=b"", stored=self.size, partitions=frozenset())
 
 
 @dataclass(frozen=True)
@@ -81,6 +92,7 @@ class Record:
     tenant: str | None
     meta: str
     payload: bytes
+    partitions: frozenset[int] = frozenset()  # days touched; not logged: for the flusher only
 
 
 class WalCorrupt(Exception):
@@ -89,6 +101,10 @@ class WalCorrupt(Exception):
 
 class WalBusy(Exception):
     """Another process holds this WAL directory."""
+
+
+class WalBroken(Exception):
+    """A failed write could not be undone: the log must be reopened (restart the router)."""
 
 
 @dataclass
@@ -181,33 +197,86 @@ class Wal:
 
     # ------------------------------------------------------------------ writing
 
+    @staticmethod
+    def check(record: Record) -> None:
+        """ValueError if `record` cannot be an entry (a length overflows its header field)."""
+        tenant, meta = len((record.tenant or "").encode()), len(record.meta.encode())
+        if tenant > _MAX_U16 or meta > _MAX_U16:
+            raise ValueError(f"tenant or meta longer than {_MAX_U16} bytes")
+        if tenant + meta + len(record.payload) > _MAX_U32:
+            raise ValueError(f"entry larger than {_MAX_U32} bytes")
+        if not 0 <= record.records <= _MAX_U32:
+            raise ValueError(f"record count {record.records} out of range")
+
     def append(self, records: list[Record]) -> list[Entry]:
-        """Write `records` as consecutive entries and fsync them; return the entries."""
-        entries = []
+        """Write `records` as consecutive entries and fsync them; return the entries.
+
+        All or nothing (see the module docstring): on an error nothing stays written.
+        """
+        for record in records:
+            self.check(record)
+        entries: list[Entry] = []
         buffers: list[bytes] = []
         with self._mutex:
             segment = self._segments[-1]
-            position = segment.size
+            position = before = segment.size
+        first_seq = self.next_seq
         for record in records:
             tenant, meta = (record.tenant or "").encode(), record.meta.encode()
             offset = position + _HEADER.size + len(tenant) + len(meta)
-            entry = Entry(self.next_seq, *_fields(record), segment.first, offset)
-            self.next_seq += 1
+            entry = Entry(
+                first_seq + len(entries),
+                *_fields(record),
+                segment.first,
+                offset,
+                partitions=record.partitions,
+            )
             entries.append(entry)
             encoded = _encode(entry)
             buffers.extend(encoded)
             position += sum(len(b) for b in encoded)
-        size = position - segment.size
-        for start in range(0, len(buffers), _IOV_MAX):
-            _write_all(self._fd, buffers[start : start + _IOV_MAX])
-        os.fdatasync(self._fd)
+        size = position - before
+        try:
+            for start in range(0, len(buffers), _IOV_MAX):
+                _write_all(self._fd, buffers[start : start + _IOV_MAX])
+            os.fdatasync(self._fd)
+        except BaseException as exc:
+            self._undo(before, exc)
+            raise
+        self.next_seq = first_seq + len(entries)
         with self._mutex:
             active = self._segments[-1]
             active.last = entries[-1].seq if entries else active.last
             active.size += size
             if active.size >= self.segment_bytes:
-                self._roll()
+                try:
+                    self._roll()
+                except OSError as exc:  # the entries are durable: roll at the next append
+                    log.warning("could not start a new WAL segment (will retry): %s", exc)
         return entries
+
+    def _undo(self, size: int, cause: BaseException) -> None:
+        """Cut the active segment back to `size` bytes after a failed write (WalBroken if not)."""
+        try:
+            os.ftruncate(self._fd, size)
+            os.fdatasync(self._fd)
+        except OSError as exc:
+            raise WalBroken(
+                f"a write to {self.directory} failed ({cause}) and could not be undone ({exc})"
+            ) from exc
+
+    def probe(self) -> None:
+        """OSError unless a small file can be written and fsynced in the log's directory."""
+        path = self.directory / ".probe"
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+            try:
+                _write_all(fd, [bytes(_PROBE_BYTES)])
+                os.fdatasync(fd)
+            finally:
+                os.close(fd)
+        finally:
+            path.unlink(missing_ok=True)
 
     def load(self, entry: Entry) -> bytes:
         """The payload of `entry` (read back from its segment for a reference)."""
@@ -225,7 +294,11 @@ class Wal:
     def _roll(self) -> None:
         path = self.directory / f"{self.next_seq:020d}{_SUFFIX}"
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
-        fsync_dir(self.directory)
+        try:
+            fsync_dir(self.directory)
+        except OSError:
+            os.close(fd)
+            raise
         if self._fd >= 0:
             os.close(self._fd)
         self._fd = fd
