@@ -142,7 +142,7 @@ def main() -> None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
 
-    where = "inline" if not args.workers else f"in {args.workers} workers"
+    where = f"on the shared Session, --workers {args.workers}"
     print(
         f"{args.rows:,} rows over {args.days} days; 50 rules in 5 groups every {args.interval} s; "
         f"{args.rounds} rounds; queries {where} (2 shared cores: absolute figures are noisy)"
