@@ -25,7 +25,7 @@ from starbase.rules.evaluator import Evaluator, go_float
 from starbase.rules.execution import QueryRunner
 from starbase.rules.loader import check, load_rule_files
 from starbase.rules.metrics import Registry
-from starbase.rules.model import Rule, Sample, parse_duration
+from starbase.rules.model import Rule, Sample, http_url, parse_duration
 from starbase.rules.notifier import Notifier
 from starbase.rules.recording import RecordingStore
 from starbase.rules.templates import Template, TemplateError, humanize, humanize_duration
@@ -391,9 +391,12 @@ def test_api_documents_and_recorded_series(tmp_path: Path, otel_data: Path) -> N
     evaluator.runner.close()
 
 
+@pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
 def test_a_query_past_its_timeout_is_counted_and_the_next_interval_runs(
-    tmp_path: Path, heavy_data: Path
+    tmp_path: Path, heavy_data: Path, workers: int
 ) -> None:
+    """In process, the cancel stops DataFusion at its next batch; in a worker process (what
+    `rules run` and `serve` use), it kills the worker and the next run gets a fresh one."""
     text = (
         "groups:\n  - name: slow\n    interval: 500ms\n    rules:\n      - record: slow\n"
         "        expr: >\n          from otel | between '2026-11-20T00:00:00Z' and "
@@ -401,7 +404,9 @@ def test_a_query_past_its_timeout_is_counted_and_the_next_interval_runs(
         "          | parse message /(?<a>\\w+)\\s+(?<b>\\w+).*?(?<c>\\d+)/\n"
         "          | stats count_distinct(concat(message, tostring(timestamp), a, b, c)) as n\n"
     )
-    evaluator = _evaluator(tmp_path, heavy_data, text, query_timeout_s=0.1)
+    config = default_config(heavy_data)
+    ruleset = load_rule_files([_write(tmp_path, text)], config)
+    evaluator = Evaluator(ruleset, QueryRunner(config, workers=workers), query_timeout_s=0.1)
 
     async def run_for(seconds: float) -> None:
         task = asyncio.ensure_future(evaluator.run())
@@ -419,6 +424,9 @@ def test_a_query_past_its_timeout_is_counted_and_the_next_interval_runs(
     assert timeouts >= 2
     status = evaluator.status("slow", "slow")
     assert status.health == "err" and "longer than 0.1s" in status.last_error
+    # the runner still answers after its queries were cancelled (a killed worker is replaced)
+    quick = evaluator.runner.compile("from otel | stats count() as n")
+    assert evaluator.runner.run(quick, int(AT * 1e9), 60).column("n").to_pylist() == [300_000]
     evaluator.runner.close()
 
 
@@ -447,6 +455,13 @@ def test_unreachable_alertmanager_keeps_alerts_until_it_answers(
     port = free_port()  # nothing listens here yet
     metrics = Registry()
     notifier = Notifier([f"http://127.0.0.1:{port}"], metrics, backoff_s=0.05, max_backoff_s=0.2)
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        await asyncio.sleep(seconds)
+
+    notifier.sleep = sleep
     fires = RULES.replace("for: 10m", "for: 0s")
     # queries as of AT (inside the fixture's data); sent now, so Alertmanager keeps them active
     evaluator = _evaluator(tmp_path, otel_data, fires, metrics=metrics, notifier=notifier)
@@ -463,6 +478,7 @@ def test_unreachable_alertmanager_keeps_alerts_until_it_answers(
         assert metrics.value("starbase_notifications_errors_total", alertmanager=url) >= 2
         assert metrics.value("starbase_alertmanager_up", alertmanager=url) == 0
         assert notifier.queued == queued  # kept
+        assert waits[:4] == [0.05, 0.1, 0.2, 0.2]  # backing off, up to its limit
         await asyncio.to_thread(manager.start)
         await asyncio.to_thread(wait_until, lambda: notifier.queued == 0, 15, "the queue to drain")
         assert metrics.value("starbase_notifications_sent_total", alertmanager=url) == queued
@@ -482,6 +498,37 @@ def test_unreachable_alertmanager_keeps_alerts_until_it_answers(
         evaluator.runner.close()
 
 
+def test_alerts_alertmanager_refuses_do_not_block_the_others(tmp_path: Path) -> None:
+    """A batch Alertmanager refuses as invalid (400) would be refused forever: its valid
+    alerts are delivered one by one, the invalid one dropped and counted, the queue drains."""
+    hook = Webhook()
+    manager = Alertmanager(tmp_path, hook.url).start()
+    metrics = Registry()
+    notifier = Notifier([manager.url], metrics)
+
+    def alert(**labels: str) -> dict[str, Any]:
+        return {"labels": {"alertname": "A", **labels}, "annotations": {}}
+
+    async def scenario() -> None:
+        task = asyncio.ensure_future(notifier.run())
+        notifier.send([alert(service="a"), alert(**{"bad.name": "x"}), alert(service="b")])
+        await asyncio.to_thread(wait_until, lambda: notifier.queued == 0, 15, "the queue to drain")
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    try:
+        asyncio.run(scenario())
+        assert sorted(a["labels"].get("service") for a in manager.alerts()) == ["a", "b"]
+        url = manager.url
+        assert metrics.value("starbase_notifications_rejected_total", alertmanager=url) == 1
+        assert metrics.value("starbase_notifications_sent_total", alertmanager=url) == 2
+        assert metrics.value("starbase_notifications_errors_total", alertmanager=url) == 0
+        assert metrics.value("starbase_alertmanager_up", alertmanager=url) == 1
+    finally:
+        manager.stop()
+        hook.close()
+
+
 def test_shipped_example_rules_are_valid(tmp_path: Path) -> None:
     example = Path(__file__).resolve().parent.parent / "examples" / "rules.yaml"
     ruleset = load_rule_files([example], default_config(tmp_path))
@@ -497,6 +544,34 @@ def test_run_refuses_bad_rule_files_before_starting(
     assert err.startswith(f"{bad}:5:15: ") and "Traceback" not in err
     assert main(["rules", "run", str(bad), "--listen", "nope"]) == 1
     assert "--listen needs HOST:PORT" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "problem"),
+    [
+        (["--alertmanager", "127.0.0.1:9093"], "needs http:// or https://"),
+        (["--alertmanager", "http://127.0.0.1:99999"], "out of range"),
+        (["--alertmanager", "http:///api"], "names no host"),
+        (["--external-url", "ui.example:8080"], "needs http:// or https://"),
+        (["--external-url", "http://ui.example/?q=1"], "no ?query or #fragment"),
+        (["--external-url", "http://ui example/"], "spaces or control characters"),
+    ],
+)
+def test_rules_run_and_serve_refuse_urls_they_could_not_use(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], arguments: list[str], problem: str
+) -> None:
+    """Else every notification would fail (or Alertmanager would refuse every alert's
+    generatorURL) long after the start, and the alerts would never leave."""
+    rules = str(_write(tmp_path, RULES))
+    for command in (["rules", "run", rules], ["serve", "--rules", rules]):
+        assert main([*command, "--data", str(tmp_path), *arguments]) == 1
+        [line] = capsys.readouterr().err.splitlines()
+        assert line.startswith(f"starbase: {arguments[0]} ") and problem in line, line
+
+
+def test_http_url_keeps_a_path_prefix_and_drops_the_trailing_slash() -> None:
+    assert http_url("http://127.0.0.1:9093/", "--alertmanager") == "http://127.0.0.1:9093"
+    assert http_url("https://ops.example/alertmanager/", "x") == "https://ops.example/alertmanager"
 
 
 @given(

@@ -94,7 +94,7 @@ def test_prometheus_scrapes_router_serve_and_evaluator(tmp_path: Path) -> None:
         )
         assert status == 200
         prometheus.start()
-        wait_until(lambda: len(prometheus.query("up == 1")) == 2, 30, "both targets scraped and up")
+        wait_until(lambda: len(prometheus.query("up == 1")) == 3, 30, "all three targets up")
         records = wait_until(
             lambda: prometheus.query('sum(starbase_router_records_in_total{format="otel"}) >= 3'),
             30,
@@ -105,6 +105,16 @@ def test_prometheus_scrapes_router_serve_and_evaluator(tmp_path: Path) -> None:
             lambda: len(prometheus.query("starbase_rule_evaluations_total > 0")) == 2,
             30,
             "rule evaluations in serve and in the standalone evaluator",
+        )
+        # a query through serve's API shows in its query figures
+        answer = _post_query(serve.url, "from otel | stats count() as n", auth)
+        assert answer["rows"] == [[3]], answer
+        wait_until(
+            lambda: prometheus.query(
+                'starbase_queries_total{job="starbase-serve",origin="api",outcome="ok"} >= 1'
+            ),
+            30,
+            "serve's query counter",
         )
         # serve answers Prometheus' rules API for the rules it runs (operators only)
         groups = get_json(serve.url + "/api/v1/rules", auth)["data"]["groups"]

@@ -113,6 +113,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         raise ConfigError("--max-seconds must be positive")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0-65535, not {args.port}")
+    from starbase.rules.cli import check_urls
+
+    check_urls(args.alertmanager, args.external_url)
     limits = Limits(
         max_concurrent=args.max_concurrent,
         max_seconds=args.max_seconds,

@@ -99,6 +99,19 @@ def _common(command: argparse.ArgumentParser) -> None:
     )
 
 
+def check_urls(alertmanagers: list[str], external_url: str | None) -> None:
+    """ConfigError (one line) when an `--alertmanager` or `--external-url` is not a URL."""
+    from starbase.rules.model import http_url
+
+    try:
+        for url in alertmanagers:
+            http_url(url, "--alertmanager")
+        if external_url is not None:
+            http_url(external_url, "--external-url")
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
 def _config(args: argparse.Namespace) -> Any:
     if args.config is not None:
         return load_config(args.config)
@@ -132,6 +145,7 @@ def _run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--listen needs HOST:PORT, got {args.listen!r}")
     if args.workers < 0:
         raise ConfigError("--workers must be 0 or more")
+    check_urls(args.alertmanager, args.external_url)
     level = str(args.log_level).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"):
         raise ConfigError(

@@ -9,7 +9,10 @@ Requires: nothing beyond the standard library (and pyarrow for `samples`). Guara
 - `samples(table, value_column)` turns a query result into one `Sample` per row: the value
   is the column chosen by `value_column` (a numeric column named `value`, else the last
   numeric column), every other column a label (`label_name` spells column names as
-  Prometheus label names; nulls leave the label out; timestamps as RFC 3339 UTC text).
+  Prometheus label names; nulls leave the label out; timestamps as RFC 3339 UTC text);
+- `http_url` accepts only an absolute http(s) base URL (an Alertmanager, the web UI alerts
+  link to) and says what is wrong with anything else, so a typo fails at start instead of
+  every notification failing later.
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Literal
+from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
     import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
@@ -47,6 +51,28 @@ def parse_duration(text: str) -> float:
     if any(a <= b for a, b in itertools.pairwise(sizes)):
         raise ValueError(f"not a duration: {text!r} (units largest first, each once)")
     return float(sum(int(p.group(1)) * _UNIT_S[p.group(2)] for p in parts))
+
+
+def http_url(text: str, option: str) -> str:
+    """`text` as a base URL without its trailing `/`; ValueError naming `option` otherwise."""
+    problem = None
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018  (raises ValueError on a bad port)
+    except ValueError as exc:
+        problem = str(exc)
+    else:
+        if parts.scheme not in ("http", "https"):
+            problem = "it needs http:// or https://"
+        elif not parts.hostname:
+            problem = "it names no host"
+        elif parts.query or parts.fragment:
+            problem = "a base URL has no ?query or #fragment"
+        elif any(c.isspace() or not c.isprintable() for c in text):
+            problem = "it contains spaces or control characters"
+    if problem is not None:
+        raise ValueError(f"{option} {text!r} is not a usable URL: {problem}")
+    return text.rstrip("/")
 
 
 def format_duration(seconds: float) -> str:

@@ -11,6 +11,10 @@ Requires: a running asyncio loop for `run()`; Alertmanager base URLs. Guarantees
   exponential backoff (`backoff_s` doubling up to `max_backoff_s`), each failed attempt
   counted (`starbase_notifications_errors_total{alertmanager}`) and logged once per outage,
   `starbase_alertmanager_up{alertmanager}` 0 until one answers again;
+- a batch an Alertmanager refuses as invalid (HTTP 400 or 422: it will never accept it) does
+  not block the queue: its alerts are posted one by one, those refused are dropped, counted
+  (`starbase_notifications_rejected_total{alertmanager}`) and logged with Alertmanager's
+  reason, the others delivered;
 - `queued` is the queue's length (`starbase_notifications_queue_length`).
 """
 
@@ -28,6 +32,9 @@ from starbase.rules.metrics import Registry
 log = logging.getLogger("starbase.rules.notifier")
 
 Payload = Mapping[str, Any]
+Key = tuple[tuple[str, str], ...]  # an alert's labels, sorted
+ACCEPTED, REJECTED, FAILED = "accepted", "rejected", "failed"
+INVALID = frozenset({400, 422})  # Alertmanager's answers to alerts it will never accept
 
 
 def declare(metrics: Registry) -> None:
@@ -43,6 +50,11 @@ def declare(metrics: Registry) -> None:
     )
     metrics.counter(
         "starbase_notifications_dropped_total", "Alerts dropped because the queue was full."
+    )
+    metrics.counter(
+        "starbase_notifications_rejected_total",
+        "Alerts Alertmanager refused as invalid (HTTP 400/422): dropped and logged.",
+        ("alertmanager",),
     )
     metrics.gauge("starbase_notifications_queue_length", "Alerts waiting to be sent.")
     metrics.gauge("starbase_notifications_queue_capacity", "Most alerts the queue holds.")
@@ -74,16 +86,19 @@ class Notifier:
         self.timeout_s = timeout_s
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
-        self._queue: OrderedDict[tuple[tuple[str, str], ...], Payload] = OrderedDict()
+        self._queue: OrderedDict[Key, Payload] = OrderedDict()
         self._lock = threading.Lock()
         self._wake: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._down: set[str] = set()
+        self.sleep = asyncio.sleep  # how a retry waits (a test reads the backoff from it)
         declare(metrics)
         metrics.set("starbase_notifications_queue_capacity", capacity)
         metrics.set("starbase_notifications_queue_length", 0)
         for url in self.urls:
             metrics.inc("starbase_notifications_sent_total", 0, alertmanager=url)
             metrics.inc("starbase_notifications_errors_total", 0, alertmanager=url)
+            metrics.inc("starbase_notifications_rejected_total", 0, alertmanager=url)
         metrics.inc("starbase_notifications_dropped_total", 0)
 
     @property
@@ -116,11 +131,11 @@ class Notifier:
         if loop is not None and wake is not None:
             loop.call_soon_threadsafe(wake.set)
 
-    def _take(self) -> list[tuple[tuple[tuple[str, str], ...], Payload]]:
+    def _take(self) -> list[tuple[Key, Payload]]:
         with self._lock:
             return list(self._queue.items())[: self.batch]
 
-    def _done(self, taken: list[tuple[tuple[tuple[str, str], ...], Payload]]) -> None:
+    def _done(self, taken: list[tuple[Key, Payload]]) -> None:
         with self._lock:
             for key, payload in taken:
                 if self._queue.get(key) is payload:  # not replaced by a newer version meanwhile
@@ -135,7 +150,6 @@ class Notifier:
         self._loop = asyncio.get_running_loop()
         self._wake = asyncio.Event()
         backoff = self.backoff_s
-        down: set[str] = set()
         timeout = aiohttp.ClientTimeout(total=self.timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as client:
             while True:
@@ -145,46 +159,79 @@ class Notifier:
                     if self.queued == 0:
                         await self._wake.wait()
                     continue
-                body = [payload for _, payload in taken]
-                accepted = False
-                for url in self.urls:
-                    error = await self._post(client, url, body)
-                    if error is None:
-                        accepted = True
-                        self.metrics.inc(
-                            "starbase_notifications_sent_total", len(body), alertmanager=url
-                        )
-                        self.metrics.set("starbase_alertmanager_up", 1, alertmanager=url)
-                        if url in down:
-                            down.discard(url)
-                            log.info("Alertmanager %s answers again", url)
-                        continue
-                    self.metrics.inc("starbase_notifications_errors_total", alertmanager=url)
-                    self.metrics.set("starbase_alertmanager_up", 0, alertmanager=url)
-                    if url not in down:
-                        down.add(url)
-                        log.warning(
-                            "cannot send %d alerts to Alertmanager %s: %s (kept, retrying)",
-                            len(body),
-                            url,
-                            error,
-                        )
-                if accepted:
-                    self._done(taken)
-                    backoff = self.backoff_s
+                outcome = await self._deliver(client, taken)
+                if outcome == FAILED:
+                    await self.sleep(backoff)
+                    backoff = min(backoff * 2, self.max_backoff_s)
                     continue
-                await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, self.max_backoff_s)
+                backoff = self.backoff_s
+                if outcome == ACCEPTED or len(taken) == 1:
+                    self._done(taken)  # delivered, or one alert refused (counted, logged)
+                    continue
+                for one in taken:  # a batch refused: find its invalid alerts
+                    if await self._deliver(client, [one]) == FAILED:
+                        break  # an outage began: the rest are retried with backoff
+                    self._done([one])
 
-    async def _post(self, client: Any, url: str, body: list[Payload]) -> str | None:
-        """None when Alertmanager accepted the alerts, else why not (one line)."""
+    async def _deliver(self, client: Any, taken: list[tuple[Key, Payload]]) -> str:
+        """Post `taken` to every Alertmanager: ACCEPTED when one took it, REJECTED when none
+        did and one refused it as invalid (then, for a single alert, it is counted and
+        logged as dropped), else FAILED."""
+        body = [payload for _, payload in taken]
+        refused: tuple[str, str] | None = None
+        accepted = False
+        for url in self.urls:
+            status, error = await self._post(client, url, body)
+            if error is None:
+                accepted = True
+                self.metrics.inc("starbase_notifications_sent_total", len(body), alertmanager=url)
+                self._up(url, True)
+                continue
+            if status in INVALID:
+                self._up(url, True)  # it answered: the alerts are the problem
+                refused = refused or (url, error)
+                continue
+            self.metrics.inc("starbase_notifications_errors_total", alertmanager=url)
+            if self._up(url, False):
+                log.warning(
+                    "cannot send %d alerts to Alertmanager %s: %s (kept, retrying)",
+                    len(body),
+                    url,
+                    error,
+                )
+        if accepted:
+            return ACCEPTED
+        if refused is None:
+            return FAILED
+        if len(body) == 1:
+            url, error = refused
+            self.metrics.inc("starbase_notifications_rejected_total", alertmanager=url)
+            log.error(
+                "Alertmanager %s refused alert %s: %s (dropped)", url, dict(taken[0][0]), error
+            )
+        return REJECTED
+
+    def _up(self, url: str, up: bool) -> bool:
+        """Record whether `url` answers; True when that changed."""
+        self.metrics.set("starbase_alertmanager_up", 1 if up else 0, alertmanager=url)
+        changed = (url in self._down) == up
+        if up and changed:
+            self._down.discard(url)
+            log.info("Alertmanager %s answers again", url)
+        elif changed:
+            self._down.add(url)
+        return changed
+
+    async def _post(self, client: Any, url: str, body: list[Payload]) -> tuple[int, str | None]:
+        """The HTTP status (0 when none came) and None when Alertmanager accepted the alerts,
+        else why not (one line)."""
         import aiohttp
 
         try:
             async with client.post(f"{url}/api/v2/alerts", json=body) as reply:
                 if 200 <= reply.status < 300:
-                    return None
+                    return reply.status, None
                 text = (await reply.text())[:200]
-                return f"HTTP {reply.status}: {' '.join(text.split())}"
+                return reply.status, f"HTTP {reply.status}: {' '.join(text.split())}"
         except (aiohttp.ClientError, TimeoutError, OSError) as exc:
-            return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            return 0, f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
