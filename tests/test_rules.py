@@ -391,21 +391,23 @@ def test_api_documents_and_recorded_series(tmp_path: Path, otel_data: Path) -> N
     evaluator.runner.close()
 
 
+SLOW = (  # over a second on heavy_data
+    "groups:\n  - name: slow\n    interval: 500ms\n    rules:\n      - record: slow\n"
+    "        expr: >\n          from otel | between '2026-11-20T00:00:00Z' and "
+    "'2026-11-21T00:00:00Z'\n"
+    "          | parse message /(?<a>\\w+)\\s+(?<b>\\w+).*?(?<c>\\d+)/\n"
+    "          | stats count_distinct(concat(message, tostring(timestamp), a, b, c)) as n\n"
+)
+
+
 @pytest.mark.parametrize("workers", [0, 1], ids=["in-process", "worker-process"])
 def test_a_query_past_its_timeout_is_counted_and_the_next_interval_runs(
     tmp_path: Path, heavy_data: Path, workers: int
 ) -> None:
     """In process, the cancel stops DataFusion at its next batch; in a worker process (what
     `rules run` and `serve` use), it kills the worker and the next run gets a fresh one."""
-    text = (
-        "groups:\n  - name: slow\n    interval: 500ms\n    rules:\n      - record: slow\n"
-        "        expr: >\n          from otel | between '2026-11-20T00:00:00Z' and "
-        "'2026-11-21T00:00:00Z'\n"
-        "          | parse message /(?<a>\\w+)\\s+(?<b>\\w+).*?(?<c>\\d+)/\n"
-        "          | stats count_distinct(concat(message, tostring(timestamp), a, b, c)) as n\n"
-    )
     config = default_config(heavy_data)
-    ruleset = load_rule_files([_write(tmp_path, text)], config)
+    ruleset = load_rule_files([_write(tmp_path, SLOW)], config)
     evaluator = Evaluator(ruleset, QueryRunner(config, workers=workers), query_timeout_s=0.1)
 
     async def run_for(seconds: float) -> None:
@@ -427,6 +429,38 @@ def test_a_query_past_its_timeout_is_counted_and_the_next_interval_runs(
     # the runner still answers after its queries were cancelled (a killed worker is replaced)
     quick = evaluator.runner.compile("from otel | stats count() as n")
     assert evaluator.runner.run(quick, int(AT * 1e9), 60).column("n").to_pylist() == [300_000]
+    evaluator.runner.close()
+
+
+def test_a_group_slower_than_its_interval_counts_and_logs_missed_evaluations(
+    tmp_path: Path, heavy_data: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """As Prometheus: once an evaluation ends, the ticks it overran are counted and logged."""
+    text = SLOW.replace("interval: 500ms", "interval: 100ms")
+    config = default_config(heavy_data)
+    ruleset = load_rule_files([_write(tmp_path, text)], config)
+    evaluator = Evaluator(ruleset, QueryRunner(config, workers=0), query_timeout_s=60)
+    group = evaluator.rules.groups[0]
+    label = f"{group.file};{group.name}"
+
+    def value(name: str) -> float:
+        return evaluator.metrics.value(name, rule_group=label)
+
+    async def run_until_evaluated() -> None:
+        task = asyncio.ensure_future(evaluator.run())
+        for _ in range(600):
+            await asyncio.sleep(0.1)
+            if value("starbase_rule_group_iterations_total") >= 1:
+                break
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+    with caplog.at_level("WARNING", logger="starbase.rules"):
+        asyncio.run(run_until_evaluated())
+    assert value("starbase_rule_group_iterations_total") >= 1
+    assert value("starbase_rule_group_iterations_missed_total") >= 1
+    assert evaluator.status("slow", "slow").health == "ok"  # slow, not failed
+    assert any("evaluation(s) missed" in r.getMessage() for r in caplog.records)
     evaluator.runner.close()
 
 
