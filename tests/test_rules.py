@@ -352,6 +352,32 @@ def test_restart_keeps_pending_time_and_does_not_refire(tmp_path: Path, otel_dat
     second.runner.close()
 
 
+def test_restart_resends_firing_alerts_at_once_with_their_start(
+    tmp_path: Path, otel_data: Path
+) -> None:
+    """What the first process queued may never have been delivered: the restarted evaluator
+    sends its firing alerts at its first evaluation, not a resend delay later."""
+    state = tmp_path / "state.json"
+    fires = RULES.replace("for: 10m", "for: 0s")
+
+    def started(at: float) -> tuple[Evaluator, Notifier]:
+        notifier = Notifier(["http://127.0.0.1:9"], Registry())  # never run: a queue to read
+        return _evaluator(
+            tmp_path, otel_data, fires, state_path=state, notifier=notifier, clock=lambda: at
+        ), notifier
+
+    first, queue = started(AT)
+    first.evaluate_group(first.rules.groups[0], AT)
+    fired = {a.labels: a.fired_at for a in first.active_alerts()}
+    assert fired and set(fired.values()) == {AT} and queue.queued == len(fired)
+    first.runner.close()
+    second, queue = started(AT + 10)  # well within the 60 s resend delay
+    second.evaluate_group(second.rules.groups[0], AT + 10)
+    assert queue.queued == len(fired)
+    assert {a.labels: a.fired_at for a in second.active_alerts()} == fired
+    second.runner.close()
+
+
 def test_api_documents_and_recorded_series(tmp_path: Path, otel_data: Path) -> None:
     recorded = tmp_path / "recorded"
     evaluator = _evaluator(

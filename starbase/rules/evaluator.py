@@ -19,6 +19,8 @@ Guarantees:
   the query in the web UI over the alert's time range;
 - recording rules' samples go to `recording.RecordingStore` (stored table and /metrics);
 - the alert state is saved after every group evaluation and loaded at start (`state.py`);
+  restored firing and resolved alerts are sent again at their first evaluation (same
+  `startsAt`), since alerts queued but not yet delivered do not survive a restart;
 - `rules_document()` / `alerts_document()` are Prometheus' `/api/v1/rules` and
   `/api/v1/alerts` answers.
 """
@@ -123,6 +125,9 @@ class Evaluator:
                 if rule.kind == "alert":
                     entry.alerts = AlertSet(rule, group.labels, self.external_url)
                     for alert in restored.get(entry.key, []):
+                        # the notifier's queue died with the last process: what it held
+                        # may never have reached Alertmanager, so send again at once
+                        alert.last_sent_at = None
                         entry.alerts.alerts[alert.labels] = alert
                 entries.append(entry)
             self._rules[(group.file, group.name)] = entries
