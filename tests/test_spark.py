@@ -41,7 +41,22 @@ __all__ = ["backends", "data_params"]  # the differential corpus' fixtures, shar
 NOW = DATASET_START + DATASET_SPAN
 
 # Queries Spark refuses at compile time, with the operation its error names (docs/spark.md).
-REFUSED: dict[str, str] = {}
+JOIN = "the plan node Join"  # the join stage: not lowered for Spark yet (docs/spark.md)
+REFUSED: dict[str, str] = {
+    "golden:join_left_subquery": JOIN,
+    **{
+        f"differential:{name}": JOIN
+        for name in (
+            "join_inner_aggregate_subquery",
+            "join_left_keeps_unmatched",
+            "join_leftouter_on_trace_id_many_to_many",
+            "join_collisions_renamed",
+            "join_keys_with_different_names_two_keys",
+            "join_then_default_order_and_limit",
+            "join_right_side_with_its_own_limit",
+        )
+    },
+}
 
 
 class Pair:
