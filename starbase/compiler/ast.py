@@ -115,7 +115,7 @@ Expr = Literal | Param | FieldRef | Unary | Binary | InList | Call
 
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 MATCHES = ("~", "!~")
-STRING_TESTS = ("contains", "startswith", "endswith")
+STRING_TESTS = ("contains", "icontains", "startswith", "endswith")
 ARITHMETIC = ("+", "-", "*", "/", "%")
 BOOLEAN = ("and", "or")
 

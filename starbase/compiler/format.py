@@ -26,7 +26,7 @@ STAGE_KEYWORDS = (
 )
 KEYWORDS = frozenset(
     (*STAGE_KEYWORDS, "from", "not", "and", "or", "in", "true", "false", "null", "as", "by")
-) | frozenset(("asc", "desc", "contains", "startswith", "endswith"))
+) | frozenset(("asc", "desc", *ast.STRING_TESTS))
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRECEDENCE = {
     "or": 1,

@@ -35,6 +35,11 @@ from starbase.mappings.model import TRANSFORM_FORMATS
 TARGET = "datafusion"
 JSON_TO_MAP = "starbase_json_to_map"  # UDFs of every Starbase session (udfs.py)
 JSON_GET = "starbase_json_get"
+PARSE_TIME = "starbase_parse_time"
+LOGFMT_GET = "starbase_logfmt_get"
+LOGFMT_TO_MAP = "starbase_logfmt_to_map"
+MAP_MERGE = "starbase_map_merge"
+UNQUOTE = "starbase_unquote"
 # Columns the SQL adds for itself start with a backtick, which no StarQL name can hold (and a
 # canonical column text that starts with one closes it), so they never meet a user's field.
 HIDDEN = "`"
@@ -529,6 +534,10 @@ def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr | None
 
 
 def _string_test(op: str, subject: exp.Expr, needle: exp.Expr) -> exp.Expr:
+    if op == "icontains":
+        subject = exp.Lower(this=subject)
+        needle = exp.Lower(this=needle)
+        op = "contains"
     if op == "contains":
         position = exp.StrPosition(this=subject, substr=needle)
         return exp.GT(this=position, expression=exp.Literal.number(0))
@@ -580,7 +589,75 @@ def _call(call: ir.Call) -> exp.Expr:  # one case per function
             return exp.Anonymous(this=JSON_TO_MAP, expressions=args)
         case "hex":
             return exp.Anonymous(this="ENCODE", expressions=[args[0], exp.Literal.string("hex")])
+        case "totimestamp":
+            fmt = args[1] if len(args) > 1 else exp.Literal.string("iso8601")
+            no_time = exp.Cast(this=exp.Null(), to=exp.DataType.build("BIGINT"))
+            utc = exp.Literal.string("UTC")
+            return exp.Anonymous(this=PARSE_TIME, expressions=[args[0], fmt, utc, no_time])
+        case "parse_time":
+            return exp.Anonymous(this=PARSE_TIME, expressions=args)
+        case "replace_regex":
+            pattern = _pattern(call.args[1])
+            flags = exp.Literal.string("g")
+            return exp.Anonymous(this="REGEXP_REPLACE", expressions=[args[0], pattern, args[2], flags])
+        case "level_number" | "level_keyword":
+            return _level_lookup(call, args[0])
+        case "make_map":
+            if not args:
+                return exp.Cast(this=exp.Null(), to=exp.DataType.build("VARCHAR"))
+            keys = exp.Array(expressions=args[0::2])
+            values = [exp.Cast(this=v, to=exp.DataType.build("VARCHAR")) for v in args[1::2]]
+            return exp.Anonymous(this="MAP", expressions=[keys, exp.Array(expressions=values)])
+        case "map_merge":
+            return exp.Anonymous(this=MAP_MERGE, expressions=args)
+        case "logfmt_get":
+            return exp.Anonymous(this=LOGFMT_GET, expressions=args)
+        case "logfmt_to_map":
+            return exp.Anonymous(this=LOGFMT_TO_MAP, expressions=args)
+        case "unquote":
+            return exp.Anonymous(this=UNQUOTE, expressions=args)
     raise UnsupportedError(f"the function {name}()")
+
+
+_SYSLOG_NUMBERS = ((0, 21), (1, 19), (2, 18), (3, 17), (4, 13), (5, 10), (6, 9), (7, 5))
+_SYSLOG_WORDS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+def _level_lookup(call: ir.Call, text: exp.Expr) -> exp.Expr:
+    """A raw mapping's level vocabulary as a CASE: words (case-insensitive, trimmed) through
+    the shape's table; `syslog_pri` (PRI % 8) and `syslog_severity` (0-7) through syslog's."""
+    vocabulary = call.args[1]
+    assert isinstance(vocabulary, ir.Lit)
+    if vocabulary.value == "words":
+        table = call.args[2]
+        assert isinstance(table, ir.Lit) and isinstance(table.value, str)
+        import json
+
+        words: dict[str, int] = json.loads(table.value)
+        word = exp.Lower(this=exp.Anonymous(this="BTRIM", expressions=[text]))
+        return exp.Case(
+            this=word,
+            ifs=[
+                exp.If(this=exp.Literal.string(w), true=exp.Literal.number(n))
+                for w, n in sorted(words.items())
+            ],
+        )
+    digits = exp.RegexpLike(this=text, expression=exp.Literal.string("^[0-9]+$"))
+    number: exp.Expr = exp.TryCast(this=text, to=exp.DataType.build("BIGINT"))
+    if vocabulary.value == "syslog_pri":
+        number = exp.Mod(this=number, expression=exp.Literal.number(8))
+    results = (
+        [exp.Literal.number(n) for _, n in _SYSLOG_NUMBERS]
+        if call.name == "level_number"
+        else [exp.Literal.string(w) for w in _SYSLOG_WORDS]
+    )
+    otherwise = exp.Null() if call.name == "level_number" else text
+    lookup = exp.Case(
+        this=number,
+        ifs=[exp.If(this=exp.Literal.number(i), true=r) for i, r in enumerate(results)],
+        default=otherwise,
+    )
+    return exp.Case(ifs=[exp.If(this=digits, true=lookup)], default=otherwise)
 
 
 def _regex_group(subject: exp.Expr, pattern: exp.Expr, index: int) -> exp.Expr:

@@ -18,7 +18,17 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from datafusion import SessionContext, udf
 
-from starbase.backends.datafusion.lower import JSON_GET, JSON_TO_MAP
+from starbase.backends.datafusion.lower import (
+    JSON_GET,
+    JSON_TO_MAP,
+    LOGFMT_GET,
+    LOGFMT_TO_MAP,
+    MAP_MERGE,
+    PARSE_TIME,
+    UNQUOTE,
+)
+from starbase.mappings.raw import parse_logfmt
+from starbase.mappings.timeformats import TimeFormatError, compile_time_format, resolve_zone
 
 _MAP = pa.map_(pa.string(), pa.string())
 
@@ -86,8 +96,106 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
+def _scalar(value: pa.Array | pa.Scalar, index: int) -> Any:
+    return value.as_py() if isinstance(value, pa.Scalar) else value[index].as_py()
+
+
+def parse_time(
+    texts: pa.Array, formats: pa.Array | pa.Scalar, zones: pa.Array | pa.Scalar, received: Any
+) -> pa.Array:
+    """`parse_time(text, format, zone, received ns)`: the instant each text names under the
+    format (`mappings.timeformats`), null when it does not fit; a year-less format dates by
+    the time received (now when null). Each distinct (text, format, zone, received) is parsed
+    once: log lines repeat their seconds."""
+    import time
+
+    now = time.time_ns()
+    out: list[int | None] = []
+    memo: dict[tuple[Any, ...], int | None] = {}
+    values = texts.to_pylist()
+    for i, text in enumerate(values):
+        if text is None:
+            out.append(None)
+            continue
+        spec, zone = _scalar(formats, i), _scalar(zones, i)
+        seen = _scalar(received, i) if received is not None else None
+        key = (text, spec, zone, seen)
+        if key not in memo:
+            memo[key] = _parse_one(text, spec, zone, seen if seen is not None else now)
+        out.append(memo[key])
+    return pa.array(out, pa.timestamp("ns"))
+
+
+def _parse_one(text: str, spec: str | None, zone: str | None, received: int) -> int | None:
+    if spec is None:
+        return None
+    try:
+        fmt = compile_time_format(spec)
+        tz = resolve_zone(zone or "UTC")
+    except TimeFormatError:
+        return None
+    return fmt.parse(text, received, tz)
+
+
+def logfmt_get(values: pa.Array, keys: pa.Array | pa.Scalar) -> pa.Array:
+    """Value of a logfmt key in each text (first occurrence; quotes and escapes removed)."""
+    texts = values.to_pylist()
+    out = []
+    for i, text in enumerate(texts):
+        key = _scalar(keys, i)
+        if text is None or key is None or f"{key}=" not in text:
+            out.append(None)
+            continue
+        out.append(parse_logfmt(text).get(key))
+    return pa.array(out, pa.string())
+
+
+def logfmt_to_map(values: pa.Array) -> pa.Array:
+    """The logfmt pairs of each text as a map (null when the text has none)."""
+    out = []
+    for text in values.to_pylist():
+        pairs = parse_logfmt(text) if text is not None else {}
+        out.append(list(pairs.items()) if pairs else None)
+    return pa.array(out, _MAP)
+
+
+def map_merge(first: pa.Array, second: pa.Array, prefixes: pa.Array | pa.Scalar) -> pa.Array:
+    """The first map's entries, then the second's (keys prefixed) that it lacks."""
+    out = []
+    lefts, rights = first.to_pylist(), second.to_pylist()
+    for i, (left, right) in enumerate(zip(lefts, rights, strict=True)):
+        if left is None and right is None:
+            out.append(None)
+            continue
+        merged = dict(left or [])
+        prefix = _scalar(prefixes, i) or ""
+        for key, value in right or []:
+            merged.setdefault(prefix + key, value)
+        out.append(list(merged.items()))
+    return pa.array(out, _MAP)
+
+
+def unquote(values: pa.Array, quotes: pa.Array | pa.Scalar) -> pa.Array:
+    """A delimited cell without its quotes (a doubled quote inside is one)."""
+    out = []
+    for i, text in enumerate(values.to_pylist()):
+        q = _scalar(quotes, i)
+        if text is not None and q and len(text) >= 2 and text[0] == q and text[-1] == q:
+            text = text[1:-1].replace(q + q, q)
+        out.append(text)
+    return pa.array(out, pa.string())
+
+
 def register_udfs(ctx: SessionContext) -> None:
     """Make Starbase's functions callable in `ctx`'s SQL."""
+    text, number = pa.string(), pa.int64()
+    ctx.register_udf(
+        udf(parse_time, [text, text, text, number], pa.timestamp("ns"), "stable", name=PARSE_TIME)
+    )
+    ctx.register_udf(udf(logfmt_get, [text, text], text, "immutable", name=LOGFMT_GET))
+    ctx.register_udf(udf(logfmt_to_map, [text], _MAP, "immutable", name=LOGFMT_TO_MAP))
+    ctx.register_udf(udf(map_merge, [_MAP, _MAP, text], _MAP, "immutable", name=MAP_MERGE))
+    ctx.register_udf(udf(unquote, [text, text], text, "immutable", name=UNQUOTE))
     ctx.register_udf(udf(json_to_map, [pa.string()], _MAP, "immutable", name=JSON_TO_MAP))
     ctx.register_udf(
         udf(json_get, [pa.string(), pa.string()], pa.string(), "immutable", name=JSON_GET)

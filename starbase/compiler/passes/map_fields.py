@@ -23,9 +23,15 @@ from starbase import backends
 from starbase.compiler import ir
 from starbase.compiler.errors import Code, Diagnostic, Severity
 from starbase.compiler.types import Type
+from starbase.compiler.raw_fields import raw_field_expressions
 from starbase.mappings import Mapping, model
+from starbase.mappings.raw import RawMapping
 
 MappingLookup = Callable[[str], Mapping]
+RawLookup = Callable[[str], RawMapping]
+RAW_FORMAT = "raw"
+# fields a raw source's line mapping provides (the rest come from `raw.yaml`: source, …)
+_RAW_KEEPS = ("source", "log_group", "log_stream", "resource")
 
 PHYSICAL_TYPES = {
     "int64": Type.INT,
@@ -40,14 +46,25 @@ PHYSICAL_TYPES = {
 
 
 def map_fields(
-    plan: ir.Plan, mapping_for: MappingLookup, engine: str = backends.DEFAULT_ENGINE
+    plan: ir.Plan,
+    mapping_for: MappingLookup,
+    engine: str = backends.DEFAULT_ENGINE,
+    raw_for: RawLookup | None = None,
 ) -> ir.Plan:
-    """Replace the `Sources` leaf of `plan` by the mapped reads of each source."""
-    inputs = tuple(map_fields(p, mapping_for, engine) for p in ir.plan_inputs(plan))
+    """Replace the `Sources` leaf of `plan` by the mapped reads of each source (a `raw`
+    source's fields come from its line mapping, `raw_for(source name)`)."""
+    inputs = tuple(map_fields(p, mapping_for, engine, raw_for) for p in ir.plan_inputs(plan))
     if not isinstance(plan, ir.Sources):
         return ir.with_inputs(plan, inputs)
     branches = tuple(
-        _read(source, plan.schema, mapping_for(source.format), engine) for source in plan.sources
+        _read(
+            source,
+            plan.schema,
+            mapping_for(source.format),
+            engine,
+            raw_for(source.name) if raw_for and source.format == RAW_FORMAT else None,
+        )
+        for source in plan.sources
     )
     return branches[0] if len(branches) == 1 else ir.Union(branches)
 
@@ -120,7 +137,11 @@ def _derived(text: str, columns: dict[str, Type], universal: ir.Column) -> ir.Ex
 
 
 def _read(
-    source: ir.SourceRef, schema: tuple[ir.Column, ...], mapping: Mapping, engine: str
+    source: ir.SourceRef,
+    schema: tuple[ir.Column, ...],
+    mapping: Mapping,
+    engine: str,
+    raw: RawMapping | None = None,
 ) -> ir.Plan:
     physical = physical_schema(mapping)
     # A source Starbase stores (e.g. CloudWatch events delivered by Firehose) is read from its
@@ -129,9 +150,13 @@ def _read(
     backend = mapping.backend if native else engine
     scan = ir.Scan(source.name, mapping.format, backend, physical)
     columns = {c.name: c.type for c in physical}
+    from_line = raw_field_expressions(raw) if raw is not None else {}
     items = tuple(
         ir.NamedExpr(
-            c.name, field_expression(c, mapping.field(c.name), source.name, mapping, columns)
+            c.name,
+            from_line[c.name]
+            if c.name in from_line and c.name not in _RAW_KEEPS
+            else field_expression(c, mapping.field(c.name), source.name, mapping, columns),
         )
         for c in schema
     )
