@@ -603,8 +603,8 @@ def _call(call: ir.Call) -> exp.Expr:  # one case per function
         case "level_number" | "level_keyword":
             return _level_lookup(call, args[0])
         case "make_map":
-            if not args:
-                return exp.Cast(this=exp.Null(), to=exp.DataType.build("VARCHAR"))
+            if not args:  # no fields: no map (a typed null would not meet a map in a CASE)
+                return exp.Null()
             keys = exp.Array(expressions=args[0::2])
             values = [exp.Cast(this=v, to=exp.DataType.build("VARCHAR")) for v in args[1::2]]
             return exp.Anonymous(this="MAP", expressions=[keys, exp.Array(expressions=values)])
