@@ -245,6 +245,24 @@ class Dedup:
     span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Patterns:
+    """`patterns F`: rows grouped by the template mined from F (pattern, count, ratio, sample)."""
+
+    field: FieldRef
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseStructured:
+    """`parse F json as NAME` / `parse F logfmt as NAME`: NAME is a map of F's keys."""
+
+    field: FieldRef
+    kind: str  # json | logfmt
+    name: Name
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+
+
 Stage = (
     Where
     | Since
@@ -257,6 +275,8 @@ Stage = (
     | Sort
     | Limit
     | Dedup
+    | Patterns
+    | ParseStructured
 )
 
 

@@ -23,6 +23,7 @@ STAGE_KEYWORDS = (
     "sort",
     "limit",
     "dedup",
+    "patterns",
 )
 KEYWORDS = frozenset(
     (*STAGE_KEYWORDS, "from", "not", "and", "or", "in", "true", "false", "null", "as", "by")
@@ -87,6 +88,10 @@ def format_stage(stage: ast.Stage, *, explicit: bool = False) -> str:
             return f"limit {format_expr(count)}"
         case ast.Dedup(fields):
             return "dedup " + ", ".join(format_expr(f) for f in fields)
+        case ast.Patterns(field):
+            return "patterns " + format_expr(field)
+        case ast.ParseStructured(field, kind, name):
+            return f"parse {format_expr(field)} {kind} as {format_name(name.value)}"
     raise TypeError(f"not a stage: {stage!r}")
 
 

@@ -276,6 +276,10 @@ INTERNALS = _table(
     Signature("logfmt_get", 2, 2, _fixed(Type.STRING), "value of a logfmt key"),
     Signature("logfmt_to_map", 1, 1, _fixed(Type.MAP), "logfmt pairs as a map"),
     Signature("unquote", 2, 2, _fixed(Type.STRING), "a quoted cell's text"),
+    Signature("json_flatten", 1, 1, _fixed(Type.MAP), "JSON members, nested keys joined by ."),
+    # the `patterns` stage: windows over the whole input
+    Signature("mine_template", 1, 1, _fixed(Type.STRING), "the template mined over all rows"),
+    Signature("window_total", 1, 1, _fixed(Type.INT), "sum over all rows"),
 )
 INTERNAL = frozenset(INTERNALS)
 

@@ -40,6 +40,8 @@ LOGFMT_GET = "starbase_logfmt_get"
 LOGFMT_TO_MAP = "starbase_logfmt_to_map"
 MAP_MERGE = "starbase_map_merge"
 UNQUOTE = "starbase_unquote"
+JSON_FLATTEN = "starbase_json_flatten"
+MINE_TEMPLATE = "starbase_mine_template"
 # Columns the SQL adds for itself start with a backtick, which no StarQL name can hold (and a
 # canonical column text that starts with one closes it), so they never meet a user's field.
 HIDDEN = "`"
@@ -616,6 +618,12 @@ def _call(call: ir.Call) -> exp.Expr:  # one case per function
             return exp.Anonymous(this=LOGFMT_TO_MAP, expressions=args)
         case "unquote":
             return exp.Anonymous(this=UNQUOTE, expressions=args)
+        case "json_flatten":
+            return exp.Anonymous(this=JSON_FLATTEN, expressions=args)
+        case "mine_template":
+            return exp.Window(this=exp.Anonymous(this=MINE_TEMPLATE, expressions=args))
+        case "window_total":
+            return exp.Window(this=exp.Sum(this=args[0]))
     raise UnsupportedError(f"the function {name}()")
 
 

@@ -16,7 +16,8 @@ import json
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
-from datafusion import SessionContext, udf
+from datafusion import SessionContext, udf, udwf
+from datafusion.user_defined import WindowEvaluator
 
 from starbase.backends.datafusion.lower import (
     JSON_GET,
@@ -26,8 +27,10 @@ from starbase.backends.datafusion.lower import (
     MAP_MERGE,
     PARSE_TIME,
     UNQUOTE,
+    JSON_FLATTEN,
+    MINE_TEMPLATE,
 )
-from starbase.mappings.raw import parse_logfmt
+from starbase.mappings.raw import parse_json_object, parse_logfmt
 from starbase.mappings.timeformats import TimeFormatError, compile_time_format, resolve_zone
 
 _MAP = pa.map_(pa.string(), pa.string())
@@ -186,6 +189,28 @@ def unquote(values: pa.Array, quotes: pa.Array | pa.Scalar) -> pa.Array:
     return pa.array(out, pa.string())
 
 
+def json_flatten(values: pa.Array) -> pa.Array:
+    """Members of each JSON object, nested keys joined by `.` (null: not a JSON object)."""
+    out = []
+    for text in values.to_pylist():
+        found = parse_json_object(text) if text is not None else None
+        out.append(None if found is None else list(found.items()))
+    return pa.array(out, _MAP)
+
+
+class _MineTemplates(WindowEvaluator):
+    """Each row's template, mined over the whole window (`analyzer.templates.mine_array`)."""
+
+    def evaluate_all(self, values: list[pa.Array], num_rows: int) -> pa.Array:
+        from starbase.analyzer.templates import mine_array
+
+        column = values[0]
+        if isinstance(column, pa.ChunkedArray):
+            column = column.combine_chunks()
+        ids, templates = mine_array(column.cast(pa.string()))
+        return templates.take(ids)
+
+
 def register_udfs(ctx: SessionContext) -> None:
     """Make Starbase's functions callable in `ctx`'s SQL."""
     text, number = pa.string(), pa.int64()
@@ -196,6 +221,8 @@ def register_udfs(ctx: SessionContext) -> None:
     ctx.register_udf(udf(logfmt_to_map, [text], _MAP, "immutable", name=LOGFMT_TO_MAP))
     ctx.register_udf(udf(map_merge, [_MAP, _MAP, text], _MAP, "immutable", name=MAP_MERGE))
     ctx.register_udf(udf(unquote, [text, text], text, "immutable", name=UNQUOTE))
+    ctx.register_udf(udf(json_flatten, [text], _MAP, "immutable", name=JSON_FLATTEN))
+    ctx.register_udwf(udwf(_MineTemplates, [text], text, "immutable", name=MINE_TEMPLATE))
     ctx.register_udf(udf(json_to_map, [pa.string()], _MAP, "immutable", name=JSON_TO_MAP))
     ctx.register_udf(
         udf(json_get, [pa.string(), pa.string()], pa.string(), "immutable", name=JSON_GET)
