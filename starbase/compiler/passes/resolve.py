@@ -321,6 +321,23 @@ def _dedup(stage: ast.Dedup, plan: ir.Plan, scope: _Scope) -> ir.Plan:
     return ir.Dedup(plan, tuple(_field(f, scope) for f in stage.fields))
 
 
+def _check_time_format(arg: ast.Expr) -> None:
+    """`totimestamp(text, FORMAT)`: FORMAT is a literal the time-format language knows."""
+    from starbase.mappings.timeformats import TimeFormatError, compile_time_format
+
+    if not isinstance(arg, ast.StringLit):
+        raise error(
+            Code.WRONG_ARGUMENTS,
+            "totimestamp() takes its format as a literal string",
+            arg.span,
+            'e.g. totimestamp(attributes.time, "%d/%b/%Y:%H:%M:%S %z") or "apache"',
+        )
+    try:
+        compile_time_format(arg.value)
+    except TimeFormatError as exc:
+        raise error(Code.WRONG_ARGUMENTS, f"totimestamp(): {exc}", arg.span) from None
+
+
 def _parse_structured(stage: ast.ParseStructured, plan: ir.Plan, scope: _Scope) -> ir.Plan:
     """`parse F json as NAME` → `extend NAME = json_flatten(F)` (logfmt: `logfmt_to_map`)."""
     source = _text(_field(stage.field, scope))
@@ -820,6 +837,10 @@ class _Typer:
             return ir.Now()
         if call.name == "bin":
             return self.bin(call)
+        if call.name == "replace_regex":
+            return self.replace_regex(call)
+        if call.name == "totimestamp" and len(call.args) == 2:
+            _check_time_format(call.args[1])
         if call.name == "if":
             args = (self.boolean(call.args[0]), *(self.expr(a) for a in call.args[1:]))
         else:
@@ -827,6 +848,21 @@ class _Typer:
         args = _ARGUMENTS[signature.args](args)
         result = signature.result(tuple(a.type for a in args))
         return ir.Call(call.name, args, result)
+
+    def replace_regex(self, call: ast.Call) -> ir.Expr:
+        """`replace_regex(s, /re/, "with \\1")`: the pattern must be a regex literal."""
+        pattern = call.args[1]
+        if not isinstance(pattern, ast.RegexLit):
+            raise error(
+                Code.WRONG_ARGUMENTS,
+                "replace_regex() takes a regex literal as its second argument",
+                pattern.span,
+                'e.g. replace_regex(message, /user=\\w+/, "user=?")',
+            )
+        subject = _text(self.expr(call.args[0]))
+        replacement = _text(self.expr(call.args[2]))
+        regex = ir.Regex(pattern.pattern, pattern.flags)
+        return ir.Call("replace_regex", (subject, regex, replacement), Type.STRING)
 
     def exists(self, call: ast.Call) -> ir.Expr:
         arg = call.args[0]
