@@ -28,13 +28,15 @@ shapes:
   - name: access
     parse:
       kind: grok
-      pattern: '^%{IPORHOST:client} \S+ %{USER:user} \[%{HTTPDATE:time}\] "%{WORD:method} %{NOTSPACE:path} %{DATA:protocol}" %{INT:status} %{INT:bytes}'
+      pattern: >-
+        ^%{IPORHOST:client} \S+ %{USER:user} \[%{HTTPDATE:time}\]
+        "%{WORD:method} %{NOTSPACE:path} %{DATA:protocol}" %{INT:status} %{INT:bytes}
     timestamp: {field: time, format: apache}
 """
 QUERIES = (
     "stats count() by attributes.status",
     'where attributes.status == "404" | stats count()',
-    "where timestamp >= \"2026-10-10T13:30:00Z\" | stats count()",
+    'where timestamp >= "2026-10-10T13:30:00Z" | stats count()',
 )
 
 
@@ -47,7 +49,7 @@ def main() -> None:
         now = time.time_ns()
         statuses = [404 if i % 7 == 0 else 200 for i in range(n)]
         lines = [
-            f'10.0.{i % 250}.{i % 200} - - [10/Oct/2026:13:{(i // 60) % 60:02d}:{i % 60:02d} +0000] '
+            f"10.0.{i % 250}.{i % 200} - - [10/Oct/2026:13:{(i // 60) % 60:02d}:{i % 60:02d} +0000] "  # noqa: E501
             f'"GET /api/{i % 1000} HTTP/1.1" {statuses[i]} {i % 5000} "-" "curl/8"'
             for i in range(n)
         ]
@@ -64,7 +66,10 @@ def main() -> None:
         otel = pa.table(
             {
                 "time_unix_nano": pa.array(
-                    [base + ((i // 60) % 60) * 60_000_000_000 + (i % 60) * 1_000_000_000 for i in range(n)],
+                    [
+                        base + ((i // 60) % 60) * 60_000_000_000 + (i % 60) * 1_000_000_000
+                        for i in range(n)
+                    ],
                     pa.int64(),
                 ),
                 "body": [f"GET /api/{i % 1000}" for i in range(n)],

@@ -25,13 +25,19 @@ APP_LINES = 2000
 SOURCES = ("nginx", "syslog", "app")
 
 QUESTIONS = (
-    ("nginx requests by status (no mapping written: `mapping = \"auto\"`)",
-     "from nginx | stats count() by attributes.status | sort `count()` desc"),
-    ("the application's errors, grouped by template",
-     'from app | where severity >= "error" | patterns message'),
-    ("syslog warnings and worse per program",
-     'from syslog | where severity >= "warn" | stats count() by service | sort `count()` desc'
-     " | limit 5"),
+    (
+        'nginx requests by status (no mapping written: `mapping = "auto"`)',
+        "from nginx | stats count() by attributes.status | sort `count()` desc",
+    ),
+    (
+        "the application's errors, grouped by template",
+        'from app | where severity >= "error" | patterns message',
+    ),
+    (
+        "syslog warnings and worse per program",
+        'from syslog | where severity >= "warn" | stats count() by service | sort `count()` desc'
+        " | limit 5",
+    ),
 )
 
 
@@ -47,7 +53,10 @@ def app_lines(count: int = APP_LINES) -> list[str]:
     for i in range(count):
         stamp = time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(start + i)) + f",{i % 1000:03d}"
         if i % 10 == 0:
-            level, text = "ERROR", errors[(i // 10) % 3].format(n=1000 + i, ms=3000 + i % 7, k=i % 9)
+            level, text = (
+                "ERROR",
+                errors[(i // 10) % 3].format(n=1000 + i, ms=3000 + i % 7, k=i % 9),
+            )
         elif i % 7 == 0:
             level, text = "WARNING", f"slow response {200 + i % 50}ms for order {1000 + i}"
         else:
@@ -78,9 +87,7 @@ def run(endpoint: str, data: Path, step: object) -> None:
     post_lines(endpoint, "app", lines)
     config_file = data / "starbase.toml"
     config_file.write_text(
-        "".join(
-            f'[sources.{name}]\nformat = "raw"\nlocation = "{data}"\n\n' for name in SOURCES
-        )
+        "".join(f'[sources.{name}]\nformat = "raw"\nlocation = "{data}"\n\n' for name in SOURCES)
     )
     print(config_file.read_text().rstrip())
     config = load_config(config_file)

@@ -32,6 +32,7 @@ def load_models() -> Models:
 
     return load()
 
+
 SAMPLE = 8
 MAJORITY = 0.6
 MAX_CHARS = 2048

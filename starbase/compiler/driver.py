@@ -80,7 +80,11 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("parse", lambda text, ctx: parse(text), lambda q: format_query(q, explicit=True)),
     Stage("resolve", lambda q, ctx: resolve(q, ctx.config), render_plan),
     Stage("normalize", lambda p, ctx: normalize(p), render_plan),
-    Stage("map fields", lambda p, ctx: map_fields(p, ctx.mapping_for, ctx.engine, ctx.raw_mapping_for), render_plan),
+    Stage(
+        "map fields",
+        lambda p, ctx: map_fields(p, ctx.mapping_for, ctx.engine, ctx.raw_mapping_for),
+        render_plan,
+    ),
     Stage("pushdown", lambda p, ctx: pushdown(p, ctx.mapping_for), render_plan),
     Stage("prune", lambda p, ctx: prune(p), render_plan),
     Stage("federate", lambda p, ctx: federate(p), render_plan),

@@ -164,7 +164,12 @@ def raw_field_expressions(mapping: RawMapping) -> dict[str, ir.Expr]:
             zone = shape.timestamp.zone or mapping.zone
             times[i] = ir.Call(
                 "parse_time",
-                (sf.field(shape.timestamp.field), _text(shape.timestamp.format), _text(zone), RECEIVED),
+                (
+                    sf.field(shape.timestamp.field),
+                    _text(shape.timestamp.format),
+                    _text(zone),
+                    RECEIVED,
+                ),
                 Type.TIMESTAMP,
             )
         if shape.severity is not None:

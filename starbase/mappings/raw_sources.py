@@ -70,9 +70,7 @@ def raw_mapping_for(config: Config, source: SourceConfig) -> RawMapping:
     if path is not None:
         if not path.is_file():
             where = f" (in {config.path})" if config.path else ""
-            raise RawSourceError(
-                f"sources.{source.name}.mapping: no mapping file {path}{where}"
-            )
+            raise RawSourceError(f"sources.{source.name}.mapping: no mapping file {path}{where}")
         return load_raw_mapping_file(path)
     if not source.location:
         raise RawSourceError(f"sources.{source.name}: a raw source needs a location")

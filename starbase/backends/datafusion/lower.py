@@ -601,7 +601,9 @@ def _call(call: ir.Call) -> exp.Expr:  # one case per function
         case "replace_regex":
             pattern = _pattern(call.args[1])
             flags = exp.Literal.string("g")
-            return exp.Anonymous(this="REGEXP_REPLACE", expressions=[args[0], pattern, args[2], flags])
+            return exp.Anonymous(
+                this="REGEXP_REPLACE", expressions=[args[0], pattern, args[2], flags]
+            )
         case "level_number" | "level_keyword":
             return _level_lookup(call, args[0])
         case "make_map":

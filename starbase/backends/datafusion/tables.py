@@ -113,7 +113,7 @@ def view_sql(name: str, table: Table, visible: Visibility, raw_source: str | Non
     state = visible.state
     rows = f" AND {visible.rows}" if visible.rows else ""
     if raw_source is not None:
-        rows += " AND \"source\" = '" + raw_source.replace("'", "''") + "'"
+        rows += ' AND "source" = \'' + raw_source.replace("'", "''") + "'"
     sides = []
     if state.files > state.legacy or state.files == 0:
         columns = ", ".join(quote(c) for c in names)

@@ -20,15 +20,15 @@ from datafusion import SessionContext, udf, udwf
 from datafusion.user_defined import WindowEvaluator
 
 from starbase.backends.datafusion.lower import (
+    JSON_FLATTEN,
     JSON_GET,
     JSON_TO_MAP,
     LOGFMT_GET,
     LOGFMT_TO_MAP,
     MAP_MERGE,
+    MINE_TEMPLATE,
     PARSE_TIME,
     UNQUOTE,
-    JSON_FLATTEN,
-    MINE_TEMPLATE,
 )
 from starbase.mappings.raw import parse_json_object, parse_logfmt
 from starbase.mappings.timeformats import TimeFormatError, compile_time_format, resolve_zone
@@ -143,7 +143,7 @@ def _parse_one(text: str, spec: str | None, zone: str | None, received: int) -> 
 def logfmt_get(values: pa.Array, keys: pa.Array | pa.Scalar) -> pa.Array:
     """Value of a logfmt key in each text (first occurrence; quotes and escapes removed)."""
     texts = values.to_pylist()
-    out = []
+    out: list[str | None] = []
     for i, text in enumerate(texts):
         key = _scalar(keys, i)
         if text is None or key is None or f"{key}=" not in text:
@@ -164,7 +164,7 @@ def logfmt_to_map(values: pa.Array) -> pa.Array:
 
 def map_merge(first: pa.Array, second: pa.Array, prefixes: pa.Array | pa.Scalar) -> pa.Array:
     """The first map's entries, then the second's (keys prefixed) that it lacks."""
-    out = []
+    out: list[list[tuple[Any, Any]] | None] = []
     lefts, rights = first.to_pylist(), second.to_pylist()
     for i, (left, right) in enumerate(zip(lefts, rights, strict=True)):
         if left is None and right is None:

@@ -22,8 +22,8 @@ from collections.abc import Callable
 from starbase import backends
 from starbase.compiler import ir
 from starbase.compiler.errors import Code, Diagnostic, Severity
-from starbase.compiler.types import Type
 from starbase.compiler.raw_fields import raw_field_expressions
+from starbase.compiler.types import Type
 from starbase.mappings import Mapping, model
 from starbase.mappings.raw import RawMapping
 

@@ -239,7 +239,9 @@ def _with_partitions(
             if window is not None and mapping.format == RAW_FORMAT:
                 window = _received_window(window)
             if window is not None:
-                partitions.append(ir.PartitionFilter(part.column, part.transform, time_range=window))
+                partitions.append(
+                    ir.PartitionFilter(part.column, part.transform, time_range=window)
+                )
             continue
         if ir.columns(conjunct) != {part.field}:
             continue

@@ -361,7 +361,9 @@ def _patterns(stage: ast.Patterns, plan: ir.Plan, scope: _Scope) -> ir.Plan:
     """
     text = _text(_field(stage.field, scope))
     pattern = ir.Col("pattern", Type.STRING)
-    mined = ir.Extend(plan, (ir.NamedExpr("pattern", ir.Call("mine_template", (text,), Type.STRING)),))
+    mined = ir.Extend(
+        plan, (ir.NamedExpr("pattern", ir.Call("mine_template", (text,), Type.STRING)),)
+    )
     kept = ir.Filter(mined, ir.IsNull(pattern, negated=True))
     count = ir.Col("count", Type.INT)
     grouped = ir.Aggregate(
@@ -378,9 +380,7 @@ def _patterns(stage: ast.Patterns, plan: ir.Plan, scope: _Scope) -> ir.Plan:
     columns = (*PATTERN_COLUMNS, "sample")
     out = ir.Project(
         shares,
-        tuple(
-            ir.NamedExpr(c, ir.Col(c, PATTERN_COLUMNS.get(c, Type.STRING))) for c in columns
-        ),
+        tuple(ir.NamedExpr(c, ir.Col(c, PATTERN_COLUMNS.get(c, Type.STRING))) for c in columns),
     )
     scope.replace({c: PATTERN_COLUMNS.get(c, Type.STRING) for c in columns}, "patterns")
     return ir.Sort(out, (ir.SortKey(count, True), ir.SortKey(pattern, False)))
