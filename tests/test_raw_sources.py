@@ -180,7 +180,7 @@ def test_a_mapping_file_with_errors_is_one_positioned_line(tmp_path: Path) -> No
     )
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
-    assert "bad.yaml:9:5: shapes.0.timestamp" in done.stderr and "nope" in done.stderr
+    assert "bad.yaml:11:5: shapes.0.timestamp" in done.stderr and "nope" in done.stderr
 
 
 def test_a_missing_mapping_file_is_a_compile_error(tmp_path: Path) -> None:

@@ -16,6 +16,7 @@ import json
 from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
+import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 from datafusion import SessionContext, udf, udwf
 from datafusion.user_defined import WindowEvaluator
 
@@ -103,6 +104,19 @@ def _scalar(value: pa.Array | pa.Scalar, index: int) -> Any:
     return value.as_py() if isinstance(value, pa.Scalar) else value[index].as_py()
 
 
+def _values(value: Any, count: int) -> list[Any]:
+    """An argument as one Python value per row (a literal arrives as a scalar or an array)."""
+    if value is None:
+        return [None] * count
+    if isinstance(value, pa.Scalar):
+        return [value.as_py()] * count
+    if isinstance(value, pa.ChunkedArray):
+        value = value.combine_chunks()
+    if value.null_count == 0 and len(value) and pc.count_distinct(value).as_py() == 1:
+        return [value[0].as_py()] * count  # the same for every row: read once
+    return list(value.to_pylist())
+
+
 def parse_time(
     texts: pa.Array, formats: pa.Array | pa.Scalar, zones: pa.Array | pa.Scalar, received: Any
 ) -> pa.Array:
@@ -116,12 +130,12 @@ def parse_time(
     out: list[int | None] = []
     memo: dict[tuple[Any, ...], int | None] = {}
     values = texts.to_pylist()
-    for i, text in enumerate(values):
+    count = len(values)
+    specs, places, times = (_values(a, count) for a in (formats, zones, received))
+    for text, spec, zone, seen in zip(values, specs, places, times, strict=True):
         if text is None:
             out.append(None)
             continue
-        spec, zone = _scalar(formats, i), _scalar(zones, i)
-        seen = _scalar(received, i) if received is not None else None
         key = (text, spec, zone, seen)
         if key not in memo:
             memo[key] = _parse_one(text, spec, zone, seen if seen is not None else now)
@@ -144,8 +158,7 @@ def logfmt_get(values: pa.Array, keys: pa.Array | pa.Scalar) -> pa.Array:
     """Value of a logfmt key in each text (first occurrence; quotes and escapes removed)."""
     texts = values.to_pylist()
     out: list[str | None] = []
-    for i, text in enumerate(texts):
-        key = _scalar(keys, i)
+    for text, key in zip(texts, _values(keys, len(texts)), strict=True):
         if text is None or key is None or f"{key}=" not in text:
             out.append(None)
             continue

@@ -53,7 +53,19 @@ def map_fields(
 ) -> ir.Plan:
     """Replace the `Sources` leaf of `plan` by the mapped reads of each source (a `raw`
     source's fields come from its line mapping, `raw_for(source name)`)."""
-    inputs = tuple(map_fields(p, mapping_for, engine, raw_for) for p in ir.plan_inputs(plan))
+    return _map_fields(plan, mapping_for, engine, raw_for, attribute_keys(plan))
+
+
+def _map_fields(
+    plan: ir.Plan,
+    mapping_for: MappingLookup,
+    engine: str,
+    raw_for: RawLookup | None,
+    keys: frozenset[str] | None,
+) -> ir.Plan:
+    inputs = tuple(
+        _map_fields(p, mapping_for, engine, raw_for, keys) for p in ir.plan_inputs(plan)
+    )
     if not isinstance(plan, ir.Sources):
         return ir.with_inputs(plan, inputs)
     branches = tuple(
@@ -63,10 +75,45 @@ def map_fields(
             mapping_for(source.format),
             engine,
             raw_for(source.name) if raw_for and source.format == RAW_FORMAT else None,
+            keys,
         )
         for source in plan.sources
     )
     return branches[0] if len(branches) == 1 else ir.Union(branches)
+
+
+def attribute_keys(plan: ir.Plan) -> frozenset[str] | None:
+    """The keys of `attributes` the query reads (`attributes.KEY`), or None when it uses the
+    whole map (outputs it, or passes it on). A raw source then extracts only those keys: the
+    same answer, one capture per key instead of one per field of the line."""
+    keys: set[str] = set()
+    whole = ir.Col("attributes", Type.MAP)
+    for node in ir.plan_walk(plan):
+        for expr in ir.node_exprs(node):
+            for e in ir.walk(expr):
+                if isinstance(e, ir.MapGet) and e.map == whole:
+                    keys.add(e.key)
+        bare = [
+            e
+            for expr in ir.node_exprs(node)
+            for e in _outside_map_gets(expr)
+            if e == whole
+        ]
+        if bare:
+            return None
+    if not any(isinstance(n, ir.Project | ir.Aggregate) for n in ir.plan_walk(plan)):
+        return None  # no `fields`/`stats`: the result holds every column, the map too
+    return frozenset(keys)
+
+
+def _outside_map_gets(expr: ir.Expr) -> list[ir.Expr]:
+    """Sub-expressions of `expr` not under a `MapGet` (whose map is read for one key only)."""
+    if isinstance(expr, ir.MapGet):
+        return []
+    out = [expr]
+    for child in ir.children(expr):
+        out.extend(_outside_map_gets(child))
+    return out
 
 
 def physical_schema(mapping: Mapping) -> tuple[ir.Column, ...]:
@@ -142,6 +189,7 @@ def _read(
     mapping: Mapping,
     engine: str,
     raw: RawMapping | None = None,
+    attribute_keys: frozenset[str] | None = None,
 ) -> ir.Plan:
     physical = physical_schema(mapping)
     # A source Starbase stores (e.g. CloudWatch events delivered by Firehose) is read from its
@@ -150,7 +198,7 @@ def _read(
     backend = mapping.backend if native else engine
     scan = ir.Scan(source.name, mapping.format, backend, physical)
     columns = {c.name: c.type for c in physical}
-    from_line = raw_field_expressions(raw) if raw is not None else {}
+    from_line = raw_field_expressions(raw, attribute_keys) if raw is not None else {}
     items = tuple(
         ir.NamedExpr(
             c.name,
