@@ -32,13 +32,14 @@ STAGE_HINTS = {
     "where": "keep rows where a condition holds",
     "since": "only the last DURATION (since 1h)",
     "between": 'a time window: between "T1" and "T2"',
-    "parse": "extract fields from text (glob or regex)",
+    "parse": "extract fields from text (glob, regex, json or logfmt)",
     "extend": "add computed fields",
     "fields": "keep only these columns",
     "stats": "aggregate: stats count() by service",
     "sort": "order rows (desc for largest first)",
     "limit": "first N rows",
     "dedup": "first row per distinct key",
+    "patterns": "group rows by the template mined from a field",
 }
 DURATIONS = (
     ("15m", "last 15 minutes"),
