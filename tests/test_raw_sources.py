@@ -375,3 +375,18 @@ def test_bad_raw_source_settings_are_one_line_errors(tmp_path: Path) -> None:
 
 def test_load_raw_mapping_text_round_trip() -> None:
     assert load_raw_mapping_text(NGINX_MAPPING).shapes[0].name == "access"
+
+
+def test_tables_lists_raw_sources_with_their_own_lines(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    store(data, "nginx", NGINX)
+    store(data, "other", NGINX[:5])
+    config(tmp_path, data, nginx=None)
+    done = subprocess.run(
+        [sys.executable, "-m", "starbase", "tables", "--config", str(tmp_path / "starbase.toml")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.startswith("nginx (raw): version 2: 300 lines in 1 files")
+    assert "mapping auto" in done.stdout
