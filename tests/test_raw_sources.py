@@ -390,3 +390,47 @@ def test_tables_lists_raw_sources_with_their_own_lines(tmp_path: Path) -> None:
     )
     assert done.stdout.startswith("nginx (raw): version 2: 300 lines in 1 files")
     assert "mapping auto" in done.stdout
+
+
+TWO_SHAPES = r"""
+kind: raw
+name: two
+shapes:
+  - name: tagged
+    when: 'TAG'
+    parse: {kind: regex, pattern: '^(?<a>\w+) (?<lvl>\w+)(?: (?<opt>\d+))?'}
+    message: a
+  - name: plain
+    parse: {kind: regex, pattern: '^(?<a>\w+) (?<lvl>\w+) (?<b>\w+)'}
+    severity: {field: lvl}
+    timestamp: {field: b, format: epoch_s}
+"""
+
+
+def test_first_matching_shape_decides_even_when_its_field_is_null(tmp_path: Path) -> None:
+    """Shape 1 takes `x error TAG` (no severity of its own): severity stays null, though
+    shape 2 would read `error`; the attribute keys read one at a time agree with the map."""
+    lines = ["x error TAG", "y error 1700000000", "z warn 17 TAG", "nothing", "w bogus 5"]
+    (tmp_path / "two.yaml").write_text(TWO_SHAPES)
+    data = tmp_path / "data"
+    store(data, "two", lines)
+    cfg = config(tmp_path, data, two="two.yaml")
+    mapping = load_raw_mapping_text(TWO_SHAPES)
+    whole = rows(cfg, "from two | sort message")
+    keyed = rows(
+        cfg,
+        "from two | fields message, severity, timestamp, attributes.lvl, attributes.opt,"
+        " attributes.b | sort message",
+    )
+    expected = sorted((mapping.evaluate(line, NOW) for line in lines), key=lambda r: r.message)
+    for got, key, want in zip(whole, keyed, expected, strict=True):
+        assert (got["message"], got["severity"], got["timestamp"]) == (
+            want.message,
+            want.severity,
+            want.timestamp,
+        )
+        assert key["severity"] == want.severity and key["timestamp"] == want.timestamp
+        present = {k: v for k, v in (got["attributes"] or []) if v is not None}
+        assert present == want.attributes
+        for name in ("lvl", "opt", "b"):
+            assert key[f"attributes.{name}"] == want.attributes.get(name)

@@ -232,5 +232,9 @@ def raw_field_expressions(
                 values[i] = sf.field(spec)
         out[key] = _first(shapes, values, null_text, Type.STRING)
     attributes = {i: sf.attributes() for i, sf in enumerate(shapes)}
-    out["attributes"] = _first(shapes, attributes, ir.Lit(None, Type.MAP), Type.MAP)
+    # with known keys the map is only ever read one key at a time (a key of a map of nulls is
+    # null, as of no map), so the last plain shape needs no test of its own either
+    out["attributes"] = _first(
+        shapes, attributes, ir.Lit(None, Type.MAP), Type.MAP, strict=attribute_keys is not None
+    )
     return out

@@ -122,13 +122,16 @@ def parse_time(
 ) -> pa.Array:
     """`parse_time(text, format, zone, received ns)`: the instant each text names under the
     format (`mappings.timeformats`), null when it does not fit; a year-less format dates by
-    the time received (now when null). Each distinct (text, format, zone, received) is parsed
-    once: log lines repeat their seconds."""
+    the time received (now when null). Each distinct text is parsed once per process (up to
+    `_TIME_MEMO_SIZE` of them): log lines repeat their seconds across batches and queries; a
+    year-less one is keyed with its time received too (and not kept when dated by now)."""
     import time
 
     now = time.time_ns()
     out: list[int | None] = []
-    memo: dict[tuple[Any, ...], int | None] = {}
+    memo = _TIME_MEMO
+    if len(memo) > _TIME_MEMO_SIZE:
+        memo.clear()
     values = texts.to_pylist()
     count = len(values)
     specs, places, times = (_values(a, count) for a in (formats, zones, received))
@@ -136,11 +139,28 @@ def parse_time(
         if text is None:
             out.append(None)
             continue
-        key = (text, spec, zone, seen)
-        if key not in memo:
-            memo[key] = _parse_one(text, spec, zone, seen if seen is not None else now)
-        out.append(memo[key])
+        yearless = not _has_year(spec)
+        if yearless and seen is None:
+            out.append(_parse_one(text, spec, zone, now))
+            continue
+        key = (text, spec, zone, seen if yearless else None)
+        found = memo.get(key, _MISSING)
+        if found is _MISSING:
+            found = memo[key] = _parse_one(text, spec, zone, seen if seen is not None else now)
+        out.append(found)  # type: ignore[arg-type]
     return pa.array(out, pa.timestamp("ns"))
+
+
+_TIME_MEMO: dict[tuple[Any, ...], int | None] = {}
+_TIME_MEMO_SIZE = 200_000
+_MISSING = object()
+
+
+def _has_year(spec: str | None) -> bool:
+    try:
+        return spec is None or compile_time_format(spec).has_year
+    except TimeFormatError:
+        return True  # never parses: no time needed in the key
 
 
 def _parse_one(text: str, spec: str | None, zone: str | None, received: int) -> int | None:
