@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pyarrow as pa
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import starbase
 from starbase.analyzer.analyze import analyze_lines
@@ -434,3 +436,79 @@ def test_first_matching_shape_decides_even_when_its_field_is_null(tmp_path: Path
         assert present == want.attributes
         for name in ("lvl", "opt", "b"):
             assert key[f"attributes.{name}"] == want.attributes.get(name)
+
+
+def test_lines_posted_to_the_router_are_queryable_with_no_mapping(
+    tmp_path: Path, analyzer_models: object
+) -> None:
+    """The done-when path: POST raw lines, ask with `mapping = "auto"`; the router recorded
+    each batch's detected format with its commit."""
+    from test_router_harness import Router, table_rows, wait_for
+
+    server = Router(tmp_path / "data").start()
+    try:
+        body = ("\n".join(NGINX) + "\n").encode()
+        status, _, _ = server.post("/v1/raw?source=nginx", body, {})
+        assert status == 200
+        wait_for(lambda: table_rows(server.data, "raw").num_rows == len(NGINX), what="lines")
+    finally:
+        assert server.stop() == 0
+    cfg = config(tmp_path, server.data, nginx=None)
+    got = rows(cfg, "from nginx | stats count() as n by attributes.status | sort n")
+    assert got == [{"attributes.status": "404", "n": 100}, {"attributes.status": "200", "n": 200}]
+    table = open_table(server.data, "raw")
+    metas = [c.meta for c in table.log.commits(0, table.snapshot().version)]
+    assert any(
+        m and m.get("raw_formats", {}).get("nginx", {}).get("format") == "access" for m in metas
+    )
+
+
+_LINE_PARTS = st.sampled_from(
+    [NGINX[1], "x error TAG", "y warn 1700000000", "a b", "\\", "é ü", "[", "(?<x>", "%{INT}", ""]
+)
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(
+        st.lists(st.one_of(_LINE_PARTS, st.text(max_size=12)), min_size=1, max_size=3).map(
+            " ".join
+        ),
+        min_size=1,
+        max_size=12,
+    ).map(lambda lines: [line.replace("\n", " ").replace("\r", " ") for line in lines])
+)
+def test_any_lines_read_as_the_reference_says(
+    tmp_path_factory: pytest.TempPathFactory, lines: list[str]
+) -> None:
+    tmp = tmp_path_factory.mktemp("any")
+    (tmp / "two.yaml").write_text(TWO_SHAPES)
+    data = tmp / "data"
+    store(data, "two", lines)
+    cfg = config(tmp, data, two="two.yaml")
+    mapping = load_raw_mapping_text(TWO_SHAPES)
+    got = rows(
+        cfg, "from two | fields message, severity, timestamp, attributes.lvl, attributes.opt"
+    )
+    want = [mapping.evaluate(line, NOW) for line in lines]
+    assert sorted(
+        (
+            str(g["message"]),
+            str(g["severity"]),
+            g["timestamp"],
+            str(g["attributes.lvl"]),
+            str(g["attributes.opt"]),
+        )
+        for g in got
+    ) == sorted(
+        (
+            w.message,
+            str(w.severity),
+            w.timestamp,
+            str(w.attributes.get("lvl")),
+            str(w.attributes.get("opt")),
+        )
+        for w in want
+    )

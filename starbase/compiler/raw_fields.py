@@ -210,9 +210,7 @@ def raw_field_expressions(
         if shape.message is not None:
             messages[i] = ir.Call("coalesce", (sf.field(shape.message), LINE), Type.STRING)
 
-    parsed_time = _first(
-        shapes, times, ir.Lit(None, Type.TIMESTAMP), Type.TIMESTAMP, strict=True
-    )
+    parsed_time = _first(shapes, times, ir.Lit(None, Type.TIMESTAMP), Type.TIMESTAMP, strict=True)
     out["timestamp"] = (
         RECEIVED_TIME
         if not times

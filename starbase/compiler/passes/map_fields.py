@@ -63,9 +63,7 @@ def _map_fields(
     raw_for: RawLookup | None,
     keys: frozenset[str] | None,
 ) -> ir.Plan:
-    inputs = tuple(
-        _map_fields(p, mapping_for, engine, raw_for, keys) for p in ir.plan_inputs(plan)
-    )
+    inputs = tuple(_map_fields(p, mapping_for, engine, raw_for, keys) for p in ir.plan_inputs(plan))
     if not isinstance(plan, ir.Sources):
         return ir.with_inputs(plan, inputs)
     branches = tuple(
@@ -93,12 +91,7 @@ def attribute_keys(plan: ir.Plan) -> frozenset[str] | None:
             for e in ir.walk(expr):
                 if isinstance(e, ir.MapGet) and e.map == whole:
                     keys.add(e.key)
-        bare = [
-            e
-            for expr in ir.node_exprs(node)
-            for e in _outside_map_gets(expr)
-            if e == whole
-        ]
+        bare = [e for expr in ir.node_exprs(node) for e in _outside_map_gets(expr) if e == whole]
         if bare:
             return None
     if not any(isinstance(n, ir.Project | ir.Aggregate) for n in ir.plan_walk(plan)):
@@ -110,7 +103,7 @@ def _outside_map_gets(expr: ir.Expr) -> list[ir.Expr]:
     """Sub-expressions of `expr` not under a `MapGet` (whose map is read for one key only)."""
     if isinstance(expr, ir.MapGet):
         return []
-    out = [expr]
+    out: list[ir.Expr] = [expr]
     for child in ir.children(expr):
         out.extend(_outside_map_gets(child))
     return out
