@@ -212,6 +212,13 @@ def test_auto_proposes_stores_and_reproposes_on_a_new_format(
     stored = data / "raw" / "mappings" / "web.yaml"
     assert stored.exists()
     first = stored.read_text()
+    shown = subprocess.run(
+        [sys.executable, "-m", "starbase", "analyze", "--source", "web", "--data", str(data)],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert f"read this source through {stored}" in shown.stdout
     json_lines = [
         f'{{"ts": "2026-12-01T00:00:0{i % 10}Z", "level": "error", "msg": "boom {i}"}}'
         for i in range(50)
