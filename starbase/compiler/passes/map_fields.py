@@ -72,12 +72,23 @@ def _map_fields(
             plan.schema,
             mapping_for(source.format),
             engine,
-            raw_for(source.name) if raw_for and source.format == RAW_FORMAT else None,
+            _raw_mapping(source, raw_for),
             keys,
         )
         for source in plan.sources
     )
     return branches[0] if len(branches) == 1 else ir.Union(branches)
+
+
+def _raw_mapping(source: ir.SourceRef, raw_for: RawLookup | None) -> RawMapping | None:
+    """A raw source's line mapping (with no lookup: every line its own message)."""
+    if source.format != RAW_FORMAT:
+        return None
+    if raw_for is None:
+        from starbase.mappings.raw_sources import whole_line_mapping
+
+        return whole_line_mapping()
+    return raw_for(source.name)
 
 
 def attribute_keys(plan: ir.Plan) -> frozenset[str] | None:
