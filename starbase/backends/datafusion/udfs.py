@@ -128,26 +128,37 @@ def parse_time(
     import time
 
     now = time.time_ns()
-    out: list[int | None] = []
     memo = _TIME_MEMO
     if len(memo) > _TIME_MEMO_SIZE:
         memo.clear()
-    values = texts.to_pylist()
-    count = len(values)
+    if isinstance(texts, pa.ChunkedArray):
+        texts = texts.combine_chunks()
+    count = len(texts)
     specs, places, times = (_values(a, count) for a in (formats, zones, received))
-    for text, spec, zone, seen in zip(values, specs, places, times, strict=True):
-        if text is None:
-            out.append(None)
-            continue
-        yearless = not _has_year(spec)
-        if yearless and seen is None:
-            out.append(_parse_one(text, spec, zone, now))
-            continue
-        key = (text, spec, zone, seen if yearless else None)
+    yearless = {spec: not _has_year(spec) for spec in set(specs)}
+
+    def one(text: str, spec: str | None, zone: str | None, seen: int | None) -> int | None:
+        if yearless[spec] and seen is None:
+            return _parse_one(text, spec, zone, now)  # dated by now: not kept
+        key = (text, spec, zone, seen if yearless[spec] else None)
         found = memo.get(key, _MISSING)
         if found is _MISSING:
             found = memo[key] = _parse_one(text, spec, zone, seen if seen is not None else now)
-        out.append(found)  # type: ignore[arg-type]
+        return found  # type: ignore[return-value]
+
+    if count and len(set(specs)) == 1 and len(set(places)) == 1 and len(set(times)) == 1:
+        # one format, zone and time for the batch (a literal format, lines of one commit):
+        # parse each distinct text once and spread the results
+        encoded = pc.dictionary_encode(texts)
+        spec, zone, seen = specs[0], places[0], times[0]
+        distinct = [
+            None if t is None else one(t, spec, zone, seen)
+            for t in encoded.dictionary.to_pylist()
+        ]
+        return pa.array(distinct, pa.timestamp("ns")).take(encoded.indices)
+    out: list[int | None] = []
+    for text, spec, zone, seen in zip(texts.to_pylist(), specs, places, times, strict=True):
+        out.append(None if text is None else one(text, spec, zone, seen))
     return pa.array(out, pa.timestamp("ns"))
 
 
