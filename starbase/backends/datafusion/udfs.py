@@ -152,8 +152,7 @@ def parse_time(
         encoded = pc.dictionary_encode(texts)
         spec, zone, seen = specs[0], places[0], times[0]
         distinct = [
-            None if t is None else one(t, spec, zone, seen)
-            for t in encoded.dictionary.to_pylist()
+            None if t is None else one(t, spec, zone, seen) for t in encoded.dictionary.to_pylist()
         ]
         return pa.array(distinct, pa.timestamp("ns")).take(encoded.indices)
     out: list[int | None] = []
