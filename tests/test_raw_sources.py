@@ -519,3 +519,14 @@ def test_any_lines_read_as_the_reference_says(
         )
         for w in want
     )
+
+
+def test_counts_from_the_index_are_the_sources_own(tmp_path: Path) -> None:
+    """Raw sources share one table: `stats count()` answered from the index's statistics must
+    count only this source's lines."""
+    data = tmp_path / "data"
+    store(data, "nginx", NGINX)
+    store(data, "other", NGINX[:7])
+    cfg = config(tmp_path, data, nginx=None, other=None)
+    assert rows(cfg, "from nginx | stats count() as n") == [{"n": 300}]
+    assert rows(cfg, "from other | stats count() as n") == [{"n": 7}]
