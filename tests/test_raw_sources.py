@@ -530,3 +530,20 @@ def test_counts_from_the_index_are_the_sources_own(tmp_path: Path) -> None:
     cfg = config(tmp_path, data, nginx=None, other=None)
     assert rows(cfg, "from nginx | stats count() as n") == [{"n": 300}]
     assert rows(cfg, "from other | stats count() as n") == [{"n": 7}]
+
+
+@pytest.mark.parametrize(
+    ("content", "words"),
+    [(b"\xff\xfe bad", "cannot read"), (b"", "must be a YAML mapping"), (b"kind: [", "YAML")],
+)
+def test_unreadable_mapping_files_are_one_line_errors(
+    tmp_path: Path, content: bytes, words: str
+) -> None:
+    (tmp_path / "m.yaml").write_bytes(content)
+    data = tmp_path / "data"
+    store(data, "n", NGINX[:2])
+    cfg = config(tmp_path, data, n="m.yaml")
+    with pytest.raises(CompileError) as caught:
+        starbase.compile("from n", cfg)
+    message = caught.value.diagnostics[0].message
+    assert words in message and "m.yaml" in message and "\n" not in message.strip()
