@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -84,7 +85,11 @@ def to_sql(plan: ir.Plan, *, pretty: bool = False) -> str:
 def lower(plan: ir.Plan) -> exp.Query:
     """The sqlglot expression of `plan`."""
     lowering = _Lowering()
-    query = lowering.relation(plan).finish()
+    token = _USED_GROUPS.set(_used_groups(plan))
+    try:
+        query = lowering.relation(plan).finish()
+    finally:
+        _USED_GROUPS.reset(token)
     for number, alias in enumerate(query.find_all(exp.TableAlias)):
         alias.set("this", exp.to_identifier(f"q{number}"))
     return query
@@ -678,16 +683,45 @@ def _regex_group(subject: exp.Expr, pattern: exp.Expr, index: int) -> exp.Expr:
     return exp.Bracket(this=match, expressions=[exp.Literal.number(index - 1)])
 
 
+# pattern -> the groups the query being lowered captures with it (set by `lower`)
+_USED_GROUPS: ContextVar[dict[str, frozenset[int]] | None] = ContextVar("used", default=None)
+
+
+def _used_groups(plan: ir.Plan) -> dict[str, frozenset[int]]:
+    """Which groups of each regex the plan captures (`regex_extract`, `parse`)."""
+    used: dict[str, set[int]] = {}
+    for node in ir.plan_walk(plan):
+        if isinstance(node, ir.Parse):
+            groups = _capture_groups(node.kind, node.regex, node.names)
+            used.setdefault(node.regex.pattern, set()).update(groups)
+        for top in ir.node_exprs(node):
+            for e in ir.walk(top):
+                if (
+                    isinstance(e, ir.Call)
+                    and e.name == "regex_extract"
+                    and isinstance(e.args[1], ir.Regex)
+                    and isinstance(e.args[2], ir.Lit)
+                ):
+                    used.setdefault(e.args[1].pattern, set()).add(int(e.args[2].value or 1))
+    return {pattern: frozenset(groups) for pattern, groups in used.items()}
+
+
 def _capture(subject: exp.Expr, regex: ir.Expr, group: int) -> exp.Expr:
     """Capture `group` of the first match of `regex`; null when nothing matches or the group
     did not take part. `regexp_match` leaves out groups that did not take part, so only the
     groups taking part in every match stay capturing in one shared pattern (indexed among
     themselves); a group that may not take part is captured alone by a pattern of its own,
-    where every other group is non-capturing (what matches is the same)."""
+    where every other group is non-capturing (what matches is the same). Of the groups that
+    always take part, only those the query captures stay capturing: a regex engine runs
+    faster with fewer groups (~3× for one of eleven), and the captures the query reads still
+    share one match (DataFusion computes identical calls once)."""
     if not isinstance(regex, ir.Regex):  # an unbound parameter: shown, never run
         return _regex_group(subject, _pattern(regex), group)
     groups = portable.capture_groups(regex.pattern)
     always = [g.number for g in groups if not g.optional]
+    used = (_USED_GROUPS.get() or {}).get(regex.pattern)
+    if used is not None and group in used:
+        always = [g for g in always if g in used]
     if group in always:
         keep, index = frozenset(always), always.index(group) + 1
     else:
