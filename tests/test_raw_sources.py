@@ -547,3 +547,25 @@ def test_unreadable_mapping_files_are_one_line_errors(
         starbase.compile("from n", cfg)
     message = caught.value.diagnostics[0].message
     assert words in message and "m.yaml" in message and "\n" not in message.strip()
+
+
+def test_a_mixed_source_reads_each_format_through_its_own_shape(
+    tmp_path: Path, analyzer_models: object
+) -> None:
+    """Apache and OpenSSH lines interleaved in one source, plus plain text: `auto` proposes a
+    shape per format; every line is counted once, by its own format's fields. (With the
+    shipped models the Apache levels come out exact, 1,405 notice + 595 error; the tests' small
+    models leave a few error lines to the whole-line group.)"""
+    apache, ssh = loghub("Apache"), loghub("OpenSSH")
+    lines = [x for pair in zip(apache, ssh, strict=True) for x in pair] + ["plain words"] * 20
+    data = tmp_path / "data"
+    store(data, "mix", lines)
+    cfg = config(tmp_path, data, mix=None)
+    got = rows(cfg, "from mix | stats count() as n by service, severity_text | sort n desc")
+    assert sum(int(r["n"]) for r in got) == len(lines)  # type: ignore[call-overload]
+    by = {(r["service"], r["severity_text"]): r["n"] for r in got}
+    assert by[("sshd", None)] == len(ssh)
+    assert by[(None, "notice")] == sum("[notice]" in line for line in apache)
+    errors = sum("[error]" in line for line in apache)
+    assert 0.9 * errors <= by[(None, "error")] <= errors  # type: ignore[operator]
+    assert by[(None, None)] >= 20  # type: ignore[operator]
