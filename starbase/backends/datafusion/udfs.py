@@ -100,10 +100,6 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
-def _scalar(value: pa.Array | pa.Scalar, index: int) -> Any:
-    return value.as_py() if isinstance(value, pa.Scalar) else value[index].as_py()
-
-
 def _values(value: Any, count: int) -> list[Any]:
     """An argument as one Python value per row (a literal arrives as a scalar or an array)."""
     if value is None:
@@ -209,12 +205,12 @@ def map_merge(first: pa.Array, second: pa.Array, prefixes: pa.Array | pa.Scalar)
     """The first map's entries, then the second's (keys prefixed) that it lacks."""
     out: list[list[tuple[Any, Any]] | None] = []
     lefts, rights = first.to_pylist(), second.to_pylist()
-    for i, (left, right) in enumerate(zip(lefts, rights, strict=True)):
+    for left, right, prefix in zip(lefts, rights, _values(prefixes, len(lefts)), strict=True):
         if left is None and right is None:
             out.append(None)
             continue
         merged = dict(left or [])
-        prefix = _scalar(prefixes, i) or ""
+        prefix = prefix or ""
         for key, value in right or []:
             merged.setdefault(prefix + key, value)
         out.append(list(merged.items()))
@@ -224,8 +220,8 @@ def map_merge(first: pa.Array, second: pa.Array, prefixes: pa.Array | pa.Scalar)
 def unquote(values: pa.Array, quotes: pa.Array | pa.Scalar) -> pa.Array:
     """A delimited cell without its quotes (a doubled quote inside is one)."""
     out = []
-    for i, text in enumerate(values.to_pylist()):
-        q = _scalar(quotes, i)
+    texts = values.to_pylist()
+    for text, q in zip(texts, _values(quotes, len(texts)), strict=True):
         if text is not None and q and len(text) >= 2 and text[0] == q and text[-1] == q:
             text = text[1:-1].replace(q + q, q)
         out.append(text)
