@@ -569,3 +569,43 @@ def test_a_mixed_source_reads_each_format_through_its_own_shape(
     errors = sum("[error]" in line for line in apache)
     assert 0.9 * errors <= by[(None, "error")] <= errors  # type: ignore[operator]
     assert by[(None, None)] >= 20  # type: ignore[operator]
+
+
+def test_every_parse_kind_and_vocabulary_at_query_time_matches_the_reference(
+    tmp_path: Path,
+) -> None:
+    """The mapping of tests/raw_mappings/all_kinds.yaml (syslog PRI, a logfmt body, quoted
+    delimited cells, JSON and logfmt lines) on lines of each shape and none."""
+    source = Path(__file__).parent / "raw_mappings" / "all_kinds.yaml"
+    mapping = load_raw_mapping_text(source.read_text())
+    lines = [
+        "<11>disk failed",
+        "<abc>not a pri",
+        '2026-12-01T10:00:00Z warn user=bob msg="slow \\"query\\"" ms=12',
+        "2026-12-01T10:00:01Z nonsense just words",
+        '1,"two, ""quoted""",the message',
+        '{"msg": "from json", "level": "error", "n": 3, "deep": {"k": "v"}}',
+        'msg="from logfmt" a=1',
+        "nothing at all",
+    ]
+    data = tmp_path / "data"
+    store(data, "k", lines)
+    cfg = config(tmp_path, data, k=str(source))
+    got = rows(cfg, "from k | fields message, severity, severity_text, timestamp, attributes")
+    want = [mapping.evaluate(line, NOW) for line in lines]
+
+    def shown(message: object, severity: object, text: object, ts: object) -> tuple:
+        return (str(message), str(severity), str(text), ts)
+
+    assert sorted(
+        shown(g["message"], g["severity"], g["severity_text"], g["timestamp"]) for g in got
+    ) == sorted(
+        shown(w.message, w.severity, w.severity_text, w.timestamp) for w in want
+    )
+    by_message = {g["message"]: dict(g["attributes"] or []) for g in got}
+    for w in want:
+        attributes = {k: v for k, v in by_message[w.message].items() if v is not None}
+        if w.shape in ("json", "kv"):  # whole-object maps keep the consumed keys (documented)
+            assert w.attributes.items() <= attributes.items()
+        else:
+            assert attributes == w.attributes, w.message

@@ -8,8 +8,9 @@ match gives the record; a line no shape matches keeps `message` = the line and `
 the time received, every other field null. Nothing is rewritten: the expressions read the
 stored line at query time, so the lowering turns them into the engine's own regex, JSON and
 CASE expressions (`regex_extract` reuses the per-group capture of `parse`, so a group that took
-no part is null). Known differences from the reference, kept small on purpose: a `json` shape
-reads top-level members (nested objects as JSON text) and its `attributes` are all members.
+no part is null). One difference from the reference, kept on purpose: the whole
+`attributes` map of a `json`/`logfmt` line (or body) holds all its members, those that became
+universal fields too (reading `attributes.KEY` one key at a time agrees).
 
     shape access: `^(?<client>\\S+) … (?<status>\\d+)` + timestamp {field: time, format: apache}
     → timestamp := coalesce(if(line ~ /…/, parse_time(regex_extract(line, /…/, 3), "apache",
@@ -58,7 +59,7 @@ class _ShapeFields:
             conditions.append(ir.Match(LINE, ir.Regex(shape.when)))
         if isinstance(parse, JsonParse):
             conditions.append(ir.Match(LINE, ir.Regex(JSON_START)))
-            conditions.append(ir.IsNull(ir.Call("json_to_map", (LINE,), Type.MAP), negated=True))
+            conditions.append(ir.IsNull(ir.Call("json_flatten", (LINE,), Type.MAP), negated=True))
         elif isinstance(parse, LogfmtParse):
             conditions.append(ir.Match(LINE, ir.Regex(LOGFMT_START)))
         else:
@@ -85,7 +86,7 @@ class _ShapeFields:
         """The field as the parse gives it (None when the parse cannot give it)."""
         parse = self.shape.parse
         if isinstance(parse, JsonParse):
-            return ir.Call("json_get", (LINE, _text(name)), Type.STRING)
+            return ir.MapGet(ir.Call("json_flatten", (LINE,), Type.MAP), name)
         if isinstance(parse, LogfmtParse):
             return ir.Call("logfmt_get", (LINE, _text(name)), Type.STRING)
         group = self.groups.get(re.sub(r"[^A-Za-z0-9_]", "_", name))
@@ -109,8 +110,12 @@ class _ShapeFields:
         text = self.body_text()
         if body is None or text is None or not name.startswith(body.prefix):
             return own if own is not None else ir.Lit(None, Type.STRING)
-        getter = "json_get" if body.kind == "json" else "logfmt_get"
-        inner = ir.Call(getter, (text, _text(name[len(body.prefix) :])), Type.STRING)
+        key = name[len(body.prefix) :]
+        inner: ir.Expr = (
+            ir.MapGet(ir.Call("json_flatten", (text,), Type.MAP), key)
+            if body.kind == "json"
+            else ir.Call("logfmt_get", (text, _text(key)), Type.STRING)
+        )
         return inner if own is None else ir.Call("coalesce", (own, inner), Type.STRING)
 
     def attributes(self) -> ir.Expr:
@@ -120,7 +125,7 @@ class _ShapeFields:
         attrs = shape.attributes
         dynamic = isinstance(parse, JsonParse | LogfmtParse)
         if dynamic and self.keys is None:
-            whole = "json_to_map" if isinstance(parse, JsonParse) else "logfmt_to_map"
+            whole = "json_flatten" if isinstance(parse, JsonParse) else "logfmt_to_map"
             return ir.Call(whole, (LINE,), Type.MAP)
         renamed = {attrs.rename.get(n, n): n for n in self.static()}
         pairs: list[ir.Expr] = []
@@ -138,7 +143,7 @@ class _ShapeFields:
         own: ir.Expr = ir.Call("make_map", tuple(pairs), Type.MAP)
         text = self.body_text()
         if shape.body is not None and text is not None:
-            whole = "json_to_map" if shape.body.kind == "json" else "logfmt_to_map"
+            whole = "json_flatten" if shape.body.kind == "json" else "logfmt_to_map"
             inner = ir.Call(whole, (text,), Type.MAP)
             return ir.Call("map_merge", (own, inner, _text(shape.body.prefix)), Type.MAP)
         return own
