@@ -599,9 +599,7 @@ def test_every_parse_kind_and_vocabulary_at_query_time_matches_the_reference(
 
     assert sorted(
         shown(g["message"], g["severity"], g["severity_text"], g["timestamp"]) for g in got
-    ) == sorted(
-        shown(w.message, w.severity, w.severity_text, w.timestamp) for w in want
-    )
+    ) == sorted(shown(w.message, w.severity, w.severity_text, w.timestamp) for w in want)
     by_message = {g["message"]: dict(g["attributes"] or []) for g in got}
     for w in want:
         attributes = {k: v for k, v in by_message[w.message].items() if v is not None}
