@@ -40,6 +40,8 @@ STAGE_HINTS = {
     "limit": "first N rows",
     "dedup": "first row per distinct key",
     "patterns": "group rows by the template mined from a field",
+    "join": "add a subquery's fields by key: join kind=left (from b | fields k, x) on k",
+    "lookup": "add a configured table's fields by key: lookup owners on service",
 }
 DURATIONS = (
     ("15m", "last 15 minutes"),
