@@ -25,7 +25,11 @@ class TrinoBackend(EngineBackend):
     title: ClassVar[str] = "Trino/Athena"
     runs_here: ClassVar[bool] = False
     # refused at compile time (docs/spark.md): JSON text as a map; pct (no exact percentile)
-    refused_functions: ClassVar[frozenset[str]] = frozenset({"json_to_map", "json_get", "pct"})
+    refused_functions: ClassVar[frozenset[str]] = frozenset(
+        {"pct", "json_to_map", "json_get", "json_flatten", "logfmt_get", "logfmt_to_map",
+         "make_map", "map_merge", "mine_template", "parse_time", "level_keyword",
+         "level_number", "unquote", "window_total", "totimestamp", "replace_regex"}
+    )  # fmt: skip
 
     def render(self, plan: ir.Plan) -> str:
         from starbase.backends.trino.lower import TRINO
