@@ -8,7 +8,8 @@ Requires: a `Config` (the sources) and the registered backends. Guarantees:
   native store's part is fetched (`Connector.fetch`; `now()` rounded to the coarsest store
   clock, e.g. whole seconds for CloudWatch), and the engine runs the rest over the stored
   sources and the fetched rows. The cursor streams the result (`runtime.cursor`), in the
-  result shape of `runtime.results`, whatever the backend.
+  result shape of `runtime.results`, whatever the backend. `run(compiled, params)` is the
+  same run done on the caller's thread, returning the whole result as one table.
 - Where the engine runs is the session's choice, not its callers': `workers=0` runs it in
   this process (cheapest; cancel stops DataFusion only at its next batch), `workers=N` in up
   to N worker processes kept warm (`runtime.workers`; cancel kills the worker, so the CPU
