@@ -12,7 +12,8 @@ tables are registered under their names for that job only; lookup tables (`looku
 read whole as their declared columns and registered under their names, read again when
 their file changes. `execute` plans the job (SQL from
 `lower.to_sql`) and streams the physical plan's record batches — each output partition on
-its own thread, the GIL released while DataFusion works — stopping after the job's `limit`
+its own thread (a plan of one partition on the reader's), the GIL released while DataFusion
+works — stopping after the job's `limit`
 rows (then `truncated`) or at `stop()`; `stats()` gives the bytes its Parquet scans read
 (DataFusion's `bytes_scanned` metric). `explain` gives the optimized logical and physical
 plans, or EXPLAIN ANALYZE. Failures raise `QueryFailed` (one line). An engine may serve
@@ -324,7 +325,7 @@ class _Stream(Execution):
                 except StopIteration:
                     break
                 except Exception as exc:  # DataFusion raises its own exception types
-                    raise QueryFailed(one_line(exc)) from exc
+                    raise QueryFailed(_message(exc)) from exc
                 if limit is not None and rows + batch.num_rows > limit:
                     self._truncated = True
                     self._stop.set()
