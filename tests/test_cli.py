@@ -150,7 +150,9 @@ def test_ctrl_c_ends_a_running_query_at_once(heavy_data: Path) -> None:
     process.send_signal(signal.SIGINT)
     interrupted = time.monotonic()
     out, err = process.communicate(timeout=30)
-    assert time.monotonic() - interrupted < 1.0  # the aggregation needed seconds more
+    # The aggregation needs ~4 s more CPU (heavy_data): leaving well before that is not
+    # waiting for it. Not 1 s: on a loaded 2-core machine the exit itself took 1.2-3.2 s.
+    assert time.monotonic() - interrupted < 3.0
     assert process.returncode == 130 and out == "" and err == "starbase: interrupted\n"
 
 
