@@ -77,7 +77,7 @@ fuzz-native: $(STAMP)
 	gcc -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer -o build/fuzz/fuzz_main starbase/router/native/fuzz_main.c \
 	    starbase/router/native/decode.c starbase/router/native/columns.c \
-	    starbase/router/native/text.c -lm
+	    starbase/router/native/rows.c starbase/router/native/text.c -lm
 	$(BIN)/python tests/native_corpus.py build/fuzz/corpus
 	build/fuzz/fuzz_main build/fuzz/corpus $(FUZZ_RUNS)
 

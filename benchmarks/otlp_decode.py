@@ -56,7 +56,7 @@ def main() -> int:
     ]
     n = args.requests * args.records
     table = native.otlp_table(entries) if native.available() else convert_otlp.otlp_table(entries)
-    parts = [data for _values, data, _lo, _hi in OTEL.split(table)]
+    parts = [piece.data for piece in OTEL.split(table)]
     encoder = Table.__new__(Table)
     encoder.format = OTEL
     stages: dict[str, Callable[[], Any]] = {
