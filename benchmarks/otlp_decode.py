@@ -3,11 +3,13 @@
 Run: `python benchmarks/otlp_decode.py [--requests 110] [--records 1000] [--repeat 5]`
 (`make bench-decode`). On the ingest benchmark's requests (benchmarks/ingest.py: ~300 B
 records, 4 services per request; 110 requests ≈ one 32 MiB flush), it times, best of
-`--repeat`, in µs of CPU per record: parsing a request with upb (the request path), the Python
-converter (`convert_otlp.otlp_table`), the compiled decoder alone and with the join into
-the stored layout (`native.otlp_table`), partitioning and sorting (`TableFormat.split`), and
-Parquet encoding of the partitions. Single-threaded, so the figures hold on a busy machine
-better than end-to-end rates do; `--json` prints one JSON object.
+`--repeat`, in µs of CPU per record: the request path's checks (`otlp.decode`: the compiled
+one-walk check, and the Python record-by-record checks over a upb parse), the Python converter
+(`convert_otlp.otlp_table`), the compiled one in wire order and in the stored files' order
+(`native.otlp_table`), `TableFormat.split` on a batch already in file order and on one that
+must be sorted, and Parquet encoding of the partitions at the append level and at zstd 1/3/6/9
+(with the bytes per record each gives: compaction's trade-off). Single-threaded, so the figures
+hold on a busy machine better than end-to-end rates do; `--json` prints one JSON object.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -27,10 +30,16 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ig
     ExportLogsServiceRequest,
 )
 
-from starbase.router import convert_otlp, native
+from starbase.router import convert_otlp, native, otlp
+from starbase.router.limits import Budget
 from starbase.router.wal import Entry, Kind
 from starbase.storage.formats import OTEL
 from starbase.storage.table import APPEND_ZSTD_LEVEL, Table
+
+
+def _without_native(work: Callable[[], Any]) -> Any:
+    with mock.patch.object(native, "_native", None):
+        return work()
 
 
 def best(repeat: int, work: Callable[[], Any]) -> float:
@@ -56,23 +65,37 @@ def main() -> int:
     ]
     n = args.requests * args.records
     table = native.otlp_table(entries) if native.available() else convert_otlp.otlp_table(entries)
+    ordered = native.otlp_table(entries, ordered=True)
     parts = [piece.data for piece in OTEL.split(table)]
     encoder = Table.__new__(Table)
     encoder.format = OTEL
+    admission = otlp.Admission(now)
+
+    def request_path() -> None:
+        for body in bodies:
+            otlp.decode(body, otlp.PROTOBUF, Budget(10**6, 60.0), admission)
+
     stages: dict[str, Callable[[], Any]] = {
         "upb_parse (request path)": lambda: [
             ExportLogsServiceRequest.FromString(b) for b in bodies
         ],
+        "request_checks (otlp.decode)": request_path,
         "python_convert": lambda: convert_otlp.otlp_table(entries),
     }
     if native.available():
-        stages["native_decode (C only)"] = lambda: native._native.decode(
-            bodies, [now] * len(bodies)
-        )  # type: ignore[union-attr]
-        stages["native_convert (C + join)"] = lambda: native.otlp_table(entries)
+        stages["request_checks, Python"] = lambda: _without_native(request_path)
         stages["native_validate (C)"] = lambda: [native._native.validate(b) for b in bodies]  # type: ignore[union-attr]
-    stages["partition_sort (split)"] = lambda: list(OTEL.split(table))
-    stages["parquet_encode"] = lambda: [encoder._encode(p, APPEND_ZSTD_LEVEL) for p in parts]
+        stages["native_convert (wire order)"] = lambda: native.otlp_table(entries)
+        stages["native_convert (file order)"] = lambda: native.otlp_table(entries, ordered=True)
+        stages["split (batch in file order)"] = lambda: list(OTEL.split(ordered))
+    stages["split (partition + sort)"] = lambda: list(OTEL.split(table))
+    stages["parquet_encode (appends)"] = lambda: [
+        encoder._encode(p, APPEND_ZSTD_LEVEL, count_ids=False) for p in parts
+    ]
+    for level in (1, 3, 6, 9):
+        stages[f"parquet_encode zstd {level}"] = lambda level=level: [
+            encoder._encode(p, level) for p in parts
+        ]
     result: dict[str, Any] = {
         "records": n,
         "bytes_per_record": round(sum(map(len, bodies)) / n, 1),
@@ -82,8 +105,12 @@ def main() -> int:
         result[name] = round(best(args.repeat, work) / n * 1e6, 3)
     if native.available():
         result["speedup_convert"] = round(
-            result["python_convert"] / result["native_convert (C + join)"], 1
+            result["python_convert"] / result["native_convert (file order)"], 1
         )
+    result["parquet_bytes_per_record"] = {
+        level: round(sum(len(encoder._encode(p, level)) for p in parts) / n, 1)
+        for level in (1, 3, 6, 9)
+    }
     if args.json:
         print(json.dumps(result))
     else:

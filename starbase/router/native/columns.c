@@ -30,6 +30,7 @@ static uint8_t *buf_resize(uint8_t *data, size_t len, size_t cap, size_t want) {
     }
     void *mapped = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapped == MAP_FAILED) return NULL;
+    madvise(mapped, want, MADV_HUGEPAGE); /* fewer page faults; a hint, may be refused */
     if (len) memcpy(mapped, data, len);
     free(data);
     return mapped;

@@ -147,13 +147,17 @@ static int gather_ids(const sb_ids *src, size_t width, const uint32_t *index, si
     return 0;
   memset(out->validity.data, 0, n / 8 + 1);
   out->validity.len = (n + 7) / 8;
-  for (size_t i = 0; i < n; i++) {
+  for (size_t i = 0; i < n; i++)
     memcpy(out->values.data + width * i, src->values.data + width * (size_t)index[i], width);
-    if (valid_at(&src->validity, index[i]))
-      out->validity.data[i >> 3] |= (uint8_t)(1u << (i & 7));
-    else
-      out->null_count++;
-  }
+  if (src->null_count)
+    for (size_t i = 0; i < n; i++) {
+      if (valid_at(&src->validity, index[i]))
+        out->validity.data[i >> 3] |= (uint8_t)(1u << (i & 7));
+      else
+        out->null_count++;
+    }
+  else
+    memset(out->validity.data, 0xff, n / 8 + 1);
   out->values.len = n * width;
   out->length = (int64_t)n;
   return 1;
@@ -176,29 +180,58 @@ static int gather_str(const sb_str *src, const uint32_t *index, size_t n, const 
   if (!sb_buf_reserve(&out->bytes, bytes + 8) || !sb_buf_reserve(&out->offsets, 4 * count + 4) ||
       !sb_buf_reserve(&out->validity, count / 8 + 1))
     return 0;
-  memset(out->validity.data, 0, count / 8 + 1);
+  int nulls = src->null_count > 0;
+  if (nulls) memset(out->validity.data, 0, count / 8 + 1);
   int32_t *offsets = (int32_t *)out->offsets.data;
   uint8_t *data = out->bytes.data;
-  size_t at = 0, row = 0;
+  int32_t at = 0;
+  size_t row = 0;
   offsets[0] = 0;
   for (size_t i = 0; i < n; i++) {
     int64_t first = spans ? spans[index[i]] : (int64_t)index[i];
     int64_t last = spans ? spans[index[i] + 1] : (int64_t)index[i] + 1;
-    size_t len = (size_t)(o[last] - o[first]);
-    memcpy(data + at, src->bytes.data + o[first], len);
-    for (int64_t j = first; j < last; j++, row++) {
-      at += (size_t)(o[j + 1] - o[j]);
-      offsets[row + 1] = (int32_t)at;
-      if (valid_at(&src->validity, j))
-        out->validity.data[row >> 3] |= (uint8_t)(1u << (row & 7));
-      else
-        out->null_count++;
-    }
+    int32_t base = o[first];
+    memcpy(data + at, src->bytes.data + base, (size_t)(o[last] - base));
+    int32_t shift = at - base;
+    for (int64_t j = first; j < last; j++) offsets[++row] = o[j + 1] + shift;
+    at += o[last] - base;
+    if (nulls)
+      for (int64_t j = first, r = (int64_t)row - (last - first); j < last; j++, r++) {
+        if (valid_at(&src->validity, j))
+          out->validity.data[r >> 3] |= (uint8_t)(1u << (r & 7));
+        else
+          out->null_count++;
+      }
   }
-  out->bytes.len = at;
+  out->bytes.len = (size_t)at;
   out->offsets.len = 4 * (count + 1);
-  out->validity.len = (count + 7) / 8;
+  out->validity.len = nulls ? (count + 7) / 8 : 0;
   out->length = (int64_t)count;
+  return 1;
+}
+
+/* A column taken over whole (rows in wire order): no copy. */
+static int move_str(sb_str *src, sb_str *out) {
+  *out = *src;
+  memset(src, 0, sizeof *src);
+  return 1;
+}
+
+static int move_fixed(sb_fixed *src, sb_fixed *out) {
+  *out = *src;
+  memset(src, 0, sizeof *src);
+  return 1;
+}
+
+static int move_map(sb_map *src, sb_map *out) {
+  *out = *src;
+  memset(src, 0, sizeof *src);
+  return 1;
+}
+
+static int move_ids(sb_ids *src, sb_ids *out) {
+  *out = *src;
+  memset(src, 0, sizeof *src);
   return 1;
 }
 
@@ -269,24 +302,38 @@ int sb_batch_export_rows(sb_batch *b, int sorted, struct ArrowArray *out,
     status = status_of(expr);                  \
     free_source;                               \
   }
-  STEP(gather_fixed(&b->r_time, 8, row, n, &g.fixed[0]), sb_fixed_free(&b->r_time));
-  STEP(gather_fixed(&b->r_observed, 8, row, n, &g.fixed[1]), sb_fixed_free(&b->r_observed));
-  STEP(gather_fixed(&b->r_severity, 4, row, n, &g.fixed[2]), sb_fixed_free(&b->r_severity));
-  STEP(gather_str(&b->r_severity_text, row, n, NULL, &g.str[0]), sb_str_free(&b->r_severity_text));
-  STEP(gather_str(&b->r_body, row, n, NULL, &g.str[1]), sb_str_free(&b->r_body));
-  STEP(gather_map(&b->r_attributes, row, n, &g.map[0]), sb_map_free(&b->r_attributes));
+  /* per record: gathered in file order, else taken over as they are */
+#define RECORDS(gather, move) (sorted ? (gather) : (move))
+  STEP(RECORDS(gather_fixed(&b->r_time, 8, row, n, &g.fixed[0]),
+               move_fixed(&b->r_time, &g.fixed[0])), sb_fixed_free(&b->r_time));
+  STEP(RECORDS(gather_fixed(&b->r_observed, 8, row, n, &g.fixed[1]),
+               move_fixed(&b->r_observed, &g.fixed[1])), sb_fixed_free(&b->r_observed));
+  STEP(RECORDS(gather_fixed(&b->r_severity, 4, row, n, &g.fixed[2]),
+               move_fixed(&b->r_severity, &g.fixed[2])), sb_fixed_free(&b->r_severity));
+  STEP(RECORDS(gather_str(&b->r_severity_text, row, n, NULL, &g.str[0]),
+               move_str(&b->r_severity_text, &g.str[0])), sb_str_free(&b->r_severity_text));
+  STEP(RECORDS(gather_str(&b->r_body, row, n, NULL, &g.str[1]), move_str(&b->r_body, &g.str[1])),
+       sb_str_free(&b->r_body));
+  STEP(RECORDS(gather_map(&b->r_attributes, row, n, &g.map[0]),
+               move_map(&b->r_attributes, &g.map[0])), sb_map_free(&b->r_attributes));
   STEP(gather_map(&b->s_attributes, resource, n, &g.map[1]), sb_map_free(&b->s_attributes));
   STEP(gather_str(&b->s_schema_url, resource, n, NULL, &g.str[2]), sb_str_free(&b->s_schema_url));
   STEP(gather_str(&b->g_scope_name, group, n, NULL, &g.str[3]), sb_str_free(&b->g_scope_name));
   STEP(gather_str(&b->g_scope_version, group, n, NULL, &g.str[4]),
        sb_str_free(&b->g_scope_version));
   STEP(gather_map(&b->g_attributes, group, n, &g.map[2]), sb_map_free(&b->g_attributes));
-  STEP(gather_ids(&b->r_trace, 16, row, n, &g.ids[0]), sb_ids_free(&b->r_trace));
-  STEP(gather_ids(&b->r_span, 8, row, n, &g.ids[1]), sb_ids_free(&b->r_span));
-  STEP(gather_fixed(&b->r_flags, 4, row, n, &g.fixed[3]), sb_fixed_free(&b->r_flags));
-  STEP(gather_fixed(&b->r_dropped, 4, row, n, &g.fixed[4]), sb_fixed_free(&b->r_dropped));
-  STEP(gather_str(&b->r_event, row, n, NULL, &g.str[5]), sb_str_free(&b->r_event));
+  STEP(RECORDS(gather_ids(&b->r_trace, 16, row, n, &g.ids[0]), move_ids(&b->r_trace, &g.ids[0])),
+       sb_ids_free(&b->r_trace));
+  STEP(RECORDS(gather_ids(&b->r_span, 8, row, n, &g.ids[1]), move_ids(&b->r_span, &g.ids[1])),
+       sb_ids_free(&b->r_span));
+  STEP(RECORDS(gather_fixed(&b->r_flags, 4, row, n, &g.fixed[3]),
+               move_fixed(&b->r_flags, &g.fixed[3])), sb_fixed_free(&b->r_flags));
+  STEP(RECORDS(gather_fixed(&b->r_dropped, 4, row, n, &g.fixed[4]),
+               move_fixed(&b->r_dropped, &g.fixed[4])), sb_fixed_free(&b->r_dropped));
+  STEP(RECORDS(gather_str(&b->r_event, row, n, NULL, &g.str[5]), move_str(&b->r_event, &g.str[5])),
+       sb_str_free(&b->r_event));
   STEP(gather_str(&b->s_service, resource, n, NULL, &g.str[6]), sb_str_free(&b->s_service));
+#undef RECORDS
 #undef STEP
   free(row);
   free(group);
