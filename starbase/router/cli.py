@@ -90,6 +90,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     policy.add_argument("--body-min-rate", default="64KiB", help="default: 64KiB (per second)")
     policy.add_argument(
+        "--header-timeout",
+        default="10",
+        help="a connection must send a request's headers within SECONDS of opening or of its "
+        "previous reply, else it is closed (idle keep-alive connections too; default 10)",
+    )
+    policy.add_argument(
+        "--max-connections",
+        default="1000",
+        help="open connections per worker; past it a new one is answered 503 and closed "
+        "(default 1000)",
+    )
+    policy.add_argument(
         "--shutdown-timeout",
         default="30",
         help="on SIGTERM, keep trying to commit for SECONDS (default 30; what is left stays "
@@ -205,6 +217,8 @@ def config_from_args(args: argparse.Namespace) -> Any:
         max_decode_cpu_s=_seconds(args.max_decode_cpu, "--max-decode-cpu", zero=False),
         body_timeout_s=_seconds(args.body_timeout, "--body-timeout", zero=False),
         body_min_rate=size(args.body_min_rate, "--body-min-rate"),
+        header_timeout_s=_seconds(args.header_timeout, "--header-timeout", zero=False),
+        max_connections=_integer(args.max_connections, "--max-connections", 1, 10**6),
         compact_every_s=_seconds(args.compact_every, "--compact-every", zero=True),
         shutdown_timeout_s=_seconds(args.shutdown_timeout, "--shutdown-timeout", zero=True),
         log_level=_log_level(args.log_level),

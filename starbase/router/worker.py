@@ -33,6 +33,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from starbase.router import signals
 from starbase.router.compactor import Compactor
 from starbase.router.config import CONFIG_ENV, SUPERVISOR_ENV, RouterConfig
+from starbase.router.connections import CappedSite, raise_fd_limit
 from starbase.router.destinations import Destinations
 from starbase.router.flusher import Flusher
 from starbase.router.groupcommit import GroupCommit
@@ -118,15 +119,19 @@ async def _serve(ingest: Ingest, worker: int, stopping: threading.Event) -> int:
         handle_signals=False,
         auto_decompress=False,  # gunzip is ours: one limit, one error message, 415 for others
         shutdown_timeout=config.shutdown_timeout_s,
+        # aiohttp closes a connection still waiting for a request's headers this long after
+        # it opened or after its previous reply: idle and header-trickling clients alike
+        keepalive_timeout=config.header_timeout_s,
     )
     await runner.setup()
-    site = web.TCPSite(
+    site = CappedSite(
         runner,
         config.host,
         config.port,
+        limit=raise_fd_limit(config.max_connections),
+        retry_after_s=config.retry_after_s,
         backlog=1024,
         reuse_port=config.workers > 1 or None,
-        shutdown_timeout=config.shutdown_timeout_s,
     )
     try:
         await site.start()
