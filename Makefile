@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer fuzz-native clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer fuzz-native bench-startup bench-session clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -88,6 +88,14 @@ bench-api: $(STAMP)
 # Template mining on Loghub-2k (vs Drain), held-out formats, analyze speed (docs/analyzer.md).
 bench-analyzer: $(STAMP)
 	$(BIN)/python benchmarks/analyzer.py
+
+# `starbase --help`, compile and a small query: wall and CPU time, median of repeated runs.
+bench-startup: $(STAMP)
+	$(BIN)/python benchmarks/startup.py
+
+# Queries in worker processes vs in process: first batch, throughput, cancel, respawn.
+bench-session: $(STAMP)
+	$(BIN)/python benchmarks/session.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

@@ -20,7 +20,7 @@ from typing import Protocol
 import duckdb
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
-from starbase.runtime.engine import new_session
+from starbase.backends.datafusion.engine import new_session
 
 
 class Peer(Protocol):

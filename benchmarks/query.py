@@ -8,7 +8,7 @@ settings changed as given (how the settings were chosen: docs/storage.md).
 The dataset (synthetic OTel logs, `benchmarks/synthetic.py`) is written once through the
 storage layer into `benchmarks/.data/otel-<rows>/` and compacted, as the router's background
 compaction leaves it; ClickHouse's MergeTree copy of the same rows is loaded once next to it.
-Every engine answers the nine questions of `questions.py`: StarQL through Starbase's engine
+Every engine answers the nine questions of `questions.py`: StarQL through a Starbase `Session`
 (compiling on every run), the same SQL hand-written for DataFusion over the same files with
 Starbase's session settings, DuckDB over the same files, ClickHouse (chDB) over the same
 files and over its MergeTree copy (`peers.py`). Each question runs once per engine to warm
@@ -32,9 +32,9 @@ from pathlib import Path
 from questions import Question, questions
 from synthetic import write_dataset
 
-import starbase
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import default_config
+from starbase.runtime.session import Session
 from starbase.storage.formats import OTEL
 from starbase.storage.table import open_table
 
@@ -80,16 +80,14 @@ def runners(
 
     compacted = root / OTEL.directory / "v2"
     config = default_config(root)
-    shared = starbase.compile("from otel | limit 1", config)
-    shared.run()  # create the engine once; the runs below share its session
+    session = Session(config)  # in this process, as the hand-written SQL runs
+    session.run(session.compile("from otel | limit 1"))  # sources registered once
 
     def starql(question: Question) -> object:
-        compiled = starbase.compile(question.starql, config)
-        compiled._engines.update(shared._engines)
-        return compiled.run()
+        return session.run(session.compile(question.starql))  # compile and run, every time
 
     made: dict[str, Callable[[Question], object]] = {}
-    peers: dict[str, object] = {"starql": shared}
+    peers: dict[str, object] = {"starql": session}
     for name in chosen:
         if name == "starql":
             made[name] = starql
@@ -231,14 +229,15 @@ def _footprint(root: Path, table: object, peers: dict[str, object], asked: list[
         parts, chm_size = chm.bytes_on_disk()  # type: ignore[attr-defined]
         print(f"ClickHouse MergeTree: {parts:,} parts, {chm_size / 2**20:.1f} MiB")
     by_name = {q.name: q for q in asked}
-    shared = peers["starql"]
+    session: Session = peers["starql"]  # type: ignore[assignment]
     for name in ("1-hour window", "trace lookup"):
         question = by_name.get(name)
         if question is None:
             continue
-        compiled = starbase.compile(question.starql, default_config(root))
-        compiled._engines.update(shared._engines)  # type: ignore[attr-defined]
-        analyzed = compiled._engine().explain(compiled.plan, {}, analyze=True)
+        explained = session.explain(session.compile(question.starql), analyze=True)
+        plan = explained.part("DataFusion plan")
+        assert plan is not None
+        analyzed = plan.body
         scanned = sum(
             _size(n, unit) for n, unit in re.findall(r"bytes_scanned=([\d.]+) ?([KMGT]?)", analyzed)
         )

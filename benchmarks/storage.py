@@ -34,11 +34,11 @@ from opentelemetry.proto.common.v1 import common_pb2
 from opentelemetry.proto.logs.v1 import logs_pb2
 from synthetic import generate
 
+from starbase.backends.datafusion.engine import new_session
+from starbase.backends.datafusion.tables import register
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import default_config
 from starbase.devenv import free_port, spawn, wait_answering
-from starbase.runtime.engine import new_session
-from starbase.runtime.tables import register
 from starbase.storage.ids import to_hex
 from starbase.storage.table import Table, open_table
 

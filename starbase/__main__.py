@@ -1,5 +1,5 @@
 """`python -m starbase …` runs the `starbase` command (where the console script is not on PATH)."""
 
-from starbase.cli import main
+from starbase.cli import run
 
-raise SystemExit(main())
+run()

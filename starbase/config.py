@@ -37,6 +37,26 @@ class SourceConfig:
     profile: str | None = None
     options: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled with `options` as a plain dict (worker processes receive the config)."""
+        options = dict(self.options)
+        values = (self.name, self.format, self.location, self.log_groups, self.region)
+        return (_source_config, (*values, self.endpoint, self.profile, options))
+
+
+def _source_config(
+    name: str,
+    format: str,
+    location: str | None,
+    log_groups: tuple[str, ...],
+    region: str | None,
+    endpoint: str | None,
+    profile: str | None,
+    options: dict[str, Any],
+) -> SourceConfig:
+    values = (name, format, location, log_groups, region, endpoint, profile)
+    return SourceConfig(*values, options=MappingProxyType(options))
+
 
 @dataclass(frozen=True)
 class Config:

@@ -97,3 +97,14 @@ def analyzer_models(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object
             os.environ.pop("XDG_CACHE_HOME", None)
         else:
             os.environ["XDG_CACHE_HOME"] = previous
+
+
+# ---------------------------------------------------------------- a table that is slow to aggregate
+
+
+@pytest.fixture(scope="session")
+def heavy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder whose `heavy_data.HEAVY_QUERY` runs for seconds (tests of cancel)."""
+    from heavy_data import write_heavy
+
+    return write_heavy(tmp_path_factory.mktemp("heavy-data"))

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import argparse
 import json
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+from heavy_data import HEAVY_QUERY, cpu_seconds
 
-from starbase.cli import main
+from starbase import backends
+from starbase.cli import ALL, COMMANDS, _parser, main
 
 
 def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
@@ -36,14 +41,16 @@ def test_explain_shows_every_stage(capsys: pytest.CaptureFixture[str]) -> None:
     assert code == 0
     headers = [line for line in out.splitlines() if line.startswith("== ")]
     assert headers == [
+        "== Where it runs ==",
         "== parse ==",
         "== resolve ==",
         "== normalize ==",
         "== map fields ==",
         "== pushdown ==",
-        "== plan ==",
-        "== datafusion ==",
-        "== datafusion plan ==",
+        "== prune ==",
+        "== federate ==",
+        "== DataFusion SQL ==",
+        "== DataFusion plan ==",
     ]
 
 
@@ -102,3 +109,46 @@ def test_console_script_runs() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith("Limit: 1")
+
+
+def test_help_lists_every_command_as_its_own_module_describes_it() -> None:
+    """`starbase --help` imports no command module: its one-line help per command must be
+    what the module says when the command is built for real."""
+    listed = {name: text for command in COMMANDS for name, text in command.helps}
+    stubs = _subcommands(_parser(None))
+    assert {name: action.help for name, action in stubs.items()} == listed
+    for name in listed:
+        built = _subcommands(_parser(name))
+        assert built[name].help == listed[name], name
+    # and every command a module builds is listed (else `starbase NAME` is refused)
+    assert set(_subcommands(_parser(ALL))) == set(listed)
+
+
+def test_targets_and_engines_come_from_the_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["compile", "--help"])
+    out = capsys.readouterr().out
+    assert "{" + ",".join(("ir", *backends.names())) + "}" in out
+    with pytest.raises(SystemExit):
+        main(["query", "--help"])
+    assert "{" + ",".join(backends.engines()) + "}" in capsys.readouterr().out
+
+
+def _subcommands(parser: argparse.ArgumentParser) -> dict[str, argparse.Action]:
+    group = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return {action.dest: action for action in group._choices_actions}
+
+
+def test_ctrl_c_ends_a_running_query_at_once(heavy_data: Path) -> None:
+    """SIGINT in the middle of an aggregation: one line, exit 130, without waiting for it."""
+    command = [sys.executable, "-m", "starbase", "query", "--data", str(heavy_data), HEAVY_QUERY]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while (cpu_seconds(process.pid) or 0.0) < 2.0:  # imports, then a second of aggregating
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    out, err = process.communicate(timeout=30)
+    assert time.monotonic() - interrupted < 1.0  # the aggregation needed seconds more
+    assert process.returncode == 130 and out == "" and err == "starbase: interrupted\n"

@@ -1,4 +1,4 @@
-"""The CloudWatch Logs Insights backend (starbase/compiler/backends/cloudwatch*.py).
+"""The CloudWatch Logs Insights backend (starbase/backends/cloudwatch/).
 
 - one test per construct: the exact Insights text it lowers to, or the reason it stays local;
 - capability splitting for the `aws` and `emulator` profiles, log groups beyond 50, multi-source
@@ -20,12 +20,12 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from starbase.backends.cloudwatch import syntax
+from starbase.backends.cloudwatch.lower import InsightsQuery, local_plan, lower, render
+from starbase.backends.cloudwatch.syntax import NotExpressible
+from starbase.backends.datafusion.lower import to_sql
 from starbase.cli import main
 from starbase.compiler import ir
-from starbase.compiler.backends import cloudwatch_syntax as syntax
-from starbase.compiler.backends.cloudwatch import InsightsQuery, local_plan, render
-from starbase.compiler.backends.cloudwatch_syntax import NotExpressible
-from starbase.compiler.backends.datafusion import to_sql
 from starbase.compiler.driver import CompiledQuery, compile
 from starbase.compiler.errors import CompileError
 from starbase.compiler.format import format_name, format_regex, format_string
@@ -49,7 +49,8 @@ CONFIG = _config()
 
 
 def insights(text: str, profile: str | None = None, config: Config = CONFIG) -> InsightsQuery:
-    (query,) = compile(text, config).insights(profile)
+    compiled = compile(text, config)
+    (query,) = lower(compiled.plan, config, profile=profile)
     return query
 
 
@@ -590,7 +591,7 @@ def test_multi_source_pushes_the_branch_and_its_partial_aggregate() -> None:
     compiled = compile(
         'from otel, lambda | where message contains "x" | stats count() as n by service', CONFIG
     )
-    (query,) = compiled.insights()
+    (query,) = lower(compiled.plan, compiled.config)
     assert commands(query) == [
         "filter @message like /x/",
         r"parse @log /(?<starbaseRx1>[^\/:]+)$/",
@@ -604,7 +605,7 @@ def test_multi_source_pushes_the_branch_and_its_partial_aggregate() -> None:
 
 
 def test_remainder_runs_on_datafusion_over_fetched_rows() -> None:
-    from starbase.runtime.engine import new_session
+    from starbase.backends.datafusion.engine import new_session
 
     query = insights(
         'from lambda | where message contains "a" | fields timestamp, severity, service, '
@@ -635,7 +636,7 @@ def test_remainder_runs_on_datafusion_over_fetched_rows() -> None:
 
 def test_no_cloudwatch_source() -> None:
     compiled = compile("from otel | limit 1", CONFIG)
-    assert compiled.insights() == ()
+    assert lower(compiled.plan, compiled.config) == ()
     assert compiled.sql("cloudwatch") == "(does not apply: the query reads no CloudWatch source)"
 
 
@@ -651,7 +652,7 @@ def test_render_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
             {"sources": {"lambda": {"format": "cloudwatch", "log_groups": ["/aws/lambda/a"]}}}
         ),
     )
-    assert out == render(compiled.insights()) + "\n"
+    assert out == render(lower(compiled.plan, compiled.config)) + "\n"
     assert out.startswith('source: lambda (profile aws)\nlog groups: "/aws/lambda/a"\n')
     assert "time range: [now() - 1h, ∞)" in out
 

@@ -38,22 +38,24 @@ from cloudwatch_data import (
     otel_table,
 )
 
+from starbase import compile
+from starbase.backends.cloudwatch import events as cloudwatch_events
+from starbase.backends.cloudwatch.aws_calls import Caller
+from starbase.backends.cloudwatch.connector import CloudWatchConnector
+from starbase.backends.cloudwatch.fetch import Fetched, FetchReport, fetch
+from starbase.backends.cloudwatch.insights_poll import MAX_ROWS, Shape
+from starbase.backends.cloudwatch.insights_rows import to_table
+from starbase.backends.cloudwatch.insights_window import Window, with_window
+from starbase.backends.cloudwatch.lower import lower
+from starbase.backends.datafusion.udfs import json_to_map
 from starbase.cli import main
 from starbase.compiler import ir
-from starbase.compiler.backends.cloudwatch import lower
-from starbase.compiler.driver import compile
+from starbase.compiler.passes.bind import bind
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.compiler.types import Type
 from starbase.config import Config, config_from_dict
-from starbase.runtime import cloudwatch_events
-from starbase.runtime.aws_calls import Caller
-from starbase.runtime.bind import bind
-from starbase.runtime.cloudwatch import Fetched, fetch
-from starbase.runtime.engine import Engine, QueryFailed
-from starbase.runtime.insights_poll import MAX_ROWS, Shape
-from starbase.runtime.insights_rows import to_table
-from starbase.runtime.insights_window import Window, with_window
-from starbase.runtime.udfs import json_to_map
+from starbase.runtime.errors import QueryCancelled, QueryFailed
+from starbase.runtime.session import Session
 from starbase.storage import write_batch
 
 REGION = "eu-central-1"  # moto keeps state per region: one of this module's own
@@ -113,23 +115,38 @@ def rows(table: pa.Table) -> list[tuple[Any, ...]]:
     return list(zip(*columns, strict=True))
 
 
+def run(
+    session: Session, text: str, now_ns: int | None = None
+) -> tuple[pa.Table, tuple[FetchReport, ...]]:
+    """The result of `text` on `session` and the fetch reports of its run."""
+    cursor = session.execute(session.compile(text), {}, now_ns=now_ns)
+    table = cursor.fetch_all()
+    reports = tuple(r for r in cursor.metrics.fetches if isinstance(r, FetchReport))
+    return table, reports
+
+
+def faked(cfg: Config, fake: Any) -> Session:
+    """A session whose CloudWatch calls go to `fake`."""
+    connector = CloudWatchConnector(cfg, client_factory=lambda source: fake)
+    return Session(cfg, connectors={"cloudwatch": connector})
+
+
 # ---------------------------------------------------------------- emulator profile on moto
 
 
 def test_emulator_fetches_every_event_as_insights_rows(endpoint: str, loaded: Path) -> None:
-    engine = Engine(config(endpoint, "emulator"))
+    session = Session(config(endpoint, "emulator"))
     text = (
         "from lambda | fields timestamp, observed_timestamp, log_group, log_stream, service, "
         "message | sort timestamp"
     )
-    table = engine.execute(compile(text, engine.config).plan, {})
+    table, (report,) = run(session, text)
     assert table.num_rows == 600
     assert table.schema.field("timestamp").type == pa.timestamp("ns", tz="UTC")
     first = table.slice(0, 1).to_pylist()[0]
     assert first["log_group"] == f"{ACCOUNT}:/aws/lambda/{first['service']}"  # like Insights
     assert first["log_stream"].startswith("2026/11/27/[$LATEST]")
     assert first["observed_timestamp"] is not None  # @ingestionTime from FilterLogEvents
-    (report,) = engine.last_fetch
     assert report.rows == 600 and report.events is not None and report.events.pages == 3
 
 
@@ -137,10 +154,10 @@ def test_emulator_pages_through_filter_log_events(
     endpoint: str, loaded: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(cloudwatch_events, "PAGE", 37)
-    engine = Engine(config(endpoint, "emulator"))
-    table = engine.execute(compile("from lambda | stats count() as n", engine.config).plan, {})
+    table, (report,) = run(
+        Session(config(endpoint, "emulator")), "from lambda | stats count() as n"
+    )
     assert table.to_pylist() == [{"n": 600}]
-    (report,) = engine.last_fetch
     assert report.events is not None and report.events.pages >= 600 // 37
 
 
@@ -149,24 +166,19 @@ def test_emulator_time_window_and_limit_are_pushed(
 ) -> None:
     lo, hi = span[0] + 3 * HOUR_MS, span[0] + 9 * HOUR_MS
     window = f'between "{format_iso(lo * 1_000_000)}" and "{format_iso(hi * 1_000_000)}"'
-    engine = Engine(config(endpoint, "emulator", loaded))
+    session = Session(config(endpoint, "emulator", loaded))
     for text in (
         f"from lambda | {window} | fields timestamp",
         f"from otel | {window} | fields timestamp",
     ):
-        got = engine.execute(compile(text, engine.config).plan, {})
+        got, _ = run(session, text)
         stamps = sorted(v // 1_000_000 for (v,) in rows(got))
         assert stamps and lo <= stamps[0] and stamps[-1] < hi
-    cloudwatch = engine.execute(
-        compile(f"from lambda | {window} | stats count() as n", engine.config).plan, {}
-    )
-    otel = engine.execute(
-        compile(f"from otel | {window} | stats count() as n", engine.config).plan, {}
-    )
+    cloudwatch, _ = run(session, f"from lambda | {window} | stats count() as n")
+    otel, fetched = run(session, f"from otel | {window} | stats count() as n")
     assert cloudwatch == otel
-    assert engine.last_fetch == ()  # the last run read no CloudWatch source
-    newest = engine.execute(compile("from lambda | limit 3", engine.config).plan, {})
-    (report,) = engine.last_fetch
+    assert fetched == ()  # the last run read no CloudWatch source
+    newest, (report,) = run(session, "from lambda | limit 3")
     assert report.rows == 600  # the newest 3: FilterLogEvents returns the oldest first
     stamps = newest.column("timestamp").cast(pa.int64()).to_pylist()
     assert stamps == sorted(stamps, reverse=True) and stamps[0] // 1_000_000 < span[1]
@@ -177,13 +189,12 @@ def test_emulator_time_window_and_limit_are_pushed(
 
 def test_aws_profile_runs_start_query_against_moto(endpoint: str, loaded: Path) -> None:
     """Texts that moto's Insights honours: `fields` of @-fields, `sort` by time, `limit`."""
-    engine = Engine(config(endpoint, "aws", loaded))
+    session = Session(config(endpoint, "aws", loaded))
     text = "from {} | fields timestamp, service, severity, message, trace_id"
-    (query,) = lower(compile(text.format("lambda"), engine.config).plan, engine.config)
+    (query,) = lower(session.compile(text.format("lambda")).plan, session.config)
     assert query.text == "fields @timestamp, @message, @log"
-    got = engine.execute(compile(text.format("lambda"), engine.config).plan, {})
-    (report,) = engine.last_fetch
-    want = engine.execute(compile(text.format("otel"), engine.config).plan, {})
+    got, (report,) = run(session, text.format("lambda"))
+    want, _ = run(session, text.format("otel"))
     assert sorted(rows(got)) == sorted(rows(want)) and got.num_rows == 600
     assert (
         report.poll is not None
@@ -191,10 +202,10 @@ def test_aws_profile_runs_start_query_against_moto(endpoint: str, loaded: Path) 
         and report.poll.statuses == ["Complete"]
     )
     latest = "from {} | sort timestamp desc | limit 4 | fields timestamp, message"
-    (query,) = lower(compile(latest.format("lambda"), engine.config).plan, engine.config)
+    (query,) = lower(session.compile(latest.format("lambda")).plan, session.config)
     assert query.text.endswith("| sort @timestamp desc\n| limit 4")
-    assert rows(engine.execute(compile(latest.format("lambda"), engine.config).plan, {})) == rows(
-        engine.execute(compile(latest.format("otel"), engine.config).plan, {})
+    assert rows(run(session, latest.format("lambda"))[0]) == rows(
+        run(session, latest.format("otel"))[0]
     )
 
 
@@ -226,12 +237,9 @@ def test_more_than_50_log_groups(endpoint: str) -> None:
                 }
             }
         )
-        engine = Engine(cfg)
         text = "from many | stats count() as n, count_distinct(service) as services"
-        assert engine.execute(compile(text, cfg).plan, {}).to_pylist() == [
-            {"n": 55, "services": 55}
-        ]
-        (report,) = engine.last_fetch
+        table, (report,) = run(Session(cfg), text)
+        assert table.to_pylist() == [{"n": 55, "services": 55}]
         if profile == "aws":
             assert report.poll is not None and report.poll.queries == 2
 
@@ -268,7 +276,7 @@ def test_command_line_query_and_explain(
     assert printed == expected.run(level="error").to_pylist()
     assert main(["explain", "--config", str(toml), "-p", "level=error", text]) == 0
     out = capsys.readouterr().out
-    assert "== execution ==" in out and "FilterLogEvents #1" in out
+    assert "== CloudWatch calls ==" in out and "FilterLogEvents #1" in out
     assert "runs locally, over the fetched rows:" in out and "-- physical plan --" in out
 
 
@@ -289,15 +297,14 @@ def test_explain_shows_start_query_parameters(endpoint: str, loaded: Path) -> No
     assert "UNION ALL" in out and "-- optimized logical plan --" in out
 
 
-def test_explain_analyze_and_prepare_fetch_for_real(endpoint: str, loaded: Path) -> None:
+def test_explain_analyze_fetches_for_real(endpoint: str, loaded: Path) -> None:
     cfg = config(endpoint, "emulator", loaded)
     text = 'from otel, lambda | since 3d | where service != "search" | fields service'
     out = compile(text, cfg).explain(analyze=True)
     assert "-- fetched --\nlambda (profile emulator): 600 rows in" in out
     assert "FilterLogEvents #1" in out and "  applied to the events here:" in out
-    engine = Engine(cfg)  # `prepare` (the REPL's path) leaves the fetched rows registered
-    sql = engine.prepare(compile("from lambda | stats count() as n", cfg).plan, {})
-    assert engine.ctx.sql(sql).to_arrow_table().to_pylist() == [{"n": 600}]
+    table, (report,) = run(Session(cfg), "from lambda | stats count() as n")
+    assert table.to_pylist() == [{"n": 600}] and report.rows == 600
 
 
 # ---------------------------------------------------------------- a fake Insights (see docstring)
@@ -457,11 +464,8 @@ def test_a_capped_stats_falls_back_to_row_stages_pushed() -> None:
     assert fetched.report.fallback is not None and "row stages" in fetched.report.fallback
     assert fetched.query.remainder is not None  # the stats now runs locally
     assert fetched.table.num_rows == 12_000
-    engine = Engine(FAKE_CONFIG, client_factory=lambda source: fake)
     fake.started.clear()
-    result = engine.execute(
-        compile(text, FAKE_CONFIG).plan, {}, now_ns=(T0_MS + 30 * HOUR_MS) * 10**6
-    )
+    result, _ = run(faked(FAKE_CONFIG, fake), text, now_ns=(T0_MS + 30 * HOUR_MS) * 10**6)
     assert result.num_rows == 12_000 and set(result.column("n").to_pylist()) == {1}
 
 
@@ -551,12 +555,13 @@ def test_ctrl_c_stops_every_running_query() -> None:
 def test_cancel_event_stops_the_run() -> None:
     fake = FakeInsights(spread(10))
     fake.statuses = ["Running"] * 1_000
-    cancel = threading.Event()
-    engine = Engine(FAKE_CONFIG, client_factory=lambda source: fake)
-    timer = threading.Timer(0.3, cancel.set)
+    session = faked(FAKE_CONFIG, fake)
+    cursor = session.execute(session.compile("from lambda | fields message"))
+    timer = threading.Timer(0.3, cursor.cancel)
     timer.start()
-    with pytest.raises(QueryFailed, match="source 'lambda': cancelled"):
-        engine.execute(compile("from lambda | fields message", FAKE_CONFIG).plan, {}, cancel=cancel)
+    with pytest.raises(QueryCancelled):
+        cursor.fetch_all()
+    assert cursor.wait_stopped(5) and cursor.state == "cancelled"
     assert fake.stopped == ["q1"]
 
 

@@ -28,10 +28,11 @@ from cloudwatch_data import (
 )
 from test_federation import QUERIES, Case, normalized
 
+from starbase.backends.cloudwatch.lower import lower
 from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import format_iso
 from starbase.config import config_from_dict
-from starbase.runtime.engine import Engine
+from starbase.runtime.session import Session
 from starbase.storage.table import open_table
 
 REGION = "ap-south-1"  # moto keeps state per region: one of this module's own
@@ -58,7 +59,7 @@ def stored_events(events: list[Event]) -> pa.Table:
 
 
 @pytest.fixture(scope="module")
-def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, str, str]]:
+def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Session, str, str]]:
     end = (int(time.time() * 1000) // HOUR_MS - 1) * HOUR_MS
     start = end - 30 * HOUR_MS
     events = generate(EVENTS, seed=23, start_ms=start, end_ms=end)
@@ -85,13 +86,13 @@ def engine(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Engine, s
             }
         )
         t1, t2 = (format_iso((start + h * HOUR_MS) * 1_000_000) for h in (5, 17))
-        yield Engine(config), t1, t2
+        yield Session(config), t1, t2
 
 
-def run(setup: tuple[Engine, str, str], case: Case, sources: str) -> list[object]:
+def run(setup: tuple[Session, str, str], case: Case, sources: str) -> list[object]:
     engine, t1, t2 = setup
     text = case.text.replace("{T1}", t1).replace("{T2}", t2).replace("{S}", sources)
-    found = normalized(engine.execute(compile(text, engine.config).plan, dict(case.params)))
+    found = normalized(engine.run(engine.compile(text), dict(case.params)))
     return found if case.ordered else sorted(found, key=repr)
 
 
@@ -99,15 +100,17 @@ PER_SOURCE = [c for c in QUERIES if c.per_source]
 
 
 def test_the_stored_source_runs_on_datafusion_with_the_cloudwatch_mapping(
-    engine: tuple[Engine, str, str],
+    engine: tuple[Session, str, str],
 ) -> None:
     compiled = compile("from stored | stats count() by service", engine[0].config)
-    assert compiled.insights() == ()  # nothing for Logs Insights: the table is ours
+    assert (
+        lower(compiled.plan, compiled.config) == ()
+    )  # nothing for Logs Insights: the table is ours
     assert '"stored"' in compiled.sql("datafusion")
     text = "from {} | fields timestamp, severity, service, message, log_group, log_stream"
     rows = [
         sorted(
-            normalized(engine[0].execute(compile(text.format(s), engine[0].config).plan, {})),
+            normalized(engine[0].run(engine[0].compile(text.format(s)))),
             key=repr,
         )
         for s in ("stored", "lambda")
@@ -120,7 +123,7 @@ def test_the_stored_source_runs_on_datafusion_with_the_cloudwatch_mapping(
     "case", PER_SOURCE, ids=[f"q{i:02d}" for i in range(1, len(PER_SOURCE) + 1)]
 )
 def test_same_answer_from_cloudwatch_and_from_the_stored_table(
-    engine: tuple[Engine, str, str], case: Case
+    engine: tuple[Session, str, str], case: Case
 ) -> None:
     stored = run(engine, case, "stored")
     assert stored, "the query should find something in the generated events"

@@ -16,8 +16,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from starbase import compile
 from starbase.cli import EXIT_COMPILE_ERROR, EXIT_FAILURE, EXIT_OK, main
-from starbase.compiler.driver import compile
 from starbase.compiler.errors import Code, CompileError
 from starbase.compiler.grammar.parser import MAX_DEPTH, MAX_STAGES
 from starbase.compiler.timestamps import parse_iso
@@ -61,7 +61,7 @@ def test_chains_of_500_terms_compile_and_run(data: Path, op: str) -> None:
     terms = [f'message == "x{i}"' if op == "or" else f'message != "y{i}"' for i in range(500)]
     compiled = compile(f"from otel | where {f' {op} '.join(terms)}", default_config(data))
     assert compiled.run().num_rows == 3
-    compiled.explain(backend=False)
+    compiled.explain(plans=False)
     assert compiled.sql("cloudwatch")
 
 

@@ -37,10 +37,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-import starbase
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, default_config
-from starbase.runtime.engine import Engine
+from starbase.runtime.session import Session
 from starbase.storage import otel_layout
 from starbase.storage.ids import to_hex
 
@@ -56,15 +55,14 @@ class Backends:
 
     root: Path
     config: Config
-    engine: Engine
+    session: Session
     duck: duckdb.DuckDBPyConnection
 
     def __repr__(self) -> str:
         return f"Backends({self.root})"
 
     def starql(self, text: str, now_ns: int | None = None, **params: object) -> pa.Table:
-        compiled = starbase.compile(text, self.config)
-        return self.engine.execute(compiled.plan, params, now_ns)
+        return self.session.run(self.session.compile(text), params, now_ns=now_ns)
 
     def duckdb(self, sql: str, params: dict[str, object] | None = None) -> pa.Table:
         return self.duck.sql(sql, params=params or None).to_arrow_table()
@@ -81,7 +79,7 @@ def backends(otel_data: Path) -> Iterator[Backends]:
             lower(hex(span_id)) AS span_id) FROM read_parquet('{glob}', hive_partitioning = true,
             hive_types = {{'day': VARCHAR, 'by': VARCHAR}})"""
     )
-    yield Backends(otel_data, config, Engine(config), duck)
+    yield Backends(otel_data, config, Session(config), duck)
     duck.close()
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from conftest import free_port
 
-from starbase.compiler.driver import compile
+from starbase import compile
 from starbase.config import config_from_dict, default_config
 from starbase.devenv import spawn, wait_answering
 from starbase.emitter.run import Options, units

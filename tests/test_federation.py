@@ -35,10 +35,11 @@ from cloudwatch_data import (
     otel_table,
 )
 
+from starbase.backends.cloudwatch.lower import lower
 from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import format_iso
 from starbase.config import Config, config_from_dict
-from starbase.runtime.engine import Engine
+from starbase.runtime.session import Session
 from starbase.storage import write_batch
 
 REGION = "eu-west-3"  # moto keeps state per region: one of this module's own
@@ -50,8 +51,8 @@ class World:
     events: list[Event]
     t1: str  # ISO instants on whole hours inside the data
     t2: str
-    cloudwatch: Engine  # otel = the OTel table, lambda = CloudWatch (emulator profile)
-    reference: Engine  # otel = the OTel table, lambda = a second OTel copy
+    cloudwatch: Session  # otel = the OTel table, lambda = CloudWatch (emulator profile)
+    reference: Session  # otel = the OTel table, lambda = a second OTel copy
 
 
 @dataclass(frozen=True)
@@ -168,8 +169,8 @@ def world(endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> World:
         events,
         t1,
         t2,
-        Engine(_config(otel, cloudwatch)),
-        Engine(_config(otel, reference)),
+        Session(_config(otel, cloudwatch)),
+        Session(_config(otel, reference)),
     )
 
 
@@ -177,10 +178,10 @@ def _config(otel: dict[str, Any], lam: dict[str, Any]) -> Config:
     return config_from_dict({"sources": {"otel": otel, "lambda": lam}})
 
 
-def run(engine: Engine, case: Case, sources: str, world: World) -> list[tuple[Any, ...]]:
+def run(session: Session, case: Case, sources: str, world: World) -> list[tuple[Any, ...]]:
     text = case.text.replace("{T1}", world.t1).replace("{T2}", world.t2)
-    compiled = compile(text.replace("{S}", sources), engine.config)
-    found = normalized(engine.execute(compiled.plan, dict(case.params)))
+    compiled = session.compile(text.replace("{S}", sources))
+    found = normalized(session.run(compiled, dict(case.params)))
     return found if case.ordered else sorted(found, key=repr)
 
 
@@ -208,9 +209,7 @@ def test_the_events_agree_field_by_field(world: World) -> None:
         "span_id, attributes"
     )
     tables = [
-        normalized(
-            world.cloudwatch.execute(compile(text.format(s), world.cloudwatch.config).plan, {})
-        )
+        normalized(world.cloudwatch.run(world.cloudwatch.compile(text.format(s))))
         for s in ("otel", "lambda")
     ]
     assert len(tables[0]) == EVENTS
@@ -251,13 +250,13 @@ def test_the_union_pushes_partial_aggregates_and_limits(world: World) -> None:
         " | stats count() as n, avg(d) as a by service",
         aws,
     )
-    (query,) = stats.insights()
+    (query,) = lower(stats.plan, stats.config)
     assert query.text.endswith(
         "| stats count(*) as partial_1, sum(starbaseCap1) as partial_2,"
         " count(starbaseCap1) as partial_3 by starbaseRx2"
     ), query.text
     top = compile("from otel, lambda | sort timestamp desc | limit 3 | fields message", aws)
-    (query,) = top.insights()
+    (query,) = lower(top.plan, top.config)
     assert query.text.endswith("| sort @timestamp desc\n| limit 3")
     assert "| limit 3" not in compile("from otel, lambda | sort service | limit 3", aws).sql(
         "cloudwatch"

@@ -1,7 +1,7 @@
 """Golden files: every stage of the compiler, compared as text (layout in tests/golden/README.md).
 
 - `queries/NAME.starql` → `queries/NAME.expected`: one section per entry of `SECTIONS` (the
-  output of every pipeline stage, then the warnings); a backend adds its own section there.
+  output of every pipeline stage, what each registered backend runs, then the warnings).
 - `passes/STAGE.txt`: small queries alternating with the rendered output of that one stage.
 - `errors.txt`: queries that must fail, each followed by its rendered diagnostics.
 
@@ -19,7 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from starbase.compiler.backends.datafusion import UnsupportedError
+from starbase import backends
+from starbase.backends.base import UnsupportedError
 from starbase.compiler.driver import (
     STAGE_NAMES,
     CompiledQuery,
@@ -65,23 +66,23 @@ def _warnings(compiled: CompiledQuery) -> str | None:
     return render_terminal(compiled.warnings, compiled.text)
 
 
-# Section name → producer (None: the section is left out). Order is the order in the file.
-def _datafusion(compiled: CompiledQuery) -> str | None:
-    try:
-        return compiled.sql("datafusion")
-    except UnsupportedError as exc:
-        return f"(not run by datafusion: {exc})"
+def _backend_section(name: str) -> Callable[[CompiledQuery], str | None]:
+    """What backend `name` runs (`compile --target NAME`), or why it cannot."""
+
+    def produce(compiled: CompiledQuery) -> str | None:
+        try:
+            return compiled.sql(name)
+        except UnsupportedError as exc:
+            return f"(not run by {name}: {exc})"
+
+    return produce
 
 
-def _cloudwatch(compiled: CompiledQuery) -> str | None:
-    """Each CloudWatch source's Insights query under its (default `aws`) profile."""
-    return compiled.sql("cloudwatch")
-
-
+# Section name → producer (None: the section is left out). Order is the order in the file:
+# the stages, then every registered backend (a new backend adds its section by registering).
 SECTIONS: tuple[tuple[str, Callable[[CompiledQuery], str | None]], ...] = (
     *((name, _stage_section(name)) for name in STAGE_NAMES),
-    ("datafusion", _datafusion),
-    ("cloudwatch", _cloudwatch),
+    *((name, _backend_section(name)) for name in backends.names()),
     ("warnings", _warnings),
 )
 

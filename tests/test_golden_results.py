@@ -19,12 +19,11 @@ import pytest
 from conftest import DATASET_SPAN, DATASET_START
 from test_golden import GOLDEN_SOURCES, QUERIES, check
 
+from starbase.backends.datafusion.lower import UnsupportedError
 from starbase.compiler import ir
-from starbase.compiler.backends.datafusion import UnsupportedError
-from starbase.compiler.driver import compile
 from starbase.config import config_from_dict
-from starbase.runtime.engine import Engine
 from starbase.runtime.output import rows
+from starbase.runtime.session import Session
 
 UPDATE = os.environ.get("STARBASE_UPDATE_GOLDEN") == "1"
 NOW = DATASET_START + DATASET_SPAN
@@ -54,19 +53,19 @@ def _runnable() -> list[Path]:
 
 
 @pytest.fixture(scope="module")
-def engine(otel_data: Path) -> Engine:
+def session(otel_data: Path) -> Session:
     sources = {name: dict(raw) for name, raw in GOLDEN_SOURCES.items()}
     sources["otel"]["location"] = str(otel_data)
-    return Engine(config_from_dict({"sources": sources}))
+    return Session(config_from_dict({"sources": sources}))
 
 
-def render_result(text: str, name: str, engine: Engine) -> str | None:
-    compiled = compile(text, engine.config)
+def render_result(text: str, name: str, session: Session) -> str | None:
+    compiled = session.compile(text)
     try:
         compiled.sql("datafusion")
     except UnsupportedError:
         return None
-    table = engine.execute(compiled.plan, PARAMS.get(name, {}), now_ns=NOW)
+    table = session.run(compiled, PARAMS.get(name, {}), now_ns=NOW)
     lines = [
         json.dumps(row, ensure_ascii=False, sort_keys=False, default=str) for row in rows(table)
     ]
@@ -91,9 +90,9 @@ def _ordered(plan: ir.Plan) -> bool:
 
 
 @pytest.mark.parametrize("path", _runnable(), ids=lambda p: p.stem)
-def test_query_result(path: Path, engine: Engine) -> None:
+def test_query_result(path: Path, session: Session) -> None:
     text = path.read_text()
-    actual = render_result(text, path.stem, engine)
+    actual = render_result(text, path.stem, session)
     expected_path = path.with_suffix(".result")
     if actual is None:
         assert not expected_path.exists(), f"{expected_path} is stale: the query no longer runs"

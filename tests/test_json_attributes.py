@@ -25,18 +25,19 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from starbase import compile
+from starbase.backends.cloudwatch.expr import ExprLowering
+from starbase.backends.cloudwatch.lower import lower
+from starbase.backends.datafusion.dialect import DataFusion
+from starbase.backends.datafusion.engine import new_session
+from starbase.backends.datafusion.lower import _expr
+from starbase.backends.datafusion.udfs import json_to_map
 from starbase.compiler import ir
 from starbase.compiler import regex as portable
-from starbase.compiler.backends.cloudwatch import lower
-from starbase.compiler.backends.cloudwatch_expr import ExprLowering
-from starbase.compiler.backends.datafusion import _expr
-from starbase.compiler.backends.dialect import DataFusion
-from starbase.compiler.driver import compile
 from starbase.compiler.types import Type
 from starbase.config import config_from_dict
 from starbase.mappings import load_mapping
-from starbase.runtime.engine import Engine, new_session
-from starbase.runtime.udfs import json_to_map
+from starbase.runtime.session import Session
 from starbase.storage.table import open_table
 
 REGION = "sa-east-1"  # moto keeps state per region: one of this module's own
@@ -245,5 +246,5 @@ def test_a_member_filter_on_cloudwatch_selects_exactly(moto: str, profile: str) 
     (query,) = lower(compiled.plan, config)
     if profile == "aws":
         assert "@message =~ /" in query.text and "`user`" not in query.text
-    got = sorted(Engine(config).execute(compiled.plan, {}).column("message").to_pylist())
+    got = sorted(Session(config).run(compiled.compiled).column("message").to_pylist())
     assert got == sorted(exact(HOSTILE, "user", "bob"))

@@ -13,10 +13,10 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from starbase.compiler.driver import compile
+from starbase import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import config_from_dict, default_config
-from starbase.runtime.engine import Engine
+from starbase.runtime.session import Session
 from starbase.storage import write_batch
 
 T0 = parse_iso("2026-11-20T10:00:00Z")
@@ -57,12 +57,12 @@ def test_any_source_name_is_quoted(folders: tuple[Path, Path], name: str) -> Non
         "otel": {"format": "otel", "location": str(two)},  # its tables: otel__incoming, …
     }
     config = config_from_dict({"sources": sources})
-    engine = Engine(config)
+    session = Session(config)
     quoted = "`" + name + "`"
-    own = compile(f"from {quoted} | stats count() as n", config)
-    assert engine.execute(own.plan, {}).to_pylist() == [{"n": 3}]
-    both = compile("from * | stats count() as n by source | sort source", config)
-    got = engine.execute(both.plan, {}).to_pylist()
+    own = session.compile(f"from {quoted} | stats count() as n")
+    assert session.run(own).to_pylist() == [{"n": 3}]
+    both = session.compile("from * | stats count() as n by source | sort source")
+    got = session.run(both).to_pylist()
     assert sorted((r["source"], r["n"]) for r in got) == sorted([(name, 3), ("otel", 1)])
 
 

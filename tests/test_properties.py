@@ -27,6 +27,7 @@ from starbase.compiler.grammar.parser import parse
 from starbase.compiler.ir import output_schema
 from starbase.compiler.passes.normalize import normalize
 from starbase.compiler.types import Type
+from starbase.runtime.session import Session
 
 
 def examples(n: int) -> settings:
@@ -143,7 +144,7 @@ def _check_outcome(text: str) -> None:
         rendered = exc.render()
         assert isinstance(rendered, str) and exc.diagnostics[0].code.value in rendered
     else:
-        compiled.explain(backend=False)  # the compiler's stages only, no data access
+        Session(gen.CONFIG).explain(compiled, plans=False).render_text()  # no data access
 
 
 @examples(300)

@@ -24,17 +24,18 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 from sqlglot import exp
 
+from starbase import compile
+from starbase.backends.cloudwatch.lower import lower
+from starbase.backends.datafusion.dialect import DataFusion
+from starbase.backends.datafusion.engine import new_session
+from starbase.backends.datafusion.lower import _expr
 from starbase.cli import main
 from starbase.compiler import ir
 from starbase.compiler import regex as portable
-from starbase.compiler.backends.datafusion import _expr
-from starbase.compiler.backends.dialect import DataFusion
-from starbase.compiler.driver import compile
 from starbase.compiler.passes.resolve import escape_regex
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
 from starbase.config import Config, config_from_dict, default_config
-from starbase.runtime.engine import new_session
 from starbase.storage import write_batch
 
 T0 = parse_iso("2026-11-20T10:00:00Z")
@@ -316,7 +317,7 @@ def test_insights_parses_each_named_group_under_a_name_of_its_own(lambda_events:
     """Logs Insights returns named groups by name: a group that takes no part is no field."""
     config = _lambda(lambda_events, "aws")
     text = 'from lambda | parse message /"(?:(?<get>GET)|(?<post>POST)) / | fields get, post'
-    (query,) = compile(text, config).insights()
+    (query,) = lower(compile(text, config).plan, config)
     assert query.text.startswith(
         'parse @message /"(?:(?<starbaseCap1>GET)|(?<starbaseCap2>POST)) /'
     )

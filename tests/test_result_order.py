@@ -13,7 +13,7 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
-from starbase.compiler.driver import compile
+from starbase import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import config_from_dict, default_config
 from starbase.storage import write_batch

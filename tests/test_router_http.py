@@ -28,8 +28,8 @@ from opentelemetry.sdk.resources import Resource
 from test_router_decode import OTLP_JSON, firehose_body, subscription
 from test_router_harness import PROTOBUF, Router, free_port, otlp_request, table_rows, wait_for
 
+from starbase import compile
 from starbase.cli import main
-from starbase.compiler.driver import compile
 from starbase.config import default_config
 
 TOKENS = ("--token", "main-token", "--token", "acme-token=acme", "--firehose-key", "fh-key")

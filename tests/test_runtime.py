@@ -18,13 +18,13 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
+from starbase import compile
+from starbase.backends.datafusion.engine import QueryFailed
 from starbase.cli import main
-from starbase.compiler.driver import compile
 from starbase.compiler.errors import Code, CompileError
 from starbase.compiler.timestamps import format_iso, parse_iso
 from starbase.config import default_config
 from starbase.mappings.metamodel import UNIVERSAL_FIELDS
-from starbase.runtime.engine import QueryFailed
 from starbase.storage import write_batch
 
 S = 1_000_000_000
@@ -709,7 +709,7 @@ def test_explain_shows_pruning_by_day_and_service(data: Path) -> None:
         default_config(data),
     )
     text = compiled.explain()
-    plans = text.split("== datafusion plan ==", 1)[1]
+    plans = text.split("== DataFusion plan ==", 1)[1]
     logical, physical = plans.split("-- physical plan --")
     scans = [line for line in logical.splitlines() if "TableScan:" in line]
     assert len(scans) == 1  # one listing table over the day layout
@@ -737,7 +737,7 @@ def test_explain_shows_pruning_by_day_and_service(data: Path) -> None:
 def test_explain_analyze_with_parameters_shows_metrics(data: Path) -> None:
     compiled = compile("from otel | where service == $svc | fields message", default_config(data))
     text = compiled.explain(analyze=True, params={"svc": "search"})
-    plans = text.split("== datafusion plan ==", 1)[1]
+    plans = text.split("== DataFusion plan ==", 1)[1]
     assert "output_rows=2" in plans
     assert "required_guarantees=[service in (search)]" in plans
     # FIRST's file holds only checkout rows: its row group is skipped by its statistics

@@ -20,11 +20,11 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 from conftest import free_port
 
+from starbase import compile
+from starbase.backends.datafusion.engine import QueryFailed
 from starbase.cli import main
-from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config, config_from_dict
-from starbase.runtime.engine import QueryFailed
 from starbase.storage import write_batch
 from starbase.storage.store import S3Location
 from starbase.storage.table import open_table
@@ -176,8 +176,8 @@ def test_explain_on_s3_lists_only_the_matching_partition_objects(
         ' | where service == "search"',
         s3,
     )
-    plans = compiled.explain().split("== datafusion plan ==", 1)[1]
-    table = "starbase_internal.otel__v2"  # runtime.tables.internal_table
+    plans = compiled.explain().split("== DataFusion plan ==", 1)[1]
+    table = "starbase_internal.otel__v2"  # backends.datafusion.tables.internal_table
     scan = next(line for line in plans.splitlines() if f"TableScan: {table}" in line)
     assert f'{table}.service = Utf8("search")' in scan
     assert f'{table}.day >= Utf8("2026-11-20")' in scan

@@ -18,8 +18,8 @@ import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
+from starbase import compile
 from starbase.cli import main
-from starbase.compiler.driver import compile
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import default_config
 from starbase.storage.engines import duckdb_select

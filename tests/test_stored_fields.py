@@ -16,8 +16,9 @@ from pathlib import Path
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pytest
 
+from starbase import compile
+from starbase.backends.cloudwatch.lower import lower
 from starbase.cli import main
-from starbase.compiler.driver import compile
 from starbase.compiler.errors import Code, CompileError
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import config_from_dict, default_config
@@ -112,7 +113,7 @@ def test_the_new_fields_are_null_for_cloudwatch() -> None:
     )
     compiled = compile("from lambda | fields event_name, scope_name, trace_flags", config)
     assert any("has no 'event_name'" in w.message for w in compiled.warnings)
-    (query,) = compiled.insights()
+    (query,) = lower(compiled.plan, compiled.config)
     assert "event_name" not in query.text
 
 

@@ -2,7 +2,8 @@
 health and ingest figures; and the server's own health and status.
 
 Requires: the shared `ApiState`; the stored tables' indexes (`storage.table`, read through
-`runtime.tables.open_source_table`); optionally the router's URL (`--router`). Guarantees:
+`backends.datafusion.tables.open_source_table`); optionally the router's URL (`--router`).
+Guarantees:
 
 - `GET /api/v1/sources`: each source of the principal's tenant with format, location (never
   credentials) and its mapping (description, fields, the YAML text);
@@ -31,9 +32,9 @@ from aiohttp import web
 
 from starbase.api.models import check_query_params
 from starbase.api.state import ApiState, RouterScrapes, principal_of, state_of
+from starbase.backends.datafusion.tables import STORED, SourceUnavailable, open_source_table
 from starbase.config import SourceConfig
 from starbase.mappings import MappingError, load_mapping
-from starbase.runtime.tables import STORED, SourceUnavailable, open_source_table
 from starbase.storage.otel_layout import NS_PER_HOUR, hour_key
 
 ROUTER_TIMEOUT_S = 2.0

@@ -1,44 +1,50 @@
-"""The compiler driver: text → `CompiledQuery` through the pass pipeline.
+"""The compiler driver: text → `CompiledQuery` through the pass pipeline; binding per run.
 
 Requires: a `Config` (sources) — the embedded default when none is given. Guarantees: the
 pipeline is the tuple `PIPELINE`, one entry per stage of ARCHITECTURE.md, each a pure
 function of (previous output, context); `run_pipeline` can stop after any stage and calls a
 trace callback after each one (the same hook serves `explain` and the golden snapshots, so
 they cannot drift); every failure is a `CompileError` carrying the source text.
+`CompiledQuery` is a plain value (the plan, its output schema, warnings, every stage's
+output) — running it is a `starbase.runtime.Session`'s job; `bind` is the compiler pass that
+turns it into the plan of one run (parameters and `now()` as literals). The compiler imports
+no execution code: `sql(target)` reaches a backend's lowering through the registry.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Mapping as MappingOf
+from dataclasses import dataclass, field, replace
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from starbase import backends as registry
 from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Diagnostic, Span, error
 from starbase.compiler.format import format_query
 from starbase.compiler.grammar.parser import parse
+from starbase.compiler.passes import bind as binding
 from starbase.compiler.passes.federate import federate
 from starbase.compiler.passes.map_fields import absent_field_warnings, map_fields
 from starbase.compiler.passes.normalize import normalize
-from starbase.compiler.passes.plan import plan
+from starbase.compiler.passes.prune import prune
 from starbase.compiler.passes.pushdown import pushdown
 from starbase.compiler.passes.resolve import resolve
 from starbase.compiler.render import render_plan
 from starbase.config import Config, default_config
 from starbase.mappings import Mapping, MappingError, load_mapping
 
-if TYPE_CHECKING:
-    from starbase.compiler.backends.cloudwatch import InsightsQuery
-
 Trace = Callable[[str, Any], None]
 
 
 @dataclass(frozen=True)
 class Context:
-    """What passes may consult besides their input: the sources and their mappings."""
+    """What passes may consult besides their input: the sources and their mappings, and the
+    engine that reads stored sources (a registered engine backend)."""
 
     config: Config
+    engine: str = registry.DEFAULT_ENGINE
 
     def mapping_for(self, format_name: str) -> Mapping:
         return _mapping(format_name)
@@ -63,21 +69,20 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("parse", lambda text, ctx: parse(text), lambda q: format_query(q, explicit=True)),
     Stage("resolve", lambda q, ctx: resolve(q, ctx.config), render_plan),
     Stage("normalize", lambda p, ctx: normalize(p), render_plan),
-    Stage("map fields", lambda p, ctx: map_fields(p, ctx.mapping_for), render_plan),
+    Stage("map fields", lambda p, ctx: map_fields(p, ctx.mapping_for, ctx.engine), render_plan),
     Stage("pushdown", lambda p, ctx: pushdown(p, ctx.mapping_for), render_plan),
-    # `plan` prunes each source's reads, then `federate` gives each source of a union its
-    # exact share of the query: one stage, so the golden sections, `explain` and the REPL's
-    # stage list keep their shape
-    Stage("plan", lambda p, ctx: federate(plan(p)), render_plan),
+    Stage("prune", lambda p, ctx: prune(p), render_plan),
+    Stage("federate", lambda p, ctx: federate(p), render_plan),
 )
 STAGE_NAMES = tuple(s.name for s in PIPELINE)
+LAST_STAGE = STAGE_NAMES[-1]
 
 
 def run_pipeline(
     text: str,
     context: Context,
     *,
-    until: str = "plan",
+    until: str = LAST_STAGE,
     trace: Trace | None = None,
 ) -> Any:
     """Run the stages up to and including `until`; `trace(name, output)` after each."""
@@ -103,7 +108,8 @@ def run_pipeline(
 
 @dataclass(frozen=True)
 class CompiledQuery:
-    """A query compiled once, ready to explain (and, with a backend, to run many times)."""
+    """A query compiled once: a plain value to explain, lower for any backend, and bind for
+    each run (`bind`); a `Session` runs it."""
 
     text: str
     config: Config
@@ -111,7 +117,6 @@ class CompiledQuery:
     plan: ir.Plan
     warnings: tuple[Diagnostic, ...] = ()
     stages: tuple[tuple[str, Any], ...] = field(default=(), repr=False, compare=False)
-    _engines: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def columns(self) -> tuple[ir.Column, ...]:
@@ -121,80 +126,58 @@ class CompiledQuery:
     @property
     def parameters(self) -> dict[str, str]:
         """The `$parameters` the query needs, with the type each expects."""
-        from starbase.runtime.bind import parameters
+        return {name: kind.value for name, kind in binding.parameters(self.plan).items()}
 
-        return {name: kind.value for name, kind in parameters(self.plan).items()}
+    @property
+    def backends(self) -> tuple[str, ...]:
+        """The backends the plan's scans run on, in plan order, each once."""
+        return scan_backends(self.plan)
 
-    def sql(self, target: str = "datafusion") -> str:
-        """What `target` runs for this query (parameters and now() shown unbound); for
-        `cloudwatch`, the rendered `insights()` (text, time range, log groups, remainder)."""
-        if target == "cloudwatch":
-            from starbase.compiler.backends.cloudwatch import render
-
-            return render(self.insights())
-        if target != "datafusion":
-            raise ValueError(f"unknown target {target!r}; targets: datafusion, cloudwatch")
-        from starbase.compiler.backends.datafusion import to_sql
-
-        return to_sql(self.plan, pretty=True)
-
-    def insights(self, profile: str | None = None) -> tuple[InsightsQuery, ...]:
-        """One `cloudwatch.InsightsQuery` per CloudWatch source (each source's configured
-        capability profile unless `profile` is given); empty when there is none."""
-        from starbase.compiler.backends.cloudwatch import lower
-
-        return lower(self.plan, self.config, profile=profile)
-
-    def run(self, **params: object) -> Any:
-        """Run on the configured sources with `params` bound; returns a `pyarrow.Table`.
-
-        The engine (and its DataFusion session) is created on the first run and reused."""
-        return self._engine().execute(self.plan, params)
-
-    def explain(
-        self,
-        *,
-        backend: bool = True,
-        analyze: bool = False,
-        params: dict[str, object] | None = None,
-    ) -> str:
-        """Every stage's output, the DataFusion SQL and, when the data can be reached,
-        DataFusion's optimized logical and physical plans (EXPLAIN ANALYZE with `analyze`).
-        A query reading CloudWatch shows instead each source's native calls (StartQuery or
-        FilterLogEvents, with this run's time range and text), what runs locally over the
-        fetched rows, and the local DataFusion SQL and plans."""
-        from starbase.runtime.federation import reads_cloudwatch
-
-        blocks = [f"== {name} ==\n{render_stage(name, value)}" for name, value in self.stages]
-        if backend and reads_cloudwatch(self.plan):
-            plans = self._backend_plan(params or {}, analyze)
-            blocks.append(f"== execution ==\n{plans}")
-        elif backend:
-            blocks.append(f"== datafusion ==\n{self.sql()}")
-            plans = self._backend_plan(params or {}, analyze)
-            blocks.append(f"== datafusion plan ==\n{plans}")
-        blocks.extend(f"warning[{w.code.value}]: {w.message}" for w in self.warnings)
-        return "\n\n".join(blocks)
-
-    def _backend_plan(self, params: dict[str, object], analyze: bool) -> str:
-        from starbase.runtime.engine import QueryFailed
-
+    def sql(self, target: str = registry.DEFAULT_ENGINE) -> str:
+        """What `target` (a registered backend) runs for this query, parameters and now()
+        shown unbound: an engine's SQL, or a native store's queries with what runs after."""
         try:
-            return str(self._engine().explain(self.plan, params, analyze=analyze))
-        except (QueryFailed, CompileError) as exc:
-            return f"(not available: {exc})"
-
-    def _engine(self) -> Any:
-        from starbase.runtime.engine import Engine
-
-        if "datafusion" not in self._engines:
-            self._engines["datafusion"] = Engine(self.config)
-        return self._engines["datafusion"]
+            backend = registry.get(target)
+        except registry.UnknownBackend as exc:
+            raise ValueError(str(exc)) from None
+        return backend.target(self)
 
 
-def compile(text: str, config: Config | None = None) -> CompiledQuery:
-    """Compile StarQL `text` against `config` (default: the embedded one-source setup)."""
-    context = Context(config or default_config())
+def scan_backends(plan: ir.Plan) -> tuple[str, ...]:
+    """The backends `plan`'s scans run on, in plan order, each once."""
+    found = (n.backend for n in ir.plan_walk(plan) if isinstance(n, ir.Scan))
+    return tuple(dict.fromkeys(found))
+
+
+def retarget(plan: ir.Plan, engine: str) -> ir.Plan:
+    """`plan` with every scan that an engine reads given to `engine` (the plan is otherwise
+    engine-neutral); scans of native stores are kept."""
+    engines = set(registry.engines())
+
+    def visit(node: ir.Plan) -> ir.Plan:
+        node = ir.with_inputs(node, tuple(visit(child) for child in ir.plan_inputs(node)))
+        if isinstance(node, ir.Scan) and node.backend in engines and node.backend != engine:
+            return replace(node, backend=engine)
+        return node
+
+    return visit(plan)
+
+
+def bind(compiled: CompiledQuery, params: MappingOf[str, object], now_ns: int) -> ir.Plan:
+    """The plan of one run: `$parameters` and `now()` replaced by typed literals (the `bind`
+    pass); a missing or unusable value is a `CompileError` on the query's text."""
+    try:
+        return binding.bind(compiled.plan, params, now_ns)
+    except CompileError as exc:
+        raise CompileError(exc.diagnostics, compiled.text, exc.origin) from None
+
+
+def compile(
+    text: str, config: Config | None = None, *, engine: str = registry.DEFAULT_ENGINE
+) -> CompiledQuery:
+    """Compile StarQL `text` against `config` (default: the embedded one-source setup), with
+    stored sources read by `engine`."""
+    context = Context(config or default_config(), engine)
     outputs: dict[str, Any] = {}
     final = run_pipeline(text, context, trace=outputs.__setitem__)
     try:

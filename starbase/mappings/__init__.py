@@ -15,6 +15,8 @@ from starbase.mappings.loader import (
 )
 from starbase.mappings.metamodel import (
     EXTRA_FIELDS,
+    LEVEL_HINT,
+    LEVEL_TABLE,
     LEVEL_TEXT_GROUPS,
     LEVEL_TEXT_PATTERN,
     LEVELS,
@@ -22,6 +24,7 @@ from starbase.mappings.metamodel import (
     UNIVERSAL_FIELDS,
     FieldType,
     UniversalField,
+    level_of,
 )
 from starbase.mappings.model import (
     AGGREGATES,
@@ -59,6 +62,8 @@ __all__ = [
     "EXTRA_FIELDS",
     "FUNCTIONS",
     "LEVELS",
+    "LEVEL_HINT",
+    "LEVEL_TABLE",
     "LEVEL_TEXT_GROUPS",
     "LEVEL_TEXT_PATTERN",
     "OPERATORS",
@@ -88,6 +93,7 @@ __all__ = [
     "SourceNameField",
     "UniversalField",
     "available_formats",
+    "level_of",
     "load_mapping",
     "load_mapping_file",
 ]

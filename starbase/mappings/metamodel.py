@@ -2,10 +2,13 @@
 
 Requires nothing. Guarantees: the universal fields are defined here once, in the contract's
 table order (the default output column order), followed by the `EXTRA_FIELDS` a mapping may
-provide (OTel's event name, scope and trace flags); `LEVELS` maps every level name the language
-accepts (case-folded) to the lowest OpenTelemetry severity number of its range; and
-`LEVEL_TEXT_PATTERN` is the one rule by which a level is read out of free text, shared by the
-`level_from_text` mapping kind and every backend that lowers it.
+provide (OTel's event name, scope and trace flags). The severity levels are one vocabulary,
+`LEVEL_TABLE` (name, aliases, OpenTelemetry range), from which everything else is derived:
+`LEVELS` maps every level name the language accepts (case-folded) to the lowest severity
+number of its range; `LEVEL_HINT` is how errors list them; and `LEVEL_TEXT_PATTERN` is the
+one rule by which a level is read out of free text, shared by the `level_from_text` mapping
+kind and every backend that lowers it. The resolver, parameter binding, the backends and the
+REPL (completion, colours) read these names; none keeps a list of its own.
 """
 
 from __future__ import annotations
@@ -66,20 +69,44 @@ UNIVERSAL_BY_NAME: Mapping[str, UniversalField] = MappingProxyType(
     {f.name: f for f in (*UNIVERSAL_FIELDS, *EXTRA_FIELDS)}
 )
 
-# Lowest severity number of each OpenTelemetry range: TRACE 1-4, DEBUG 5-8, INFO 9-12,
-# WARN 13-16, ERROR 17-20, FATAL 21-24. Keys are case-folded.
-LEVELS: Mapping[str, int] = MappingProxyType(
-    {
-        "trace": 1,
-        "debug": 5,
-        "info": 9,
-        "warn": 13,
-        "warning": 13,
-        "error": 17,
-        "fatal": 21,
-        "critical": 21,
-    }
+
+@dataclass(frozen=True, slots=True)
+class Level:
+    """A severity level: its name, other names for it, and its OpenTelemetry number range."""
+
+    name: str
+    low: int  # lowest severity number of the range (4 numbers wide)
+    aliases: tuple[str, ...] = ()
+
+    @property
+    def high(self) -> int:
+        return self.low + 3
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+
+# OpenTelemetry's ranges: TRACE 1-4, DEBUG 5-8, INFO 9-12, WARN 13-16, ERROR 17-20, FATAL 21-24.
+LEVEL_TABLE: tuple[Level, ...] = (
+    Level("trace", 1),
+    Level("debug", 5),
+    Level("info", 9),
+    Level("warn", 13, ("warning",)),
+    Level("error", 17),
+    Level("fatal", 21, ("critical",)),
 )
+# Every accepted level name (case-folded) -> the lowest severity number of its range.
+LEVELS: Mapping[str, int] = MappingProxyType(
+    {name: level.low for level in LEVEL_TABLE for name in level.names}
+)
+LEVEL_HINT = "levels: " + ", ".join(f'"{level.name}"' for level in LEVEL_TABLE)
+
+
+def level_of(number: int) -> Level | None:
+    """The level whose range holds severity `number` (None outside 1-24)."""
+    return next((lv for lv in LEVEL_TABLE if lv.low <= number <= lv.high), None)
+
 
 # How a level is read from free text (portable regex subset). The first match in the text
 # wins; the level word is group 1 (a JSON "level"/"severity" string value, any case) or, when
@@ -87,6 +114,6 @@ LEVELS: Mapping[str, int] = MappingProxyType(
 # severity = LEVELS[lower(word)], null when there is no match or the word is not in LEVELS.
 LEVEL_TEXT_PATTERN = (
     r'"(?:level|severity)"\s*:\s*"([A-Za-z]+)"'
-    r"|\b(TRACE|DEBUG|INFO|WARN|WARNING|ERROR|FATAL|CRITICAL)\b"
+    r"|\b(" + "|".join(name.upper() for name in LEVELS) + r")\b"
 )
 LEVEL_TEXT_GROUPS: tuple[int, ...] = (1, 2)

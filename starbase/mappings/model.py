@@ -6,18 +6,19 @@ mapped exactly once, every column it names exists with a suitable type, partitio
 capability profiles name only known things, regexes compile and stay in the portable subset.
 Shape errors are pydantic `ValidationError`s; cross-reference errors are raised as
 `MappingProblems` (not a `ValueError`, so pydantic passes it through) with exact locations.
-Field-mapping kinds form a registry (a discriminated union on `kind`), as in pySigma.
+Field-mapping kinds form a registry (a discriminated union on `kind`), as in pySigma. The
+vocabularies are read, not copied: backends from the backend registry, functions and
+aggregates from the function library, regexes checked by the compiler's portable subset.
 """
 
 from __future__ import annotations
 
 import difflib
-import importlib
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any, Literal, cast
+from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
@@ -30,6 +31,9 @@ from pydantic import (
     model_validator,
 )
 
+from starbase import backends
+from starbase.compiler import functions
+from starbase.compiler import regex as portable
 from starbase.mappings.metamodel import (
     UNIVERSAL_BY_NAME,
     UNIVERSAL_FIELDS,
@@ -44,7 +48,7 @@ COLUMN_TYPES = frozenset(
 )
 INT_TYPES = frozenset({"int64", "int32"})
 MAP_TYPE = "map<string,string>"
-BACKENDS = frozenset({"datafusion", "cloudwatch"})
+BACKENDS = frozenset(backends.names())  # the registry's (starbase.backends)
 STAGES = frozenset(
     {"where", "parse_glob", "parse_regex", "extend", "fields", "stats", "sort", "limit", "dedup"}
 )
@@ -52,13 +56,8 @@ OPERATORS = frozenset(
     {"==", "!=", "<", "<=", ">", ">=", "~", "!~", "in", "contains", "startswith", "endswith"}
     | {"+", "-", "*", "/", "%", "and", "or", "not"}
 )
-FUNCTIONS = frozenset(
-    {"lower", "upper", "length", "trim", "substr", "concat", "replace", "coalesce", "if", "abs"}
-    | {"round", "floor", "ceil", "tostring", "tonumber", "exists", "now", "bin"}
-)
-AGGREGATES = frozenset(
-    {"count", "count_distinct", "sum", "avg", "min", "max", "pct", "stddev", "earliest", "latest"}
-)
+FUNCTIONS = frozenset(functions.SCALARS)  # the function library's (compiler.functions)
+AGGREGATES = frozenset(functions.AGGREGATES)
 REGEX_FLAGS = frozenset({"i", "m", "s"})
 # Partition transforms and the strftime format (UTC) each one writes into the path.
 TRANSFORM_FORMATS: dict[str, str | None] = {
@@ -122,8 +121,7 @@ def _no_duplicates(values: tuple[str, ...]) -> tuple[str, ...]:
 
 def check_pattern(pattern: str) -> str:
     """Validate a mapping regex: compiles with `re`, portable subset, no inline flags."""
-    portable = _optional("starbase.compiler.regex")  # absent: Python's `re` is the only judge
-    for problem in portable.check(pattern) if portable is not None else ():
+    for problem in portable.check(pattern):
         raise ValueError(f"{problem.message} (at offset {problem.offset}); {problem.hint}")
     inline = re.search(r"(?<!\\)\(\?[aiLmsux-]", pattern)
     if inline:
@@ -341,8 +339,7 @@ class ExprField(_Kind):
         return text
 
     def reads(self) -> tuple[str, ...]:
-        tree = _parse_expression(self.expr)
-        return tuple(sorted(_field_roots(tree))) if tree is not None else ()
+        return tuple(sorted(_field_roots(_parse_expression(self.expr))))
 
     def check(self, field: UniversalField, columns: dict[str, str]) -> list[Problem]:
         return [
@@ -403,29 +400,18 @@ KINDS: tuple[type[_Kind], ...] = (
 )
 
 
-def _optional(module: str) -> Any:
-    """A compiler module, or None when it cannot be imported (the compiler depends on us, so
-    mappings only borrow its regex checker and parser at validation time, untyped)."""
-    try:
-        return importlib.import_module(module)
-    except ImportError:
-        return None
-
-
 def _python(pattern: str) -> str:
-    portable = _optional("starbase.compiler.regex")
-    return pattern if portable is None else str(portable.to_python(pattern))
+    return portable.to_python(pattern)
 
 
-def _parse_expression(text: str) -> object | None:
-    """The parsed expression, or None when no StarQL parser is installed to check it with."""
-    parser = _optional("starbase.compiler.parser") or _optional("starbase.compiler.grammar.parser")
-    errors = _optional("starbase.compiler.errors")
-    if parser is None or errors is None:
-        return None
+def _parse_expression(text: str) -> object:
+    """The parsed StarQL expression (the parser is imported when a mapping first needs it)."""
+    from starbase.compiler.errors import CompileError
+    from starbase.compiler.grammar.parser import parse_expression
+
     try:
-        return cast(object, parser.parse_expression(text))
-    except errors.CompileError as exc:
+        return parse_expression(text)
+    except CompileError as exc:
         first = exc.diagnostics[0]
         where = f" (at column {first.span.column})" if first.span is not None else ""
         raise ValueError(f"invalid expression: {first.message}{where}") from None

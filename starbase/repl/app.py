@@ -1,19 +1,22 @@
 """`starbase repl`: the Textual application that ties the REPL's parts together.
 
 Requires: a `Config` (the sources) and, optionally, replacements for what touches the world:
-`backend` (runs queries; tests inject a slow or fake one), `history` (a `HistoryStore`;
-tests give a temporary file), `clock` (now and a monotonic clock; snapshots fix both).
-Guarantees: `compose` only builds the widget tree; queries, histograms, explain plans, key
-sampling and exports run in thread workers that post the past-tense messages of
+`backend` (runs queries; default: a `SessionBackend` on a session of its own whose engine
+runs in `WORKERS` worker processes; tests inject a slow or fake one), `history` (a
+`HistoryStore`; tests give a temporary file), `clock` (now and a monotonic clock; snapshots
+fix both). Guarantees: `compose` only builds the widget tree; queries, histograms, explain
+plans, key sampling and exports run in thread workers that post the past-tense messages of
 `messages.py`, so the screen never freezes and keys typed during a query reach the editor
 (a message that arrives while the app shuts down is dropped); Esc cancels the running query
-at once (its worker stops at the next record batch, and any late answer is ignored by run
-id); a query with a compile error is never sent to a backend — its diagnostic is shown in
-full instead. Edits that quitting would lose (the text differs from its `.starql` file, or
-— no file — it was neither saved nor run, so the history does not have it) are marked `●`
-in the editor's title, and Ctrl+Q asks before dropping them; Save adds `.starql` to a name
-without an extension and asks before replacing another file. The explain pane follows the
-editor and says so when it shows the last run instead (the editor's text does not compile).
+at once (the session kills the worker process running it, so the CPU is free at once, and
+any late answer is ignored by run id); quitting closes the session (its workers are
+killed), so the REPL leaves at once even while a query runs; a query with a compile error is
+never sent to a backend — its diagnostic is shown in full instead. Edits that quitting would
+lose (the text differs from its `.starql` file, or — no file — it was neither saved nor run,
+so the history does not have it) are marked `●` in the editor's title, and Ctrl+Q asks
+before dropping them; Save adds `.starql` to a name without an extension and asks before
+replacing another file. The explain pane follows the editor and says so when it shows the
+last run instead (the editor's text does not compile).
 Styles live in the `.tcss` files beside this one.
 """
 
@@ -40,11 +43,12 @@ from textual.widgets import ContentSwitcher, Footer
 
 from starbase.compiler.driver import CompiledQuery, compile
 from starbase.compiler.errors import CompileError
+from starbase.compiler.passes.bind import value_from_text
 from starbase.config import Config
 from starbase.repl.chart import Chart
 from starbase.repl.diagnostics import Check, DiagnosticBar, check, is_typing
 from starbase.repl.editor import QueryEditor
-from starbase.repl.explain import ExplainPane
+from starbase.repl.explain import ExplainPane, pending, with_note
 from starbase.repl.export import export
 from starbase.repl.histogram import count_over_time, stats_series
 from starbase.repl.history import HistoryCursor, HistoryStore, default_history_path
@@ -65,9 +69,9 @@ from starbase.repl.runner import (
     Backend,
     Cancelled,
     Clock,
-    DataFusionBackend,
     Run,
     RunRequest,
+    SessionBackend,
     SystemClock,
 )
 from starbase.repl.screens import (
@@ -82,10 +86,12 @@ from starbase.repl.screens import (
 )
 from starbase.repl.status import StatusLine
 from starbase.repl.timerange import query_window
-from starbase.runtime.bind import value_from_text
-from starbase.runtime.engine import QueryFailed as EngineFailed
+from starbase.runtime.errors import QueryFailed as EngineFailed
+from starbase.runtime.explain import Explain
+from starbase.runtime.session import Session
 
 CHECK_DELAY = 0.25  # seconds of quiet typing before the query is checked
+WORKERS = 2  # worker processes of the REPL's session: a query, and its histogram or explain
 TICK = 0.1  # how often the running time in the status line is refreshed
 
 
@@ -128,7 +134,7 @@ class StarbaseRepl(App[None]):
     ) -> None:
         super().__init__()
         self.config = config
-        self.backend: Backend = backend or DataFusionBackend(config)
+        self.backend: Backend = backend or SessionBackend(Session(config, workers=WORKERS))
         self.history = history if history is not None else HistoryStore(default_history_path())
         self.history_cursor = HistoryCursor(self.history)
         self.clock: Clock = clock or SystemClock()
@@ -203,10 +209,16 @@ class StarbaseRepl(App[None]):
         self.results.empty_message = welcome(self.config.names[0] if self.config.names else "otel")
         self._check_now()
         self._warm_up()
+        if isinstance(self.backend, SessionBackend):
+            self.backend.session.warm()  # a worker starts importing its engine now
         if self.sample_keys:
             self._sample_keys()
         if self.history.error:
             self.notify(self.history.error, severity="warning")
+
+    def on_unmount(self) -> None:
+        """Stop the session's workers: nothing keeps running once the REPL is gone."""
+        self.backend.close()
 
     def _update_title(self) -> None:
         name = self.current_file.name if self.current_file else "untitled"
@@ -272,8 +284,9 @@ class StarbaseRepl(App[None]):
         attributes: list[str] = []
         resource: list[str] = []
         for source in self.config.names:
-            attributes += self.backend.sample_keys(source, "attributes")
-            resource += self.backend.sample_keys(source, "resource")
+            sample = self.backend.sample(source)
+            attributes += sample.attribute_keys
+            resource += sample.resource_keys
         self.post_message(KeysFetched(_unique(attributes), _unique(resource)))
 
     def on_keys_fetched(self, message: KeysFetched) -> None:
@@ -524,27 +537,29 @@ class StarbaseRepl(App[None]):
         if compiled is None:
             pane.say("The query does not compile; fix it to see how it runs.")
             return
-        pane.show(compiled, self.config, note=note)
+        pane.show(with_note(pending(self._static_explain(compiled)), note))
         self._fetch_plan(self._explain_token, compiled, dict(params), note)
+
+    def _static_explain(self, compiled: CompiledQuery) -> Explain:
+        """What explains the query without an engine (stages, each backend's text)."""
+        return self.backend.explain(compiled, {}, plans=False)
 
     @work(thread=True, group="explain", exclusive=True)
     def _fetch_plan(
         self, token: int, compiled: CompiledQuery, params: dict[str, object], note: str
     ) -> None:
         try:
-            plan = self.backend.backend_plan(compiled, params)
-        except (CompileError, EngineFailed) as exc:
-            plan = f"(not available: {exc})"
-        except Exception as exc:
-            plan = f"(not available: {exc!r})"
-        self.post_message(ExplainFetched(token, compiled, plan, note))
+            explain = self.backend.explain(compiled, params)
+        except Exception as exc:  # the plan is a nicety: say why it is missing
+            explain = pending(self._static_explain(compiled))
+            explain = with_note(explain, f"The plan is not available: {exc}")
+        self.post_message(ExplainFetched(token, with_note(explain, note)))
 
     def on_explain_fetched(self, message: ExplainFetched) -> None:
         if self.closing:
             return
         if message.token == self._explain_token:
-            pane = self.query_one(ExplainPane)
-            pane.show(message.compiled, self.config, message.plan, message.note)
+            self.query_one(ExplainPane).show(message.explain)
 
     # ------------------------------------------------------------------ history
 

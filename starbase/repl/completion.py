@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 
 from starbase.compiler.format import STAGE_KEYWORDS
 from starbase.compiler.functions import AGGREGATES, SCALARS
-from starbase.mappings.metamodel import UNIVERSAL_FIELDS
+from starbase.mappings.metamodel import LEVEL_TABLE, UNIVERSAL_FIELDS
 from starbase.repl.lexer import (
     Kind,
     Token,
@@ -47,14 +47,7 @@ DURATIONS = (
     ("7d", "last week"),
     ("5m", "last 5 minutes"),
 )
-LEVELS = (
-    ("trace", "severity 1–4"),
-    ("debug", "severity 5–8"),
-    ("info", "severity 9–12"),
-    ("warn", "severity 13–16"),
-    ("error", "severity 17–20"),
-    ("fatal", "severity 21–24"),
-)
+LEVELS = tuple((level.name, f"severity {level.low}–{level.high}") for level in LEVEL_TABLE)
 OPERATOR_WORDS = (
     ("and", "both conditions"),
     ("or", "either condition"),

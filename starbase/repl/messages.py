@@ -13,10 +13,10 @@ from pathlib import Path
 
 from textual.message import Message
 
-from starbase.compiler.driver import CompiledQuery
 from starbase.compiler.errors import Diagnostic
 from starbase.repl.chart import Series
 from starbase.repl.runner import QueryResult
+from starbase.runtime.explain import Explain
 
 
 class QuerySubmitted(Message):
@@ -57,15 +57,13 @@ class HistogramFetched(Message):
 
 
 class ExplainFetched(Message):
-    """The backend's plan for `compiled`; `token` tells which request of the pane it answers;
-    `note` is what the pane says above it (why it is not the editor's query), if anything."""
+    """How a query runs, with the engine's plans; `token` tells which request of the pane it
+    answers."""
 
-    def __init__(self, token: int, compiled: CompiledQuery, plan: str, note: str = "") -> None:
+    def __init__(self, token: int, explain: Explain) -> None:
         super().__init__()
         self.token = token
-        self.compiled = compiled
-        self.plan = plan
-        self.note = note
+        self.explain = explain
 
 
 class KeysFetched(Message):

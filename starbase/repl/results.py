@@ -31,7 +31,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from starbase.mappings.metamodel import UNIVERSAL_FIELDS
+from starbase.mappings.metamodel import LEVELS, UNIVERSAL_FIELDS
 from starbase.runtime.output import rows
 
 PAGE_ROWS = 200
@@ -48,8 +48,7 @@ _LEVEL_CLASSES = (
     (9, "results--info"),
     (1, "results--debug"),
 )
-_TEXT_LEVELS = {"FATAL": 21, "CRITICAL": 21, "ERROR": 17, "WARN": 13, "WARNING": 13}
-_TEXT_LEVELS |= {"INFO": 9, "DEBUG": 5, "TRACE": 1}
+_TEXT_LEVELS = {name.upper(): low for name, low in LEVELS.items()}
 
 
 @dataclass(frozen=True)

@@ -1,15 +1,15 @@
-"""Running queries for the REPL: cancellable, capped, measured.
+"""Running queries for the REPL: the session's cursors, capped at `max_rows` and cancellable.
 
-Requires: the runtime's public API (`Engine.prepare`, `Engine.ctx`, `Engine.explain`,
-`unify`) and a `Config`. Guarantees: `DataFusionBackend.execute` binds the compiled plan with
-the request's parameters and clock, streams DataFusion's record batches (each output
-partition on its own thread, the GIL released while DataFusion works), checks the request's
-cancel event between batches (raising `Cancelled`), stops after `max_rows` rows (the result
-says it was truncated), and returns the unified table (the same names and types as
-`CompiledQuery.run`) with the bytes DataFusion's Parquet scans read (its `bytes_scanned`
-metric). Failures are `QueryFailed` (one line) or `CompileError` (a parameter that cannot be
-bound). `Backend` is the seam tests replace (e.g. with a runner that blocks until released),
-and `Clock` the one that fixes time for them.
+Requires: a `starbase.runtime.Session` (the REPL's own, with worker processes, so that Esc
+stops a running aggregation for real). Guarantees: `SessionBackend.execute` runs the
+request's compiled query on the session with the request's parameters and clock, stops after
+`max_rows` rows (the result says it was truncated), and returns the table (the names and
+types of `Session.run`) with the bytes the engine's scans read and the sources read; setting
+the request's `cancel` event cancels the run within `CANCEL_POLL` seconds (the session kills
+its worker: the CPU is free at once) and `execute` raises `Cancelled`. Failures are
+`QueryFailed` (one line) or `CompileError` (a parameter that cannot be bound). `explain` and
+`sample` are the session's. `Backend` is the seam tests replace (e.g. with a runner that
+blocks until released), and `Clock` the one that fixes time for them.
 """
 
 from __future__ import annotations
@@ -18,19 +18,19 @@ import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Protocol
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.compiler import ir
-from starbase.compiler.driver import CompiledQuery, compile
-from starbase.compiler.errors import CompileError
-from starbase.config import Config
-from starbase.mappings import load_mapping
-from starbase.runtime.engine import Engine, QueryFailed, unify
+from starbase.compiler.driver import CompiledQuery
+from starbase.runtime.cursor import Cursor
+from starbase.runtime.errors import QueryCancelled
+from starbase.runtime.explain import Explain
+from starbase.runtime.session import Sample, Session
 
 DEFAULT_MAX_ROWS = 100_000
-KEY_SAMPLE_ROWS = 20_000  # rows read to learn the attribute keys of a source
+CANCEL_POLL = 0.05  # seconds between checks of a request's cancel event
 
 
 class Cancelled(Exception):
@@ -55,13 +55,17 @@ class QueryResult:
 
 
 class Backend(Protocol):
-    """What the REPL needs from the engines; `DataFusionBackend` is the real one."""
+    """What the REPL needs to run and describe queries; `SessionBackend` is the real one."""
 
     def execute(self, request: RunRequest) -> QueryResult: ...
 
-    def backend_plan(self, compiled: CompiledQuery, params: Mapping[str, object]) -> str: ...
+    def explain(
+        self, compiled: CompiledQuery, params: Mapping[str, object], *, plans: bool = True
+    ) -> Explain: ...
 
-    def sample_keys(self, source: str, field: str) -> list[str]: ...
+    def sample(self, source: str) -> Sample: ...
+
+    def close(self) -> None: ...
 
 
 class Clock(Protocol):
@@ -102,144 +106,44 @@ def plan_sources(plan: ir.Plan) -> tuple[str, ...]:
     return tuple(names)
 
 
-class DataFusionBackend:
-    """One DataFusion engine for the REPL's lifetime (sources registered once)."""
+class SessionBackend:
+    """The REPL's queries on one `Session` (its sources registered once, in its workers)."""
 
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self.engine = Engine(config)
-        self._lock = threading.Lock()  # source registration is not safe to race
-
-    def _prepare(
-        self,
-        plan: ir.Plan,
-        params: Mapping[str, object],
-        now_ns: int | None,
-        cancel: threading.Event | None = None,
-    ) -> str:
-        with self._lock:  # `cancel` also stops a CloudWatch fetch (StopQuery) on Esc
-            return self.engine.prepare(plan, params, now_ns, cancel)
+    def __init__(self, session: Session) -> None:
+        self.session = session
 
     def execute(self, request: RunRequest) -> QueryResult:
-        compiled = request.compiled
-        try:
-            sql = self._prepare(compiled.plan, request.params, request.now_ns, request.cancel)
-        except QueryFailed:
-            if request.cancel.is_set():  # a CloudWatch fetch stopped by Esc
-                raise Cancelled from None
-            raise
         if request.cancel.is_set():
             raise Cancelled
-        try:
-            frame = self.engine.ctx.sql(sql)
-            schema = frame.schema()
-            physical = frame.execution_plan()
-        except Exception as exc:  # DataFusion raises its own exception types
-            raise QueryFailed(_one_line(exc)) from exc
-        batches, truncated = _stream(self.engine, physical, request)
-        table = pa.Table.from_batches(batches, schema=schema)
-        if table.num_rows > request.max_rows:
-            table = table.slice(0, request.max_rows)
-        return QueryResult(
-            table=unify(table, compiled.columns),
-            truncated=truncated,
-            bytes_scanned=_bytes_scanned(physical),
-            sources=plan_sources(compiled.plan),
+        cursor = self.session.execute(
+            request.compiled, request.params, limit=request.max_rows, now_ns=request.now_ns
         )
-
-    def backend_plan(self, compiled: CompiledQuery, params: Mapping[str, object]) -> str:
-        with self._lock:
-            return str(self.engine.explain(compiled.plan, params))
-
-    def sample_keys(self, source: str, field: str) -> list[str]:
-        """Keys of map field `field` (attributes, resource) in the first rows of `source`,
-        most frequent first; [] when the source is not stored in DataFusion's reach."""
-        config = self.config.source(source)
-        if config is None:
-            return []
-        mapping = load_mapping(config.format)
-        spec = mapping.fields.get(field)
-        column = getattr(spec, "column", None)
-        if mapping.backend != "datafusion" or getattr(spec, "kind", "") != "map" or not column:
-            return []
+        watcher = threading.Thread(
+            target=_cancel_on, args=(request.cancel, cursor), daemon=True, name="repl-cancel"
+        )
+        watcher.start()
         try:
-            self._prepare(compile(f"from {_ident(source)}", self.config).plan, {}, None)
-            sql = (
-                f"SELECT k, count(*) AS n FROM (SELECT unnest(map_keys({_quoted(column)})) AS k "
-                f"FROM (SELECT {_quoted(column)} FROM {_quoted(source)} LIMIT {KEY_SAMPLE_ROWS}))"
-                " GROUP BY k ORDER BY n DESC, k LIMIT 500"
-            )
-            table = self.engine.ctx.sql(sql).to_arrow_table()
-        except (QueryFailed, CompileError):
-            return []
-        except Exception:  # DataFusion's own errors: keys are a nicety, never a failure
-            return []
-        return [str(k) for k in table.column(0).to_pylist() if k]
+            table = cursor.fetch_all()
+        except QueryCancelled:
+            raise Cancelled from None
+        metrics = cursor.metrics
+        return QueryResult(table, metrics.truncated, metrics.bytes_scanned, metrics.sources)
+
+    def explain(
+        self, compiled: CompiledQuery, params: Mapping[str, object], *, plans: bool = True
+    ) -> Explain:
+        return self.session.explain(compiled, params, plans=plans)
+
+    def sample(self, source: str) -> Sample:
+        return self.session.sample(source)
+
+    def close(self) -> None:
+        self.session.close()
 
 
-def _stream(
-    engine: Engine, physical: Any, request: RunRequest
-) -> tuple[list[pa.RecordBatch], bool]:
-    """Run every output partition of `physical` on its own thread; stop on cancel or cap."""
-    batches: list[pa.RecordBatch] = []
-    failures: list[BaseException] = []
-    state = {"rows": 0, "truncated": False}
-    guard = threading.Lock()
-    stop = threading.Event()
-
-    def drain(partition: int) -> None:
-        try:
-            for batch in engine.ctx.execute(physical, partition):
-                if request.cancel.is_set() or stop.is_set():
-                    return
-                arrow = batch.to_pyarrow()
-                with guard:
-                    batches.append(arrow)
-                    state["rows"] += arrow.num_rows
-                    if state["rows"] > request.max_rows:  # more rows than shown: say so
-                        state["truncated"] = True
-                        stop.set()
-                        return
-        except BaseException as exc:  # reported below, on the caller's thread
-            failures.append(exc)
-            stop.set()
-
-    threads = [
-        threading.Thread(target=drain, args=(p,), daemon=True, name=f"starbase-partition-{p}")
-        for p in range(physical.partition_count)
-    ]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        while thread.is_alive():
-            thread.join(timeout=0.05)
-            if request.cancel.is_set():
-                raise Cancelled
-    if request.cancel.is_set():
-        raise Cancelled
-    if failures:
-        raise QueryFailed(_one_line(failures[0])) from failures[0]
-    # a truncated result may hold a little more than max_rows; the caller slices it
-    return batches, bool(state["truncated"])
-
-
-def _bytes_scanned(physical: Any) -> int | None:
-    try:
-        values = [ms.sum_by_name("bytes_scanned") for _, ms in physical.collect_metrics()]
-    except Exception:
-        return None
-    found = [v for v in values if v is not None]
-    return sum(found) if found else None
-
-
-def _quoted(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _ident(name: str) -> str:
-    return name if name.isidentifier() else "`" + name + "`"
-
-
-def _one_line(exc: BaseException) -> str:
-    text = " ".join(str(exc).split())
-    return text[:500] + ("…" if len(text) > 500 else "")
+def _cancel_on(event: threading.Event, cursor: Cursor) -> None:
+    """Cancel `cursor` when `event` is set, until the run's work has ended."""
+    while not cursor.wait_stopped(CANCEL_POLL):
+        if event.is_set():
+            cursor.cancel()
+            return

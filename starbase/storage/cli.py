@@ -18,9 +18,9 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from starbase.backends.datafusion.tables import STORED, open_source_table
 from starbase.compiler.grammar.parser import DURATION_NANOS
 from starbase.config import Config, ConfigError, SourceConfig, default_config, load_config
-from starbase.runtime.tables import STORED, open_source_table
 from starbase.storage.table import (
     COMPACT_ZSTD_LEVEL,
     TARGET_FILE_BYTES,

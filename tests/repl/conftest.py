@@ -21,7 +21,7 @@ from starbase.config import Config, SourceConfig
 from starbase.repl.app import StarbaseRepl
 from starbase.repl.history import HistoryStore
 
-from .repl_support import FixedClock
+from .repl_support import FixedClock, InlineBackend
 
 
 @pytest.fixture(scope="session")
@@ -48,6 +48,8 @@ def make_app(config: Config, tmp_path: Path) -> Iterator[Callable[..., StarbaseR
             "clock": FixedClock(),
             "sample_keys": False,
         }
+        if "backend" not in overrides:
+            options["backend"] = InlineBackend(overrides.get("config", config))
         options.update(overrides)
         return StarbaseRepl(options.pop("config", config), **options)
 

@@ -11,11 +11,14 @@ from textual import events
 from textual.keys import _character_to_key
 from textual.pilot import Pilot
 
+from starbase.backends.base import Section
 from starbase.compiler.driver import CompiledQuery
 from starbase.compiler.timestamps import parse_iso
 from starbase.config import Config
 from starbase.repl.app import StarbaseRepl
-from starbase.repl.runner import Cancelled, DataFusionBackend, QueryResult, RunRequest
+from starbase.repl.runner import Cancelled, QueryResult, RunRequest, SessionBackend
+from starbase.runtime.explain import Explain, Part
+from starbase.runtime.session import Session
 
 NOW = parse_iso("2026-11-22T00:00:00Z")
 SIZE = (80, 24)
@@ -31,7 +34,15 @@ class FixedClock:
         return 1000.0
 
 
-class StableBackend(DataFusionBackend):
+class InlineBackend(SessionBackend):
+    """The real backend on a session that runs DataFusion in this process (quicker to start
+    than worker processes; the tests of cancelling and quitting use the REPL's default)."""
+
+    def __init__(self, config: Config) -> None:
+        super().__init__(Session(config))
+
+
+class StableBackend(InlineBackend):
     """The real backend with the two machine-dependent outputs pinned, for snapshots: bytes
     scanned (DataFusion's count depends on file layout) and the physical plan (file paths)."""
 
@@ -39,11 +50,19 @@ class StableBackend(DataFusionBackend):
         result = super().execute(request)
         return QueryResult(result.table, result.truncated, 1_234_567, result.sources)
 
-    def backend_plan(self, compiled: CompiledQuery, params: Mapping[str, object]) -> str:
-        return "-- optimized logical plan --\n(DataFusion's plan, pinned for the snapshot)"
+    def explain(
+        self, compiled: CompiledQuery, params: Mapping[str, object], *, plans: bool = True
+    ) -> Explain:
+        explain = self.session.explain(compiled, params, plans=False)
+        if not plans:
+            return explain
+        plan = Section("DataFusion plan", "-- optimized logical plan --\n(pinned for the snapshot)")
+        parts = [p for p in explain.parts if p.kind != "warnings"]
+        warnings = [p for p in explain.parts if p.kind == "warnings"]
+        return Explain(explain.query, (*parts, Part("plan", plan), *warnings))
 
 
-class SlowBackend(DataFusionBackend):
+class SlowBackend(InlineBackend):
     """Blocks every query until `release` is set (or the query is cancelled)."""
 
     def __init__(self, config: Config) -> None:

@@ -441,9 +441,9 @@ def test_explain_pane_shows_stages_sql_and_plan(make_app: MakeApp) -> None:
         await until(pilot, lambda: "optimized logical plan" in pane.text)
         for part in (
             "== parse ==",
-            "== plan ==",
-            "== datafusion sql ==",
-            "DataFusion, in this process",
+            "== federate ==",
+            "== DataFusion SQL ==",
+            "DataFusion, over Parquet",
         ):
             assert part in pane.text
         assert "full_filters" in pane.text or "TableScan" in pane.text

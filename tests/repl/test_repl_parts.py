@@ -16,13 +16,13 @@ from starbase.config import Config, config_from_dict
 from starbase.repl.chart import bars, regroup, time_label
 from starbase.repl.completion import Vocabulary, complete
 from starbase.repl.diagnostics import check, is_typing
-from starbase.repl.explain import explain_text, sections
+from starbase.repl.explain import explain_text
 from starbase.repl.export import export, format_for
 from starbase.repl.history import HistoryCursor, HistoryStore
 from starbase.repl.lexer import Kind, tokenize
 from starbase.repl.results import _layout, cell_text
 from starbase.repl.rewrite import with_since, with_sources
-from starbase.repl.runner import Cancelled, DataFusionBackend, RunRequest
+from starbase.repl.runner import Cancelled, RunRequest, SessionBackend
 from starbase.repl.timerange import (
     HOUR,
     MINUTE,
@@ -32,6 +32,7 @@ from starbase.repl.timerange import (
     query_window,
     span_query,
 )
+from starbase.runtime.session import Session
 
 from .repl_support import NOW
 
@@ -275,7 +276,7 @@ def test_layout_widths_and_empty_columns(config: Config) -> None:
     columns, hidden = _layout(table)
     assert [c.name for c in columns] == ["n", "empty", "text"] and hidden == []  # asked for
     assert columns[0].numeric and columns[2].width == 40
-    records = compile("from otel | limit 3", config).run()
+    records = Session(config).run(compile("from otel | limit 3", config))
     columns, hidden = _layout(records)
     assert [c.name for c in columns][:4] == ["timestamp", "severity_text", "service", "message"]
     assert hidden == ["log_group", "log_stream"]
@@ -300,7 +301,7 @@ def test_export_formats(tmp_path: Path) -> None:
 
 
 def test_runner_caps_rows_counts_bytes_and_cancels(config: Config) -> None:
-    backend = DataFusionBackend(config)
+    backend = SessionBackend(Session(config))
     compiled = compile("from otel", config)
     result = backend.execute(RunRequest(compiled, {}, NOW, max_rows=1000))
     assert result.table.num_rows == 1000 and result.truncated
@@ -308,15 +309,16 @@ def test_runner_caps_rows_counts_bytes_and_cancels(config: Config) -> None:
     assert exact.table.num_rows == 1000 and not exact.truncated
     assert result.bytes_scanned and result.bytes_scanned > 0
     assert result.sources == ("otel",)
-    assert result.table.schema == compiled.run().schema  # the same unified types
+    assert result.table.schema == backend.session.run(compiled).schema  # the same types
     cancel = threading.Event()
     cancel.set()
     with pytest.raises(Cancelled):
         backend.execute(RunRequest(compiled, {}, NOW, cancel=cancel))
-    keys = backend.sample_keys("otel", "attributes")
-    assert "http.status_code" in keys and "user.id" in keys
-    assert backend.sample_keys("otel", "message") == []
-    assert backend.sample_keys("nope", "attributes") == []
+    sample = backend.sample("otel")
+    assert "http.status_code" in sample.attribute_keys and "user.id" in sample.attribute_keys
+    assert sample.values["service"] and "checkout" in sample.values["service"]
+    assert sample.values["attributes.http.method"][0] in ("GET", "POST")
+    assert backend.sample("nope").attribute_keys == ()
 
 
 # ---------------------------------------------------------------- explain
@@ -332,13 +334,14 @@ def test_explain_says_where_each_source_runs() -> None:
         }
     )
     compiled = compile('from otel, lambda | where severity >= "error"', config)
-    text = explain_text(compiled, config, "(plan)")
-    assert "otel (otel) → DataFusion, in this process, over Parquet at data" in text
-    assert "lambda (cloudwatch) → cloudwatch: its native query is below" in text
-    assert "== cloudwatch logs insights ==" in text
-    titles = [title for title, _ in sections(compiled, config, "(plan)")]
-    assert titles[:3] == ["Where it runs", "Stage: parse", "Stage: resolve"]
-    assert titles[-3:] == ["DataFusion SQL", "DataFusion plan", "CloudWatch Logs Insights"]
+    explain = Session(config).explain(compiled, plans=False)
+    text = explain_text(explain)
+    assert "otel (otel) → DataFusion, over Parquet at data" in text
+    assert "lambda (cloudwatch) → CloudWatch Logs Insights over /aws/lambda/x:" in text
+    assert "== CloudWatch Logs Insights ==" in text
+    titles = [part.title for part in explain.parts]
+    assert titles[:3] == ["Where it runs", "parse", "resolve"]
+    assert titles[-1] == "CloudWatch Logs Insights"
 
 
 # ---------------------------------------------------------------- found by outside testing

@@ -4,18 +4,23 @@ Requires: `starql.lark` beside this module. Guarantees: `parse(text)` returns an
 whose nodes carry exact spans, or raises `CompileError` with positioned diagnostics written
 in the user's words ("expected an expression after '>='"), never grammar-terminal names and
 never any other exception. Literal escapes, duration units and the portable regex subset are
-checked here, so later passes receive well-formed literals.
+checked here, so later passes receive well-formed literals. The LALR tables are built once
+per grammar and kept in the user's cache folder (`cache_file`): building them is most of a
+cold start's parsing time; lark checks the grammar's hash and rebuilds when it changed.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import re
+import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from lark import Lark, Token, Transformer
+from lark import __version__ as lark_version
 from lark.exceptions import UnexpectedCharacters, UnexpectedInput, VisitError
 
 from starbase.compiler import ast
@@ -151,7 +156,23 @@ def _parser(start: str) -> Lark:
         start=start,
         maybe_placeholders=True,
         transformer=_Builder(),
+        cache=cache_file(start) or False,
     )
+
+
+def cache_file(start: str) -> str | None:
+    """Where the parser for `start` is cached ($XDG_CACHE_HOME/starbase, else ~/.cache/…);
+    None when that folder cannot be written (the tables are then built every time)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    folder = Path(base) / "starbase"
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    if not os.access(folder, os.W_OK):
+        return None
+    python = f"{sys.version_info[0]}.{sys.version_info[1]}"
+    return str(folder / f"starql-{start}-lark{lark_version}-py{python}.lark")
 
 
 def _tspan(token: Token) -> Span:

@@ -1,6 +1,6 @@
 """federate: give each source of a multi-source query as much of the query as is exact.
 
-Requires: a plan pruned by `plan` (the `plan` stage of the pipeline runs both, this last).
+Requires: a plan from `prune` (the last stage of the pipeline).
 Guarantees: the same rows and output columns as the input;
 when the query reads one source, the plan is returned unchanged. Above a `Union` of several
 sources (rewritten bottom-up, so the rules compose):

@@ -6,6 +6,8 @@ columns under a `Project` that computes every universal field as the mapping say
 a map key, an epoch conversion, a regex capture, a level read from text, a derived StarQL
 expression, the source's name, or null when absent); several sources meet in a `Union` whose
 branches share the meta-model's column order. Nothing above the leaf changes.
+A source is read by `engine` (the session's engine, e.g. DataFusion) when Starbase stores it
+or its mapping's backend is an engine, else natively by its mapping's backend (CloudWatch).
 `absent_field_warnings` reports fields the query names that a source cannot provide.
 
     Sources: otel (otel)
@@ -17,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+from starbase import backends
 from starbase.compiler import ir
 from starbase.compiler.errors import Code, Diagnostic, Severity
 from starbase.compiler.types import Type
@@ -36,13 +39,15 @@ PHYSICAL_TYPES = {
 }
 
 
-def map_fields(plan: ir.Plan, mapping_for: MappingLookup) -> ir.Plan:
+def map_fields(
+    plan: ir.Plan, mapping_for: MappingLookup, engine: str = backends.DEFAULT_ENGINE
+) -> ir.Plan:
     """Replace the `Sources` leaf of `plan` by the mapped reads of each source."""
-    inputs = tuple(map_fields(p, mapping_for) for p in ir.plan_inputs(plan))
+    inputs = tuple(map_fields(p, mapping_for, engine) for p in ir.plan_inputs(plan))
     if not isinstance(plan, ir.Sources):
         return ir.with_inputs(plan, inputs)
     branches = tuple(
-        _read(source, plan.schema, mapping_for(source.format)) for source in plan.sources
+        _read(source, plan.schema, mapping_for(source.format), engine) for source in plan.sources
     )
     return branches[0] if len(branches) == 1 else ir.Union(branches)
 
@@ -114,11 +119,14 @@ def _derived(text: str, columns: dict[str, Type], universal: ir.Column) -> ir.Ex
     return expr
 
 
-def _read(source: ir.SourceRef, schema: tuple[ir.Column, ...], mapping: Mapping) -> ir.Plan:
+def _read(
+    source: ir.SourceRef, schema: tuple[ir.Column, ...], mapping: Mapping, engine: str
+) -> ir.Plan:
     physical = physical_schema(mapping)
     # A source Starbase stores (e.g. CloudWatch events delivered by Firehose) is read from its
     # table with the same mapping: the table's view spells the mapping's columns.
-    backend = "datafusion" if source.stored else mapping.backend
+    native = not source.stored and backends.native(mapping.backend) is not None
+    backend = mapping.backend if native else engine
     scan = ir.Scan(source.name, mapping.format, backend, physical)
     columns = {c.name: c.type for c in physical}
     items = tuple(

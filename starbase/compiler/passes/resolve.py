@@ -25,18 +25,18 @@ from dataclasses import dataclass, field
 from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Span, did_you_mean, error
 from starbase.compiler.format import format_expr
-from starbase.compiler.functions import AGGREGATES, SCALARS, common_type
+from starbase.compiler.functions import AGGREGATES, SCALARS, Args, common_type
 from starbase.compiler.passes.normalize import normalize_expr
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
 from starbase.config import Config
-from starbase.mappings import EXTRA_FIELDS, LEVELS, UNIVERSAL_FIELDS
+from starbase.mappings import EXTRA_FIELDS, LEVEL_HINT, LEVELS, UNIVERSAL_FIELDS
 
 UNIVERSAL_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in UNIVERSAL_FIELDS)
 EXTRA_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in EXTRA_FIELDS)
 _MAP_FIELDS = frozenset(c.name for c in UNIVERSAL_SCHEMA if c.type is Type.MAP)
 _FLIP = {"<": ">", "<=": ">=", ">": "<", ">=": "<=", "==": "==", "!=": "!="}
-_LEVEL_HINT = 'levels: "trace", "debug", "info", "warn", "error", "fatal" or a number 1–24'
+_LEVEL_HINT = f"{LEVEL_HINT} or a number 1–24"
 
 
 @dataclass
@@ -768,7 +768,7 @@ class _Typer:
             args = (self.boolean(call.args[0]), *(self.expr(a) for a in call.args[1:]))
         else:
             args = tuple(self.expr(a) for a in call.args)
-        args = _SCALAR_ARGUMENTS.get(call.name, _keep)(args)
+        args = _ARGUMENTS[signature.args](args)
         result = signature.result(tuple(a.type for a in args))
         return ir.Call(call.name, args, result)
 
@@ -823,8 +823,8 @@ class _Typer:
                     "compute the inner aggregate in one 'stats', then aggregate again in another",
                 ) from None
             raise
-        if call.name in ("sum", "avg", "pct", "stddev") or (
-            call.name in ("min", "max") and isinstance(args[0], ir.MapGet)
+        if signature.args is Args.NUMBERS or (
+            signature.args is Args.ORDERED and isinstance(args[0], ir.MapGet)
         ):
             args = (_number(args[0]),)
         if call.name == "pct":
@@ -878,20 +878,15 @@ def _if_args(args: tuple[ir.Expr, ...]) -> tuple[ir.Expr, ...]:
     return (args[0], *_common_args(args[1:]))
 
 
-_SCALAR_ARGUMENTS: dict[str, Callable[[tuple[ir.Expr, ...]], tuple[ir.Expr, ...]]] = {
-    "lower": _texts,
-    "upper": _texts,
-    "length": _texts,
-    "trim": _texts,
-    "concat": _texts,
-    "replace": _texts,
-    "substr": _substr,
-    "abs": _numbers,
-    "round": _numbers,
-    "floor": _numbers,
-    "ceil": _numbers,
-    "coalesce": _common_args,
-    "if": _if_args,
+# How each kind of argument list of the function library (`Signature.args`) is typed.
+_ARGUMENTS: dict[Args, Callable[[tuple[ir.Expr, ...]], tuple[ir.Expr, ...]]] = {
+    Args.AS_WRITTEN: _keep,
+    Args.ORDERED: _keep,
+    Args.TEXT: _texts,
+    Args.NUMBERS: _numbers,
+    Args.TEXT_THEN_NUMBERS: _substr,
+    Args.COMMON: _common_args,
+    Args.CONDITION_THEN_COMMON: _if_args,
 }
 
 

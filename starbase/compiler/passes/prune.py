@@ -1,10 +1,9 @@
-"""plan: the final backend-neutral relational plan — only what is needed is read.
+"""prune: only what is needed is read.
 
 Requires: a plan from `pushdown`. Guarantees: same rows and output columns as its input;
 each source's projection computes only the universal fields used above it (or all of them
 when the query outputs every column), and each `Scan.schema` lists only the physical
-columns its projection and filter read, in the mapping's order. The `plan` stage then runs
-`federate` (its own module) on the result.
+columns its projection and filter read, in the mapping's order.
 
     Aggregate: by=[service] aggregates=[n := count()]
       Project: [timestamp := …, severity := …, …, resource]   (14 fields)
@@ -21,7 +20,7 @@ from dataclasses import replace
 from starbase.compiler import ir
 
 
-def plan(tree: ir.Plan) -> ir.Plan:
+def prune(tree: ir.Plan) -> ir.Plan:
     """Prune unused columns from every source read."""
     return _prune(tree, frozenset(c.name for c in ir.output_schema(tree)))
 

@@ -1,6 +1,6 @@
-"""emit (CloudWatch): the backend-neutral plan → Logs Insights queries, one per CloudWatch source.
+"""lower (CloudWatch): the backend-neutral plan → Logs Insights queries, one per CloudWatch source.
 
-Requires: a plan from the `plan` stage, the `Config` naming each source's log groups (and
+Requires: a plan from the compiler, the `Config` naming each source's log groups (and
 optionally its capability profile), and the source's mapping (`cloudwatch.yaml`).
 Guarantees: for every scan on the `cloudwatch` backend, an `InsightsQuery` with
 
@@ -13,15 +13,15 @@ Guarantees: for every scan on the `cloudwatch` backend, an `InsightsQuery` with
   (`cloudwatch_syntax`);
 - `time_range`: the exact event-time window (`Scan.time_range`: absolute instants, `now() ±
   offset` or `$param` bounds, with inclusivity) — never in the text: StartQuery's
-  `startTime`/`endTime` (epoch seconds, both inclusive) carry it, and the runtime owns the
+  `startTime`/`endTime` (epoch seconds, both inclusive) carry it, and the connector owns the
   conversion; the text holds no condition the range implies;
 - `log_groups`: the source's configured log groups in batches of at most 50 (one StartQuery
   each; with more than one batch nothing beyond row filters is pushed, as per-batch
   aggregates, orders and limits would not combine);
-- `columns`: the fields each result row carries (Insights returns text; the runtime converts
+- `columns`: the fields each result row carries (Insights returns text; the connector converts
   each to the column's type — `@timestamp` to epoch milliseconds as the mapping declares);
-- `remainder`: the plan to run locally (DataFusion) over the fetched rows — a `Scan` named
-  like the source, format `insights`, backend `datafusion`, with `columns` — that produces
+- `remainder`: the plan to run locally (the session's engine) over the fetched rows — a `Scan`
+  named like the source, format `insights`, on the default engine, with `columns` — that produces
   this source's part of the query: the whole query when it reads only this source, else this
   source's branch of the union (`local_plan` assembles the whole local plan). None when the
   fetched rows are that part as they are (rows then arrive in the pushed `sort` order);
@@ -40,9 +40,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from starbase import backends
+from starbase.backends.cloudwatch import syntax
+from starbase.backends.cloudwatch.stages import Pipeline
 from starbase.compiler import ir
-from starbase.compiler.backends import cloudwatch_syntax as syntax
-from starbase.compiler.backends.cloudwatch_stages import Pipeline
 from starbase.compiler.render import render_plan, render_range
 from starbase.compiler.types import Type
 from starbase.config import Config
@@ -69,7 +70,7 @@ class InsightsQuery:
     @property
     def fetched(self) -> ir.Scan:
         """The leaf standing for the fetched rows in `remainder` (and in `local_plan`)."""
-        return ir.Scan(self.source, FETCHED_FORMAT, "datafusion", self.columns)
+        return _fetched(self.source, self.columns)
 
 
 def lower(
@@ -207,7 +208,7 @@ def _replace(plan: ir.Plan, old: ir.Plan, new: ir.Plan) -> ir.Plan:
 def _fetched(
     source: str, columns: tuple[ir.Column, ...], predicate: ir.Expr | None = None
 ) -> ir.Scan:
-    return ir.Scan(source, FETCHED_FORMAT, "datafusion", columns, filter=predicate)
+    return ir.Scan(source, FETCHED_FORMAT, backends.DEFAULT_ENGINE, columns, filter=predicate)
 
 
 def _boundary(

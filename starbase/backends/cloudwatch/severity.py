@@ -11,8 +11,8 @@ word found (or null). A condition that would also keep rows with no level raises
 
 from __future__ import annotations
 
+from starbase.backends.cloudwatch.syntax import NotExpressible
 from starbase.compiler import ir
-from starbase.compiler.backends.cloudwatch_syntax import NotExpressible
 from starbase.compiler.types import Type
 from starbase.mappings import LEVELS
 

@@ -18,7 +18,7 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from datafusion import SessionContext, udf
 
-from starbase.compiler.backends.datafusion import JSON_GET, JSON_TO_MAP
+from starbase.backends.datafusion.lower import JSON_GET, JSON_TO_MAP
 
 _MAP = pa.map_(pa.string(), pa.string())
 

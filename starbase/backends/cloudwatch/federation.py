@@ -1,12 +1,10 @@
 """The shape of a run that reads CloudWatch: native queries, fetched tables, the local plan.
 
-Requires: a bound plan (`runtime.bind`) that reads at least one CloudWatch source, and the
-`Config`. Guarantees:
+Requires: a bound plan (the compiler's `bind` pass) that reads at least one CloudWatch
+source, and the `InsightsQuery` of each source (`lower.lower` of the *bound* plan, so
+parameter values and the run's `now()` are in its text and time range). Guarantees:
 
-- `reads_cloudwatch`: whether a plan needs this kind of run; the `InsightsQuery` of each
-  source is `backends.cloudwatch.lower` of the *bound* plan (so parameter values and the
-  run's `now()` are in its text and time range);
-- `local_plan_over`: the plan DataFusion runs — every CloudWatch part replaced by its
+- `local_plan_over`: the plan the session's engine runs — every CloudWatch part replaced by its
   remainder (or the fetched rows themselves), each reading the table its rows were
   registered under; the other sources' branches, the union and everything above it (the
   final aggregate of split aggregates, sorts, limits) are left as they are;
@@ -21,18 +19,14 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import replace
 
+from starbase.backends.cloudwatch import syntax
+from starbase.backends.cloudwatch.fetch import EMULATOR
+from starbase.backends.cloudwatch.insights_poll import MAX_ROWS
+from starbase.backends.cloudwatch.insights_window import Window, with_window
+from starbase.backends.cloudwatch.lower import InsightsQuery, local_plan
 from starbase.compiler import ir
-from starbase.compiler.backends import cloudwatch_syntax as syntax
-from starbase.compiler.backends.cloudwatch import TARGET, InsightsQuery, local_plan
 from starbase.compiler.render import render_plan
 from starbase.compiler.timestamps import format_iso
-from starbase.runtime.cloudwatch import EMULATOR
-from starbase.runtime.insights_poll import MAX_ROWS
-from starbase.runtime.insights_window import Window, with_window
-
-
-def reads_cloudwatch(plan: ir.Plan) -> bool:
-    return any(isinstance(n, ir.Scan) and n.backend == TARGET for n in ir.plan_walk(plan))
 
 
 def local_plan_over(

@@ -1,6 +1,6 @@
 """One CloudWatch source's part of a run: its native query executed, its rows as Arrow.
 
-Requires: a bound plan (`runtime.bind`: no parameters, `now()` in whole seconds), one of the
+Requires: a bound plan (the `bind` pass: no parameters, `now()` in whole seconds), one of the
 `InsightsQuery`s lowered from it (`backends.cloudwatch.lower`), the source's configuration
 and a `logs` client. Guarantees: `fetch` returns a `Fetched`: the rows as a table of the
 query's `columns` (`insights_rows`), the `InsightsQuery` those rows answer, and a report.
@@ -25,16 +25,16 @@ from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
+from starbase.backends.cloudwatch.aws_calls import Caller
+from starbase.backends.cloudwatch.events import EventsReport, describe_group, fetch_events
+from starbase.backends.cloudwatch.insights_poll import Capped, InsightsRun, PollReport, Request
+from starbase.backends.cloudwatch.insights_rows import to_table
+from starbase.backends.cloudwatch.insights_window import Window
+from starbase.backends.cloudwatch.lower import TARGET, InsightsQuery, lower_source
 from starbase.compiler import ir
-from starbase.compiler.backends.cloudwatch import TARGET, InsightsQuery, lower_source
 from starbase.config import SourceConfig
 from starbase.mappings import load_mapping
-from starbase.runtime.aws_calls import Caller
-from starbase.runtime.cloudwatch_events import EventsReport, describe_group, fetch_events
 from starbase.runtime.errors import QueryFailed
-from starbase.runtime.insights_poll import Capped, InsightsRun, PollReport, Request
-from starbase.runtime.insights_rows import to_table
-from starbase.runtime.insights_window import Window
 
 EMULATOR = "emulator"
 ROW_STAGES = ("where", "parse_glob", "parse_regex", "fields")

@@ -1,6 +1,6 @@
-"""emit (DataFusion): the backend-neutral plan → one SQL query for Apache DataFusion.
+"""lower (DataFusion): the backend-neutral plan → one SQL query for Apache DataFusion.
 
-Requires: a plan from the `plan` stage whose scans all use the `datafusion` backend; each scan's
+Requires: a plan from the compiler whose scans all use the `datafusion` backend; each scan's
 source registered as a table named like the source, with its physical columns (and the
 partition columns as hive partitions). Guarantees: SQL is built from sqlglot expression nodes
 (values are literals made by sqlglot, names quoted identifiers — nothing is spliced as text)
@@ -9,9 +9,9 @@ regexes with inline flags, `/` and `%` by zero give null, `sort` orders nulls la
 kept (through hidden columns) until `limit`, `dedup` and the final result; time bounds on an
 epoch column are compared as integers so Parquet statistics prune row groups, and time
 partitions get explicit predicates so whole directories are skipped. Parameters and `now()`
-must be bound before running (`starbase.runtime.bind`); unbound ones print as `$name`/`now()`.
-`json_to_map` and `json_get` call the UDFs `JSON_TO_MAP` and `JSON_GET` (one member, exactly
-`JSON_TO_MAP(text)[key]`), which the runtime registers in every session.
+must be bound before running (the compiler's `bind` pass); unbound ones print as
+`$name`/`now()`. `json_to_map` and `json_get` call the UDFs `JSON_TO_MAP` and `JSON_GET` (one
+member, exactly `JSON_TO_MAP(text)[key]`), registered in every session (`udfs.py`).
 """
 
 from __future__ import annotations
@@ -23,16 +23,17 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from starbase.backends.base import UnsupportedError as _Unsupported
+from starbase.backends.datafusion.dialect import DataFusion
 from starbase.compiler import ir
 from starbase.compiler import regex as portable
-from starbase.compiler.backends.dialect import DataFusion
 from starbase.compiler.timestamps import civil, format_duration, format_utc
 from starbase.compiler.types import Type
 from starbase.mappings import LEVEL_TEXT_GROUPS, LEVEL_TEXT_PATTERN, LEVELS
 from starbase.mappings.model import TRANSFORM_FORMATS
 
 TARGET = "datafusion"
-JSON_TO_MAP = "starbase_json_to_map"  # UDFs of every Starbase session (runtime/udfs.py)
+JSON_TO_MAP = "starbase_json_to_map"  # UDFs of every Starbase session (udfs.py)
 JSON_GET = "starbase_json_get"
 # Columns the SQL adds for itself start with a backtick, which no StarQL name can hold (and a
 # canonical column text that starts with one closes it), so they never meet a user's field.
@@ -61,12 +62,11 @@ _SIMPLE_FUNCTIONS = {
 _SIMPLE_AGGREGATES = {"sum": "SUM", "avg": "AVG", "min": "MIN", "max": "MAX", "stddev": "STDDEV"}
 
 
-class UnsupportedError(Exception):
-    """The plan uses an operation this backend cannot run; names the operation and target."""
+class UnsupportedError(_Unsupported):
+    """The plan uses an operation DataFusion cannot run; names the operation."""
 
     def __init__(self, operation: str, target: str = TARGET) -> None:
-        super().__init__(f"{target} cannot run {operation}")
-        self.operation, self.target = operation, target
+        super().__init__(operation, target)
 
 
 def to_sql(plan: ir.Plan, *, pretty: bool = False) -> str:

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
-from starbase.runtime.aws_calls import Caller
+from starbase.backends.cloudwatch.aws_calls import Caller
+from starbase.backends.cloudwatch.insights_rows import Value
+from starbase.backends.cloudwatch.insights_window import Window
 from starbase.runtime.errors import QueryFailed
-from starbase.runtime.insights_rows import Value
-from starbase.runtime.insights_window import Window
 
 PAGE = 10_000  # FilterLogEvents' largest page
 

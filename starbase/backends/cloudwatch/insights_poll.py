@@ -30,10 +30,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from starbase.runtime.aws_calls import Caller
+from starbase.backends.cloudwatch.aws_calls import Caller
+from starbase.backends.cloudwatch.insights_rows import Value, from_results
+from starbase.backends.cloudwatch.insights_window import Window, with_window
 from starbase.runtime.errors import QueryFailed
-from starbase.runtime.insights_rows import Value, from_results
-from starbase.runtime.insights_window import Window, with_window
 
 MAX_ROWS = 10_000  # GetQueryResults returns at most this many rows per query
 MAX_RUNNING = 4  # of one source at once (accounts may run 30+ Insights queries concurrently)

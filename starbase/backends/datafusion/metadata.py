@@ -23,9 +23,9 @@ from collections.abc import Mapping
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from datafusion import SessionContext
 
+from starbase.backends.datafusion.tables import StoredSource
 from starbase.compiler import ir
 from starbase.compiler.types import Type
-from starbase.runtime.tables import StoredSource
 from starbase.storage.otel_layout import hour_start_ns
 
 _STATS_SCHEMA = pa.schema(

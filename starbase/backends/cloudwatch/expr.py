@@ -31,10 +31,10 @@ import copy
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from starbase.backends.cloudwatch import syntax
+from starbase.backends.cloudwatch.severity import level_words, severity_call
+from starbase.backends.cloudwatch.syntax import NotExpressible
 from starbase.compiler import ir
-from starbase.compiler.backends import cloudwatch_syntax as syntax
-from starbase.compiler.backends.cloudwatch_severity import level_words, severity_call
-from starbase.compiler.backends.cloudwatch_syntax import NotExpressible
 from starbase.compiler.passes.resolve import escape_regex
 from starbase.compiler.types import Type
 from starbase.mappings import LEVEL_TEXT_GROUPS, LEVEL_TEXT_PATTERN, Profile

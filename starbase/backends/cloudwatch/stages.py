@@ -28,12 +28,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from starbase.backends.cloudwatch import syntax
+from starbase.backends.cloudwatch.expr import SYSTEM_FIELDS, ExprLowering, strip_casts
+from starbase.backends.cloudwatch.severity import severity_call
+from starbase.backends.cloudwatch.syntax import NotExpressible
 from starbase.compiler import ir
 from starbase.compiler import regex as portable
-from starbase.compiler.backends import cloudwatch_syntax as syntax
-from starbase.compiler.backends.cloudwatch_expr import SYSTEM_FIELDS, ExprLowering, strip_casts
-from starbase.compiler.backends.cloudwatch_severity import severity_call
-from starbase.compiler.backends.cloudwatch_syntax import NotExpressible
 from starbase.compiler.passes.pushdown import time_bound
 from starbase.compiler.types import Type
 from starbase.mappings import Profile

@@ -26,7 +26,7 @@ from starbase.compiler.passes.normalize import normalize_expr
 from starbase.compiler.passes.resolve import level_range
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
-from starbase.mappings import LEVELS
+from starbase.mappings import LEVEL_HINT, LEVELS
 
 _DURATION = re.compile(r"([0-9]+)(ns|us|ms|s|m|h|d|w)")
 
@@ -130,7 +130,7 @@ def _severity_levels(plan: ir.Plan, values: Mapping[str, object]) -> ir.Plan:
                 f"parameter ${expr.right.name} must be a level name or a number 1–24, "
                 f"not {value!r}",
                 None,
-                'levels: "trace", "debug", "info", "warn", "error", "fatal"',
+                LEVEL_HINT,
             )
         return level_range(expr.op, expr.left, low)
 

@@ -1,1 +1,0 @@
-"""Starbase compiler backends."""
