@@ -15,6 +15,7 @@ import itertools
 import math
 import random
 import struct
+from pathlib import Path
 from unittest import mock
 
 import numpy as np
@@ -319,3 +320,70 @@ def test_the_request_path_uses_the_compiled_check() -> None:
     with mock.patch.object(otlp_wire, "pieces", side_effect=AssertionError("parsed")):
         batch = otlp.decode(payload, otlp.PROTOBUF, None, otlp.Admission(NOW_NS))
     assert batch == otlp.OtlpBatch(payload, 1, partitions=frozenset({NOW_NS // NS_PER_DAY}))
+
+
+def test_the_router_commits_the_same_rows_with_either_converter(tmp_path: Path) -> None:
+    """`starbase router --otlp-converter python|compiled`: the same requests, mixed attribute
+    kinds, land as the same rows; the Python one says in its log that it is in use."""
+    from test_router_harness import PROTOBUF, Router, otlp_request, table_rows, wait_for
+
+    payloads = [
+        otlp_request([f"GET /a {i}", "ünïcode ☃", ""], "checkout", time_ns=NOW_NS + i)
+        for i in range(3)
+    ]
+    payloads.append(
+        otlp_request(
+            ["with attributes"],
+            "payments",
+            time_ns=NOW_NS,
+            attributes={"int": 7, "float": 0.1, "flag": True, "text": "x"},
+        )
+    )
+    committed = {}
+    for converter in ("python", "compiled"):
+        server = Router(tmp_path / converter, "--otlp-converter", converter).start()
+        try:
+            for payload in payloads:
+                assert server.post("/v1/logs", payload, PROTOBUF)[0] == 200
+            wait_for(
+                lambda s=server: s.metric("records_committed_total") >= 10,  # type: ignore[misc]
+                what="the commits",
+            )
+        finally:
+            assert server.stop() == 0
+        rows = table_rows(tmp_path / converter, "otel")
+        committed[converter] = rows.sort_by(
+            [("time_unix_nano", "ascending"), ("body", "ascending")]
+        )
+        in_python = "OTLP conversion in pure Python" in server.output()
+        assert in_python == (converter == "python"), server.output()
+    assert committed["python"].num_rows == 10
+    assert committed["python"].equals(committed["compiled"])
+
+
+def test_the_compiled_converter_asked_for_but_not_built_is_a_one_line_error(
+    tmp_path: Path,
+) -> None:
+    from starbase.cli import _parser
+    from starbase.config import ConfigError
+    from starbase.router.cli import config_from_args
+
+    args = _parser().parse_args(["router", "--data", str(tmp_path), "--otlp-converter", "compiled"])
+    assert config_from_args(args).otlp_converter == "compiled"
+    unbuilt = mock.patch.object(native, "built", return_value=False)
+    with unbuilt, pytest.raises(ConfigError, match=r"--otlp-converter compiled: .* not built"):
+        config_from_args(args)
+
+
+def test_use_switches_the_converter_of_the_process() -> None:
+    payload = [b"\x0a\x00"]  # one empty ResourceLogs
+    try:
+        native.use("python")
+        assert not native.available() and native.check(payload[0], NOW_NS) is None
+        assert native.otlp_table(entries(payload)).num_rows == 0
+        native.use("compiled")
+        assert native.available() and native.check(payload[0], NOW_NS) is not None
+        with pytest.raises(ValueError, match="unknown OTLP converter"):
+            native.use("rust")
+    finally:
+        native.use("auto")

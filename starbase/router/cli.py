@@ -112,6 +112,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         default="600",
         help="compact and vacuum the tables every SECONDS (default 600; 0 = never)",
     )
+    policy.add_argument(
+        "--otlp-converter",
+        choices=("auto", "compiled", "python"),
+        default="auto",
+        help="how OTLP is checked and turned into columns: the compiled decoder, the Python "
+        "reference, or auto (compiled when it is built; default)",
+    )
     access = command.add_argument_group("access")
     access.add_argument(
         "--token",
@@ -199,6 +206,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
     max_inflight = size(args.max_inflight, "--max-inflight")
     if max_inflight < max_body:
         raise ConfigError("--max-inflight must be at least --max-body")
+    if args.otlp_converter == "compiled":
+        from starbase.router import native
+
+        if not native.built():
+            raise ConfigError(
+                "--otlp-converter compiled: the compiled OTLP decoder is not built "
+                "(reinstall with a C compiler: make .venv/.installed)"
+            )
     return RouterConfig(
         location=location,
         wal_dir=str(wal),
@@ -220,6 +235,7 @@ def config_from_args(args: argparse.Namespace) -> Any:
         header_timeout_s=_seconds(args.header_timeout, "--header-timeout", zero=False),
         max_connections=_integer(args.max_connections, "--max-connections", 1, 10**6),
         compact_every_s=_seconds(args.compact_every, "--compact-every", zero=True),
+        otlp_converter=str(args.otlp_converter),
         shutdown_timeout_s=_seconds(args.shutdown_timeout, "--shutdown-timeout", zero=True),
         log_level=_log_level(args.log_level),
         tokens=tokens,

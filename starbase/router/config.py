@@ -57,6 +57,7 @@ class RouterConfig:
     retry_after_s: int = 2
     shutdown_timeout_s: float = 30.0
     compact_every_s: float = 0.0  # 0 = no background compaction
+    otlp_converter: str = "auto"  # auto (compiled when built), compiled, python (native.use)
     log_level: str = "INFO"
     tokens: dict[str, str | None] = field(default_factory=dict)  # bearer token -> tenant
     firehose_keys: dict[str, str | None] = field(default_factory=dict)  # access key -> tenant

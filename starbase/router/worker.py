@@ -30,7 +30,7 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from starbase.router import signals
+from starbase.router import native, signals
 from starbase.router.compactor import Compactor
 from starbase.router.config import CONFIG_ENV, SUPERVISOR_ENV, RouterConfig
 from starbase.router.connections import CappedSite, raise_fd_limit
@@ -50,6 +50,7 @@ _SWITCH_INTERVAL_S = 0.001  # the flusher holds the GIL for long stretches: hand
 def run(config: RouterConfig, worker: int, stopping: threading.Event | None = None) -> int:
     """Serve until `stopping` is set (by SIGTERM/SIGINT); the exit code."""
     stopping = stopping or threading.Event()
+    native.use(config.otlp_converter)
     sys.setswitchinterval(_SWITCH_INTERVAL_S)
     logging.getLogger("aiohttp.server").addFilter(_one_line_for_bad_requests)
     wal = Wal(Path(config.wal_dir) / str(worker), config.wal_segment_bytes)
@@ -166,6 +167,7 @@ def _one_line_for_bad_requests(record: logging.LogRecord) -> bool:
 
 def drain(config: RouterConfig, worker: int) -> None:
     """Commit everything in worker `worker`'s WAL, then remove it (it will not run again)."""
+    native.use(config.otlp_converter)
     directory = Path(config.wal_dir) / str(worker)
     wal = Wal(directory, config.wal_segment_bytes)
     wal.open()

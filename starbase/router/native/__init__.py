@@ -1,8 +1,10 @@
 """The compiled OTLP → Arrow decoder, and the choice between it and the Python reference.
 
 Requires: the C extension `_otlp_arrow` (built from this folder's C sources by `pip install`,
-see setup.py); without it, or with `STARBASE_NATIVE=0` in the environment, `otlp_table` is
-`convert_otlp.otlp_table`, the pure-Python reference, and says so once in the log.
+see setup.py); without it, with `STARBASE_NATIVE=0` in the environment, or after
+`use("python")` (the router's `--otlp-converter python`), `otlp_table` is
+`convert_otlp.otlp_table`, the pure-Python reference, `check` answers None (the request path
+then checks record by record in Python), and the log says so once.
 
 Guarantees: `otlp_table(entries)` and `otlp_prefix_table(entries, max_values)` return the
 same table as the reference (same schema — the stored files' `OTEL_LOGS_SCHEMA`, ids as
@@ -34,8 +36,11 @@ log = logging.getLogger("starbase.router")
 SCHEMA = OTEL_LOGS_SCHEMA  # the stored files' columns: ids as bytes, the service beside
 
 
-def _load() -> tuple[ModuleType | None, str]:
-    if os.environ.get("STARBASE_NATIVE", "1") == "0":
+CONVERTERS = ("auto", "compiled", "python")  # the router's --otlp-converter choices
+
+
+def _load(*, honour_env: bool = True) -> tuple[ModuleType | None, str]:
+    if honour_env and os.environ.get("STARBASE_NATIVE", "1") == "0":
         return None, "STARBASE_NATIVE=0"
     try:
         from starbase.router.native import _otlp_arrow
@@ -46,6 +51,27 @@ def _load() -> tuple[ModuleType | None, str]:
 
 _native, _why_not = _load()
 _warned = False
+
+
+def use(converter: str) -> None:
+    """Choose the OTLP converter of this process: "auto" (the compiled one when it is built and
+    `STARBASE_NATIVE` is not 0), "compiled" (ImportError saying why when it is not built) or
+    "python" (the reference)."""
+    global _native, _why_not, _warned
+    if converter not in CONVERTERS:
+        raise ValueError(f"unknown OTLP converter {converter!r}: one of {', '.join(CONVERTERS)}")
+    if converter == "python":
+        _native, _why_not = None, "--otlp-converter python"
+    else:
+        _native, _why_not = _load(honour_env=converter == "auto")
+        if converter == "compiled" and _native is None:
+            raise ImportError(f"the compiled OTLP converter is not available: {_why_not}")
+    _warned = False
+
+
+def built() -> bool:
+    """Whether the extension can be imported (whatever `use` chose)."""
+    return _load(honour_env=False)[0] is not None
 
 
 Summary = tuple[int, int, int, int, int, int, bool, frozenset[int] | None]
