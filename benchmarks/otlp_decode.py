@@ -11,7 +11,13 @@ must be sorted, and Parquet encoding of the partitions at the append level and a
 (with the bytes per record each gives: compaction's trade-off). Single-threaded, so the figures
 hold on a busy machine better than end-to-end rates do. Then compaction's cost: the records
 appended 10 requests a commit, compacted at zstd 1/3/6/9 (CPU µs per record of all threads, and
-bytes per record written). `--json` prints one JSON object.
+bytes per record written). Then the other ways records arrive, per record on the same
+records (`--no-other-formats` skips them): OTLP/JSON through the request path (`otlp.decode`:
+JSON parse, protobuf's ParseDict per record, then the protobuf checks; what the WAL keeps is
+protobuf, so its commit is the compiled one above), with `json.loads` alone for scale; and
+Firehose deliveries of CloudWatch subscription messages (100 events a message, the records'
+bodies as messages): `firehose.decode` on the request path and `convert.cloudwatch_table` at
+commit. `--json` prints one JSON object.
 """
 
 from __future__ import annotations
@@ -77,6 +83,70 @@ def compaction_costs(entries: list[Entry], per_request: int) -> dict[int, tuple[
     return costs
 
 
+def other_formats(bodies: list[bytes], records: int, repeat: int) -> dict[str, float]:
+    """µs of CPU per record of OTLP/JSON's request path and of Firehose's request path and
+    commit, on the records of `bodies` (see the module docstring)."""
+    import base64
+    import gzip
+
+    from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
+
+    from starbase.router import convert, firehose
+
+    documents = []
+    for body in bodies:
+        request = json_format.MessageToDict(ExportLogsServiceRequest.FromString(body))
+        for resource_logs in request["resourceLogs"]:
+            for scope_logs in resource_logs["scopeLogs"]:
+                for record in scope_logs["logRecords"]:
+                    for name in ("traceId", "spanId"):
+                        record[name] = base64.b64decode(record[name]).hex()
+        documents.append(json.dumps(request).encode())
+    deliveries = []
+    for body in bodies:
+        request = ExportLogsServiceRequest.FromString(body)
+        events = [
+            {"id": str(i), "timestamp": r.time_unix_nano // 10**6, "message": r.body.string_value}
+            for rl in request.resource_logs
+            for sl in rl.scope_logs
+            for i, r in enumerate(sl.log_records)
+        ]
+        messages = [
+            {
+                "messageType": "DATA_MESSAGE",
+                "owner": "123456789012",
+                "logGroup": f"/aws/lambda/fn{k % 8}",
+                "logStream": "2026/12/06/[$LATEST]abc",
+                "subscriptionFilters": ["to-starbase"],
+                "logEvents": events[k : k + 100],
+            }
+            for k in range(0, len(events), 100)
+        ]
+        data = [
+            {"data": base64.b64encode(gzip.compress(json.dumps(m).encode(), 1)).decode()}
+            for m in messages
+        ]
+        deliveries.append(json.dumps({"requestId": "r", "timestamp": 1, "records": data}))
+    wal = []
+    for seq, delivery in enumerate(deliveries, 1):
+        batch = firehose.decode(delivery.encode(), None, 1 << 30, Budget(10**6, 60.0))
+        assert isinstance(batch, firehose.FirehoseBatch), batch
+        wal.append(Entry(seq, 0, batch.events, Kind.CLOUDWATCH, None, "", batch.payload))
+    n = len(bodies) * records
+    admission = otlp.Admission(time.time_ns())
+    stages: dict[str, Callable[[], Any]] = {
+        "otlp_json: json.loads alone": lambda: [json.loads(d) for d in documents],
+        "otlp_json: request path": lambda: [
+            otlp.decode(d, otlp.JSON, Budget(10**6, 60.0), admission) for d in documents
+        ],
+        "firehose: request path": lambda: [
+            firehose.decode(d.encode(), None, 1 << 30, Budget(10**6, 60.0)) for d in deliveries
+        ],
+        "firehose: commit convert": lambda: convert.cloudwatch_table(wal),
+    }
+    return {name: round(best(repeat, work) / n * 1e6, 3) for name, work in stages.items()}
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=110)
@@ -86,6 +156,7 @@ def main() -> int:
         "--no-compaction", dest="compaction", action="store_false",
         help="skip the compaction figures (each level compacts a fresh copy of the table)",
     )  # fmt: skip
+    parser.add_argument("--no-other-formats", dest="other_formats", action="store_false")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     now = time.time_ns()
@@ -143,6 +214,8 @@ def main() -> int:
     }
     if args.compaction:
         result["compaction (µs/record, B/record)"] = compaction_costs(entries, args.records)
+    if args.other_formats:
+        result |= other_formats(bodies[:10], args.records, args.repeat)
     if args.json:
         print(json.dumps(result))
     else:

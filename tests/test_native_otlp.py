@@ -6,12 +6,16 @@ same prefix under the flusher's attribute-value limit; rows in the stored files'
 asked; and the request path's compiled check gives the answers of the Python checks. Plus
 the edges named one by one: nesting depth, malformed varints, tags, lengths and groups, UTF-8,
 Python's float repr, and payloads that crash nothing (the same corpus also runs under
-AddressSanitizer: `make fuzz-native`).
+AddressSanitizer: `make fuzz-native`). OTLP/JSON: the compiled walk of a parsed document
+gives the request protobuf's json_format gives, or leaves it to json_format (errors included).
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import itertools
+import json
 import math
 import random
 import struct
@@ -26,10 +30,21 @@ from google.protobuf.message import DecodeError
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
-from otlp_strategies import NOW_NS, delimited, mutated, requests, tag, varint, wire_requests
+from otlp_strategies import (
+    NOW_NS,
+    delimited,
+    json_document,
+    json_documents,
+    mutated,
+    requests,
+    tag,
+    varint,
+    wire_requests,
+)
 
-from starbase.router import convert_otlp, native, otlp, otlp_wire
+from starbase.router import convert_otlp, native, otlp, otlp_json, otlp_wire
 from starbase.router.limits import Budget
+from starbase.router.problems import Problem
 from starbase.router.wal import Entry, Kind
 from starbase.storage.formats import OTEL
 
@@ -387,3 +402,75 @@ def test_use_switches_the_converter_of_the_process() -> None:
             native.use("rust")
     finally:
         native.use("auto")
+
+
+@FAST
+@given(json_documents())
+def test_the_compiled_json_walk_gives_the_reference_request_or_none(
+    document: dict[str, object],
+) -> None:
+    """`native.json_payload` parses to the message `otlp_json.parse_json`'s json_format
+    builds; where the reference refuses a document, the compiled walk has left it (None)."""
+    compiled = native.json_payload(copy.deepcopy(document))
+    reference = otlp_json._request(copy.deepcopy(document), Budget(10**6, 60.0))
+    if compiled is not None:
+        assert not isinstance(reference, Problem), reference
+        assert ExportLogsServiceRequest.FromString(compiled) == reference
+
+
+@FAST
+@given(json_documents(), st.sampled_from([2, 1000]))
+def test_otlp_json_request_path_answers_the_same_compiled_or_not(
+    document: dict[str, object], max_records: int
+) -> None:
+    """`otlp.decode` of an OTLP/JSON body: same problem, or the same records accepted (the
+    payload may list fields in another order: the same request either way)."""
+    body = json.dumps(document).encode()
+    admission = otlp.Admission(NOW_NS)
+    compiled = otlp.decode(body, otlp.JSON, Budget(max_records, 60.0), admission)
+    with mock.patch.object(native, "_native", None):
+        reference = otlp.decode(body, otlp.JSON, Budget(max_records, 60.0), admission)
+    if isinstance(reference, otlp.OtlpBatch) and isinstance(compiled, otlp.OtlpBatch):
+        parse = ExportLogsServiceRequest.FromString
+        assert parse(compiled.payload) == parse(reference.payload)
+        compiled, reference = (dataclasses.replace(b, payload=b"") for b in (compiled, reference))
+    assert compiled == reference
+
+
+def test_a_usual_otlp_json_document_takes_the_compiled_walk() -> None:
+    """Integers as strings or numbers, enums as names or numbers, hex ids, every kind but bytes:
+    no json_format on the way."""
+    request = ExportLogsServiceRequest()
+    logs = request.resource_logs.add()
+    logs.resource.attributes.add(key="service.name").value.string_value = "shop"
+    record = logs.scope_logs.add().log_records.add(
+        time_unix_nano=NOW_NS, severity_number=17, trace_id=bytes(range(16)), span_id=b"\x01" * 8
+    )
+    record.body.kvlist_value.values.add(key="k").value.array_value.values.add(double_value=0.5)
+    for key, kind, value in (
+        ("i", "int_value", -3),
+        ("b", "bool_value", True),
+        ("s", "string_value", "é"),
+    ):
+        setattr(record.attributes.add(key=key).value, kind, value)
+    payload = bytes(request.SerializeToString())
+    for integer_enums, numbers in itertools.product((False, True), repeat=2):
+        document = json_document(payload, integer_enums, numbers)
+        with mock.patch.object(otlp_json.json_format, "ParseDict", side_effect=AssertionError):
+            compiled = otlp_json.json_payload(json.dumps(document).encode(), Budget(10, 60.0))
+        assert isinstance(compiled, bytes)
+        assert ExportLogsServiceRequest.FromString(compiled) == request
+
+
+def test_json_numbers_past_a_double_are_a_400_not_a_crash() -> None:
+    """A 400-digit integer as a doubleValue: float() overflows (OverflowError), which the
+    reference let escape as a 500."""
+    record = {"timeUnixNano": str(NOW_NS), "body": {"doubleValue": 10**400}}
+    document = {"resourceLogs": [{"scopeLogs": [{"logRecords": [record]}]}]}
+    for converter in ("python", "compiled"):
+        try:
+            native.use(converter)
+            answer = otlp.decode(json.dumps(document).encode(), otlp.JSON, None, None)
+        finally:
+            native.use("auto")
+        assert isinstance(answer, Problem) and answer.status == 400, answer

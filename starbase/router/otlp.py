@@ -31,7 +31,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ig
 from starbase.router import native, otlp_wire
 from starbase.router.anyvalue import service_name
 from starbase.router.limits import MAX_RECORD_BYTES, Budget, Overrun, unlimited
-from starbase.router.otlp_json import parse_json
+from starbase.router.otlp_json import json_payload
 from starbase.router.problems import Problem, bad_request
 from starbase.storage.formats import OTEL, segment
 from starbase.storage.otel_layout import MAX_SEGMENT_BYTES, NS_PER_DAY, hour_key
@@ -80,10 +80,10 @@ def decode(
         if kind in (PROTOBUF, "application/protobuf"):
             return _checked(body, budget, admission)
         if kind == JSON:
-            parsed = parse_json(body, budget)
-            if isinstance(parsed, Problem):
-                return parsed
-            return _checked(bytes(parsed.SerializeToString()), budget, admission)
+            payload = json_payload(body, budget)
+            if isinstance(payload, Problem):
+                return payload
+            return _checked(payload, budget, admission)
     except Overrun as exc:
         return exc.problem
     return Problem(415, f"Content-Type must be {PROTOBUF} or {JSON}, not {kind or 'absent'!r}")

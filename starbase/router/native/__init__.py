@@ -91,6 +91,15 @@ def check(payload: bytes, received_ns: int) -> Summary | None:
         raise DecodeError(f"malformed ExportLogsServiceRequest: {exc}") from None
 
 
+def json_payload(document: object) -> bytes | None:
+    """The protobuf payload of a parsed OTLP/JSON document from the compiled walk (json.c),
+    or None: not handled there (the reference, `otlp_json.parse_json`, decides, errors
+    included), or no compiled decoder."""
+    if _native is None:
+        return None
+    return _native.json_payload(document)  # type: ignore[no-any-return]
+
+
 def available() -> bool:
     """Whether the compiled decoder is in use."""
     return _native is not None

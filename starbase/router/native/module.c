@@ -13,6 +13,8 @@
  * check(payload, received) -> (records, own values, shared values, max time, min stamp,
  *   longest service.name, unusual service.name, days or None): what the request path checks
  *   (sb_check), or DecodeError.
+ * json_payload(document) -> bytes | None: the protobuf payload of a parsed OTLP/JSON document
+ *   (json.c), or None where protobuf's json_format must decide. Holds the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -209,11 +211,20 @@ static PyObject *validate(PyObject *self, PyObject *arg) {
   return PyLong_FromUnsignedLongLong(records);
 }
 
+PyObject *sb_json_payload(PyObject *document); /* json.c */
+
+static PyObject *json_payload(PyObject *self, PyObject *document) {
+  (void)self;
+  return sb_json_payload(document);
+}
+
 static PyMethodDef methods[] = {
     {"decode", (PyCFunction)(void (*)(void))decode, METH_VARARGS | METH_KEYWORDS,
      "decode(payloads, received, max_values=-1, sorted=True) -> ((schema, array), used)"},
     {"validate", validate, METH_O, "validate(payload) -> number of LogRecords"},
     {"check", check, METH_VARARGS, "check(payload, received) -> the request path's summary"},
+    {"json_payload", json_payload, METH_O,
+     "json_payload(document) -> protobuf bytes of a parsed OTLP/JSON document, or None"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_otlp_arrow",
