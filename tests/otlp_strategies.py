@@ -283,6 +283,7 @@ _EDGE_VALUES = [
     "-9223372036854775808", "-9223372036854775809", "007", "00ff", "00FF", "0g", "abc",
     "aa bb", "SEVERITY_NUMBER_INFO", "SEVERITY_NUMBER_INFO4", "SEVERITY_NUMBER_INFO5",
     "SEVERITY_NUMBER_UNSPECIFIED", "\ud800", "é", [], {}, [None], {"stringValue": "x"},
+    [{"stringValue": "x", "intValue": "1"}], {"values": [{"boolValue": True, "intValue": 1}]},
 ]  # fmt: skip
 json_values = st.recursive(
     st.one_of(st.sampled_from(_EDGE_VALUES), st.integers(), st.floats(), texts),

@@ -404,8 +404,18 @@ def test_use_switches_the_converter_of_the_process() -> None:
         native.use("auto")
 
 
+def _in_a_record(body: object) -> dict[str, object]:
+    return {"resourceLogs": [{"scopeLogs": [{"logRecords": [{"body": body}]}]}]}
+
+
 @FAST
 @given(json_documents())
+@example(_in_a_record({"arrayValue": {"values": [{"stringValue": "a", "intValue": "1"}]}}))
+@example(
+    _in_a_record(
+        {"kvlistValue": {"values": [{"key": "k", "value": {"boolValue": True, "doubleValue": 1}}]}}
+    )
+)
 def test_the_compiled_json_walk_gives_the_reference_request_or_none(
     document: dict[str, object],
 ) -> None:

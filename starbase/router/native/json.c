@@ -229,9 +229,18 @@ static int message(out *o, unsigned field, PyObject *value, field_writer write, 
 static int any_value(out *o, const char *k, Py_ssize_t n, PyObject *value, int depth);
 static int key_value(out *o, const char *k, Py_ssize_t n, PyObject *value, int depth);
 
+static int any_object(out *o, unsigned field, PyObject *value, int depth);
+
 static int values_list(out *o, const char *k, Py_ssize_t n, PyObject *value, int depth) {
-  if (KEY("values")) return repeated(o, 1, value, any_value, depth);
-  return 2;
+  if (!KEY("values")) return 2;
+  if (!PyList_Check(value)) return GIVE_UP;
+  for (Py_ssize_t i = 0; i < PyList_GET_SIZE(value); i++) {
+    PyObject *item = PyList_GET_ITEM(value, i);
+    if (item == Py_None) return GIVE_UP;
+    int r = any_object(o, 1, item, depth); /* each element an AnyValue: one member at most */
+    if (r != OK) return r;
+  }
+  return OK;
 }
 
 static int kv_list(out *o, const char *k, Py_ssize_t n, PyObject *value, int depth) {
