@@ -285,11 +285,16 @@ _EDGE_VALUES = [
     "SEVERITY_NUMBER_UNSPECIFIED", "\ud800", "é", [], {}, [None], {"stringValue": "x"},
     [{"stringValue": "x", "intValue": "1"}], {"values": [{"boolValue": True, "intValue": 1}]},
 ]  # fmt: skip
+
+
+def _json_containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    keys = st.sampled_from(JSON_KEYS)
+    return st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3))
+
+
 json_values = st.recursive(
     st.one_of(st.sampled_from(_EDGE_VALUES), st.integers(), st.floats(), texts),
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=3), st.dictionaries(st.sampled_from(JSON_KEYS), inner, max_size=3)
-    ),
+    _json_containers,
     max_leaves=6,
 )
 
