@@ -485,3 +485,20 @@ def test_json_numbers_past_a_double_are_a_400_not_a_crash() -> None:
         finally:
             native.use("auto")
         assert isinstance(answer, Problem) and answer.status == 400, answer
+
+
+def test_a_large_otlp_json_document_walks_to_the_same_request() -> None:
+    """Lengths of one, two and three bytes (a resource of ~300 KB): the walk moves each
+    message's content once its length is known."""
+    request = ExportLogsServiceRequest()
+    logs = request.resource_logs.add()
+    logs.resource.attributes.add(key="service.name").value.string_value = "x" * 200
+    scope = logs.scope_logs.add()
+    for i in range(3000):
+        record = scope.log_records.add(time_unix_nano=NOW_NS + i, severity_number=9)
+        record.body.string_value = "b" * (i % 300)
+        record.attributes.add(key="i").value.int_value = -i
+    document = json_document(bytes(request.SerializeToString()), True, False)
+    compiled = native.json_payload(document)
+    assert compiled is not None and len(compiled) > 2**14
+    assert ExportLogsServiceRequest.FromString(compiled) == request
