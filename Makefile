@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer fuzz-native bench-startup bench-session clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer bench-rules fuzz-native bench-startup bench-session clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -88,6 +88,10 @@ bench-api: $(STAMP)
 # Template mining on Loghub-2k (vs Drain), held-out formats, analyze speed (docs/analyzer.md).
 bench-analyzer: $(STAMP)
 	$(BIN)/python benchmarks/analyzer.py
+
+# 50 StarQL rules every 30 s over bench-query's 10M records: evaluation latency, missed rounds.
+bench-rules: $(STAMP)
+	$(BIN)/python benchmarks/rules.py
 
 # `starbase --help`, compile and a small query: wall and CPU time, median of repeated runs.
 bench-startup: $(STAMP)

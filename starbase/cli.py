@@ -92,6 +92,11 @@ COMMANDS: tuple[Command, ...] = (
         "starbase.analyzer.cli",
         "add_parsers",
     ),
+    Command(
+        (("rules", "alerting and recording rules over StarQL (check, run)"),),
+        "starbase.rules.cli",
+        "add_parsers",
+    ),
 )
 
 

@@ -8,7 +8,9 @@ Requires: `ServeSettings`. Guarantees, for every request:
   logged with the traceback, the client gets one line) — never an HTML or text page;
 - `/api/…` needs `Authorization: Bearer TOKEN` when tokens are configured (401 missing,
   403 unknown; `WWW-Authenticate: Bearer`); the UI's files, `/openapi.json`, `/healthz` and
-  `/readyz` are public;
+  `/readyz` are public; `/metrics` (Prometheus, `api.metrics`) needs a token when tokens are
+  configured; with `rule_files`, the rule evaluator runs in the server and answers
+  `/api/v1/rules` and `/api/v1/alerts` to tokens not bound to a tenant (`starbase.rules.api`);
 - CORS is off unless origins are configured (`--cors-origin`): then those origins, and only
   they, get CORS headers and preflight answers;
 - the UI is served from the package (`static/`, no network needed at run time) with a
@@ -171,11 +173,40 @@ def build_app(settings: ServeSettings) -> web.Application:
     app[STATE] = ApiState(settings)
     for route in ROUTES:
         app.router.add_route(route.method, route.path, route.handler)
+    _monitoring(app, settings)
     app.router.add_get("/openapi.json", openapi)
     app.router.add_get("/", index)
     app.router.add_static("/static/", STATIC, follow_symlinks=False)
     app.cleanup_ctx.append(_lifetime)
     return app
+
+
+def _monitoring(app: web.Application, settings: ServeSettings) -> None:
+    """`/metrics`, and the rule evaluator with its `/api/v1/rules` and `/api/v1/alerts`."""
+    from starbase.api import metrics
+    from starbase.rules import api as rules
+    from starbase.rules.metrics import Registry
+
+    registry = Registry()
+
+    async def operator(request: web.Request) -> web.StreamResponse:
+        authenticate(settings, request.headers.get("Authorization"))
+        return web.Response()
+
+    metrics.install(app, registry, operator)
+    if settings.rule_files:
+        data = settings.data_dir or settings.state_dir.parent
+        own = f"http://{settings.listen_host}:{settings.port}"
+        rules.mount(
+            app,
+            settings.rule_files,
+            settings.config,
+            data=data,
+            alertmanagers=settings.alertmanagers,
+            external_url=settings.external_url or own,
+            metrics=registry,
+            allow=lambda request: request[PRINCIPAL].tenant is None,
+        )
 
 
 async def _lifetime(app: web.Application) -> AsyncIterator[None]:

@@ -71,6 +71,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     limits.add_argument(
         "--engines", type=int, default=4, help="queries running at once, server-wide (4)"
     )
+    rules = command.add_argument_group("alerting and recording rules (docs/alerting.md)")
+    rules.add_argument(
+        "--rules", action="append", default=[], type=Path, metavar="FILE", help="a rule file"
+    )
+    rules.add_argument(
+        "--alertmanager", action="append", default=[], metavar="URL", help="an Alertmanager"
+    )
+    rules.add_argument("--external-url", help="the URL alerts link to (default: this server)")
     command.add_argument("--log-level", default="INFO", help="default: INFO")
     command.set_defaults(handler=run, diagnostics="text")
     return command
@@ -105,6 +113,9 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         raise ConfigError("--max-seconds must be positive")
     if not 0 <= args.port <= 65535:
         raise ConfigError(f"--port must be 0-65535, not {args.port}")
+    from starbase.rules.cli import check_urls
+
+    check_urls(args.alertmanager, args.external_url)
     limits = Limits(
         max_concurrent=args.max_concurrent,
         max_seconds=args.max_seconds,
@@ -121,6 +132,10 @@ def settings_from_args(args: argparse.Namespace) -> Any:
         router_url=args.router,
         engines=args.engines,
         limits=limits,
+        rule_files=tuple(args.rules),
+        alertmanagers=tuple(args.alertmanager),
+        external_url=args.external_url,
+        data_dir=data_dir(args.data),
     )
 
 
@@ -146,8 +161,16 @@ def run(args: argparse.Namespace) -> int:
     def announce(*_: object, **__: object) -> None:
         print(f"starbase serve: listening on {url}", flush=True)
 
+    from starbase.rules.loader import RuleFileError
+
+    try:
+        app = build_app(settings)
+    except RuleFileError as exc:
+        for problem in exc.problems:
+            print(problem.render(), file=sys.stderr)
+        return 2
     web.run_app(
-        build_app(settings),
+        app,
         host=settings.listen_host,
         port=settings.port,
         print=announce,

@@ -44,6 +44,11 @@ class ServeSettings:
     router_url: str | None = None  # the router whose health and metrics the admin page shows
     engines: int = 4  # queries running at once (engines), for the whole server
     limits: Limits = field(default_factory=Limits)
+    # alerting and recording rules evaluated inside serve (docs/alerting.md)
+    rule_files: tuple[Path, ...] = ()
+    alertmanagers: tuple[str, ...] = ()
+    external_url: str | None = None  # what alerts link to (default: this server)
+    data_dir: Path | None = None  # rules' state and recorded series (default: state_dir's parent)
 
     @property
     def open(self) -> bool:

@@ -284,3 +284,34 @@ def test_explain_context_admin_and_a_narrow_window(page: Page) -> None:
     page.locator("#nav-explore").click()
     run(page)
     page.screenshot(path=SHOTS / "explore-narrow.png")
+
+
+SLOW_FETCHES = """
+const original = window.fetch;
+window.__delays = { page: 0, start: 0 };
+window.fetch = async (input, init = {}) => {
+  const url = String(input instanceof Request ? input.url : input);
+  const method = (init.method || "GET").toUpperCase();
+  const wait = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
+  if (/\\/api\\/v1\\/jobs\\/[^/?]+/.test(url) && method === "GET") await wait(window.__delays.page);
+  if (/\\/api\\/v1\\/jobs$/.test(url) && method === "POST") await wait(window.__delays.start);
+  return original(input, init);
+};
+"""
+
+
+def test_a_page_of_the_previous_run_never_lands_in_the_next(page: Page) -> None:
+    """A result page still in flight when a new run starts is dropped, not drawn with the
+    new run's (still unknown) columns: that threw in the page and mixed two results."""
+    page.add_init_script(SLOW_FETCHES)
+    page.reload()
+    expect(page.locator("#auth-note")).to_contain_text("local mode")
+    type_query(page, "from otel | fields service, host")  # a table of many pages
+    page.locator(".editor-input").press("Control+Enter")
+    expect(page.locator("#results td").first).to_be_visible(timeout=30_000)
+    page.evaluate("window.__delays.page = 4000")  # a page of the first run is on its way
+    page.evaluate("window.__delays.start = 6000; window.__delays.page = 0")  # the next starts late
+    type_query(page, "from otel | stats count() as total")
+    page.locator(".editor-input").press("Control+Enter")
+    expect(page.locator("#status")).to_contain_text("done", timeout=30_000)
+    expect(page.locator("#results th")).to_have_text(["total"])

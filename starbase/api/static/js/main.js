@@ -112,6 +112,7 @@ async function run() {
   await cancel(true);
   writeUrl();
   const generation = ++state.generation;
+  state.run = null; // a page still in flight for the previous run must not land in the new one
   const request = body();
   setStatus("running…");
   $("cancel").hidden = false;
@@ -123,6 +124,10 @@ async function run() {
   } catch (error) {
     $("cancel").hidden = true;
     showError(error);
+    return;
+  }
+  if (generation !== state.generation) {
+    del(`/api/v1/jobs/${job.id}`).catch(() => {}); // a newer run replaced this one while it started
     return;
   }
   state.run = { id: job.id, offset: 0, state: "running", columns: null, loading: false, generation, request };
@@ -142,7 +147,7 @@ async function poll(generation) {
       showError(error);
       break;
     }
-    if (current !== state.run) return;
+    if (current !== state.run || generation !== state.generation) return;
     if (!current.columns && page.columns.length) {
       current.columns = page.columns;
       results.reset(page.columns);
@@ -196,7 +201,7 @@ async function loadMore() {
   current.loading = true;
   try {
     const page = await get(`/api/v1/jobs/${current.id}?offset=${current.offset}&limit=${PAGE}`);
-    if (current === state.run && page.rows.length) {
+    if (current === state.run && current.generation === state.generation && page.rows.length) {
       results.append(page.rows);
       current.offset += page.rows.length;
       info(page);
