@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer bench-rules fuzz-native bench-startup bench-session clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer bench-rules fuzz-native bench-startup bench-session bench-join clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -114,6 +114,11 @@ bench-startup: $(STAMP)
 # Queries in worker processes vs in process: first batch, throughput, cancel, respawn.
 bench-session: $(STAMP)
 	$(BIN)/python benchmarks/session.py
+
+# join cost: 10M rows x a 100k-row right side, StarQL against DuckDB (docs/reference.md, joins)
+bench-join: $(STAMP)
+	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
+	$(BIN)/python benchmarks/join.py
 
 clean:
 	rm -rf $(VENV) .mypy_cache .pytest_cache .ruff_cache

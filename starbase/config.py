@@ -18,6 +18,8 @@ from types import MappingProxyType
 from typing import Any
 
 DEFAULT_SOURCE = "otel"
+LOOKUP_FORMAT = "lookup"  # the format of a lookup table's scan in a plan
+LOOKUP_TYPES = ("string", "int", "float", "bool")
 
 
 class ConfigError(Exception):
@@ -59,9 +61,24 @@ def _source_config(
 
 
 @dataclass(frozen=True)
+class LookupConfig:
+    """A small table for `lookup NAME on KEY`: a CSV (with a header row) or Parquet file and
+    its columns (name, type), in order; `path` is absolute or relative to the config file."""
+
+    name: str
+    path: str
+    columns: tuple[tuple[str, str], ...]
+
+    @property
+    def file_format(self) -> str:
+        return "parquet" if self.path.lower().endswith(".parquet") else "csv"
+
+
+@dataclass(frozen=True)
 class Config:
     sources: tuple[SourceConfig, ...]
     path: Path | None = None
+    lookups: tuple[LookupConfig, ...] = ()
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -69,6 +86,9 @@ class Config:
 
     def source(self, name: str) -> SourceConfig | None:
         return next((s for s in self.sources if s.name == name), None)
+
+    def lookup(self, name: str) -> LookupConfig | None:
+        return next((t for t in self.lookups if t.name == name), None)
 
 
 def data_dir(explicit: str | os.PathLike[str] | None = None) -> Path:
@@ -128,7 +148,62 @@ def config_from_dict(raw: Mapping[str, Any], path: Path | None = None) -> Config
                 options=MappingProxyType({k: v for k, v in entry.items() if k not in known}),
             )
         )
-    return Config(tuple(sources), path)
+    lookups = _lookups(raw.get("lookups", {}), path, where, {s.name for s in sources})
+    return Config(tuple(sources), path, lookups)
+
+
+def _lookups(
+    raw: Any, path: Path | None, where: str, sources: set[str]
+) -> tuple[LookupConfig, ...]:
+    """`[lookups.NAME]` tables: `path` (CSV or Parquet) and `columns` (name = type); a CSV's
+    columns default to its header row, every one a string."""
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: lookups must be a table of [lookups.NAME] tables")
+    out = []
+    for name, entry in raw.items():
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}: lookups.{name} must be a table")
+        if name in sources:
+            raise ConfigError(f"{where}: lookups.{name}: a source has that name already")
+        unknown = sorted(set(entry) - {"path", "columns"})
+        if unknown:
+            raise ConfigError(f"{where}: lookups.{name}: unknown key {unknown[0]!r}")
+        file = entry.get("path")
+        if not isinstance(file, str) or not file:
+            raise ConfigError(f'{where}: lookups.{name}.path is required (e.g. "owners.csv")')
+        located = Path(file).expanduser()
+        if not located.is_absolute() and path is not None:
+            located = path.parent / located
+        columns = entry.get("columns")
+        if columns is None:
+            columns = _csv_header(located, f"{where}: lookups.{name}")
+        if not isinstance(columns, Mapping) or not columns:
+            raise ConfigError(f"{where}: lookups.{name}.columns must name at least one column")
+        for column, kind in columns.items():
+            if kind not in LOOKUP_TYPES:
+                raise ConfigError(
+                    f"{where}: lookups.{name}.columns.{column} must be one of "
+                    f"{', '.join(LOOKUP_TYPES)}"
+                )
+        out.append(LookupConfig(name, str(located), tuple(columns.items())))
+    return tuple(out)
+
+
+def _csv_header(file: Path, where: str) -> dict[str, str]:
+    import csv
+
+    if file.suffix.lower() == ".parquet":
+        raise ConfigError(f"{where}.columns is required for a Parquet table (name = type)")
+    try:
+        with file.open(newline="", encoding="utf-8") as handle:
+            header = next(csv.reader(handle), [])
+    except OSError as exc:
+        raise ConfigError(f"{where}: cannot read {file}: {exc.strerror}") from None
+    except (UnicodeDecodeError, csv.Error) as exc:
+        raise ConfigError(f"{where}: {file} is not a CSV file: {exc}") from None
+    if len(set(header)) != len(header) or not all(header):
+        raise ConfigError(f"{where}: {file}: the header row needs distinct, non-empty names")
+    return dict.fromkeys(header, "string")
 
 
 def _optional_str(entry: Mapping[str, Any], key: str, name: str, where: str) -> str | None:

@@ -194,7 +194,28 @@ def _items(exprs: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[tuple[ast.It
 
 
 def stages(exprs: st.SearchStrategy[ast.Expr] | None = None) -> st.SearchStrategy[ast.Stage]:
+    """Any stage, a `join` (its subquery of other stages) and a `lookup` included."""
     e = exprs if exprs is not None else expressions()
+    keys = st.lists(
+        st.builds(
+            lambda a, b, same: ast.JoinKey(a, a if same else b), _names, _names, st.booleans()
+        ),
+        min_size=1,
+        max_size=3,
+    ).map(tuple)
+    options = st.lists(
+        st.builds(ast.JoinOption, _names, _names | st.integers(0, 10**7).map(ast.NumberLit)),
+        max_size=2,
+    ).map(tuple)
+    subquery = st.builds(ast.Query, sources, st.lists(_row_stages(e), max_size=2).map(tuple))
+    return st.one_of(
+        _row_stages(e),
+        st.builds(ast.Join, options, subquery, keys),
+        st.builds(ast.Lookup, _names, keys),
+    )
+
+
+def _row_stages(e: st.SearchStrategy[ast.Expr]) -> st.SearchStrategy[ast.Stage]:
     return st.one_of(
         st.builds(ast.Where, e),
         st.builds(ast.Since, durations() | params),
@@ -500,7 +521,11 @@ def _stage(draw: st.DrawFn, scope: Scope) -> ast.Stage:
         kinds += ["since", "between"]
     if scope.of(Type.STRING, Type.MAP):
         kinds += ["parse_glob", "parse_regex"]
+    if scope.of(Type.STRING):
+        kinds += ["join"]
     kind = draw(st.sampled_from(kinds))
+    if kind == "join":
+        return _join_stage(draw, scope)
     if kind == "where":
         return ast.Where(_condition(draw, scope, search=True))
     if kind == "since":
@@ -556,6 +581,22 @@ def _stage(draw: st.DrawFn, scope: Scope) -> ast.Stage:
     refs += [draw(_typed_field(scope, Type.STRING, Type.INT, Type.FLOAT, Type.TIMESTAMP))]
     unique = tuple(dict.fromkeys(r for r in refs if r is not None))
     return ast.Dedup(unique) if unique else ast.Limit(ast.NumberLit(10))
+
+
+def _join_stage(draw: st.DrawFn, scope: Scope) -> ast.Join:
+    """`join [kind=…] (from SOURCE | stats count() as V by FIELD as K) on LEFT == K`."""
+    left = draw(st.sampled_from(scope.of(Type.STRING)))
+    by = draw(st.sampled_from(["service", "host", "trace_id", "message", "log_group"]))
+    key, value = scope.fresh(draw), scope.fresh(draw)
+    count = ast.Item(ast.Call("count", ()), ast.Name(value))
+    stats = ast.Stats((count,), (ast.Item(ast.FieldRef((by,)), ast.Name(key)),))
+    source = ast.From((ast.SourceRef(draw(st.sampled_from(["otel", "lambda"]))),))
+    kind = draw(st.sampled_from([None, "inner", "left", "leftouter"]))
+    options = () if kind is None else (ast.JoinOption(ast.Name("kind"), ast.Name(kind)),)
+    scope.columns[value] = Type.INT
+    return ast.Join(
+        options, ast.Query(source, (stats,)), (ast.JoinKey(ast.Name(left), ast.Name(key)),)
+    )
 
 
 def _fields_stage(draw: st.DrawFn, scope: Scope) -> ast.Fields:

@@ -888,6 +888,79 @@ CASES: tuple[Case, ...] = (
            resource_attributes AS resource FROM logs WHERE trace_id = $tid""",
         params={"tid": FROM_DATA},
     ),
+    # ---- join (inner, left; docs/reference.md "Joins and lookups")
+    Case(
+        "join_inner_aggregate_subquery",
+        'from otel | where severity >= "error" '
+        "| join (from otel | stats count() as total by service) on service "
+        "| stats count() as errors, max(total) as total by service",
+        """SELECT l.service, count(*) AS errors, max(r.total) AS total FROM logs l
+           JOIN (SELECT service, count(*) AS total FROM logs GROUP BY service) r
+           ON l.service = r.service WHERE l.severity_number >= 17 GROUP BY l.service""",
+    ),
+    Case(
+        "join_left_keeps_unmatched",
+        'from otel | where severity >= "warn" '
+        '| join kind=left (from otel | where service in ("checkout", "payments") '
+        "| stats count() as n by service) on service | stats count() as rows by service, n",
+        """SELECT l.service, r.n, count(*) AS "rows" FROM logs l
+           LEFT JOIN (SELECT service, count(*) AS n FROM logs
+           WHERE service IN ('checkout', 'payments') GROUP BY service) r
+           ON l.service = r.service WHERE l.severity_number >= 13 GROUP BY ALL""",
+    ),
+    Case(
+        "join_leftouter_on_trace_id_many_to_many",
+        # gateway rows whose trace continues in other services (1,600 of 7,919 match)
+        'from otel | where service == "gateway" | join kind=leftouter (from otel '
+        '| where service != "gateway" | fields trace_id, span_id) on trace_id '
+        "| fields timestamp, trace_id, span_id, span_id1",
+        """SELECT l.time_unix_nano AS "timestamp", l.trace_id, l.span_id,
+           r.span_id AS span_id1 FROM logs l LEFT JOIN
+           (SELECT trace_id, span_id FROM logs WHERE service <> 'gateway') r
+           ON l.trace_id = r.trace_id WHERE l.service = 'gateway'""",
+    ),
+    Case(
+        "join_collisions_renamed",
+        'from otel | where severity >= "error" '
+        '| join (from otel | where severity < "warn" | stats max(message) as message, '
+        "count() as n by service) on service | fields timestamp, service, message, message1, n",
+        """SELECT l.time_unix_nano AS "timestamp", l.service, l.body AS message,
+           r.message AS message1, r.n FROM logs l JOIN
+           (SELECT service, max(body) AS message, count(*) AS n FROM logs
+           WHERE severity_number < 13 GROUP BY service) r
+           ON l.service = r.service WHERE l.severity_number >= 17""",
+    ),
+    Case(
+        "join_keys_with_different_names_two_keys",
+        "from otel | join (from otel | stats count() as n by service as svc, severity as sev) "
+        "on service == svc, severity == sev | stats sum(n) as s, count() as rows by service",
+        """SELECT l.service, sum(r.n) AS s, count(*) AS "rows" FROM logs l
+           JOIN (SELECT service AS svc, severity_number AS sev, count(*) AS n FROM logs
+           GROUP BY ALL) r ON l.service = r.svc AND l.severity_number = r.sev
+           GROUP BY l.service""",
+    ),
+    Case(
+        "join_then_default_order_and_limit",
+        'from otel | where severity >= "error" '
+        "| join (from otel | stats count() as n by service) on service "
+        "| fields timestamp, service, n | limit 7",
+        """SELECT l.time_unix_nano AS "timestamp", l.service, r.n FROM logs l
+           JOIN (SELECT service, count(*) AS n FROM logs GROUP BY service) r
+           ON l.service = r.service WHERE l.severity_number >= 17
+           ORDER BY l.time_unix_nano DESC LIMIT 7""",
+        ordered=True,
+        compare=("timestamp",),
+    ),
+    Case(
+        "join_right_side_with_its_own_limit",
+        'from otel | where severity >= "warn" '
+        "| join (from otel | stats count() as n by service | sort n desc | limit 2) "
+        "on service | stats count() as rows by service",
+        """SELECT l.service, count(*) AS "rows" FROM logs l
+           JOIN (SELECT service, count(*) AS n FROM logs GROUP BY service
+           ORDER BY n DESC LIMIT 2) r ON l.service = r.service
+           WHERE l.severity_number >= 13 GROUP BY l.service""",
+    ),
 )
 
 

@@ -226,6 +226,38 @@ def test_same_answer_from_each_source_and_from_both(world: World, case: Case) ->
     assert both == run(world.reference, case, "otel, lambda", world)
 
 
+JOINS: tuple[Case, ...] = (
+    Case(
+        'from otel | where severity >= "warn" '
+        "| join (from lambda | stats count() as n by service) on service "
+        "| stats count() as rows, max(n) as n by service"
+    ),
+    Case(
+        'from lambda | where severity >= "error" | join kind=left (from otel '
+        '| where severity < "error" | fields trace_id, message as other) on trace_id '
+        "| fields timestamp, service, trace_id, other"
+    ),
+    Case(
+        'from lambda | where service == "payments" | join (from otel | where severity >= "warn" '
+        "| fields span_id, service as svc) on span_id | stats count() as n by svc"
+    ),
+)
+
+
+@pytest.mark.parametrize("case", JOINS, ids=[f"join{i}" for i in range(1, len(JOINS) + 1)])
+def test_a_join_with_a_cloudwatch_side_runs_it_natively_and_joins_locally(
+    world: World, case: Case
+) -> None:
+    """Each side runs where it lives (Insights for `lambda`), the join on the engine: the
+    same answer as with `lambda` an OTel copy of the events."""
+    got = run(world.cloudwatch, case, "", world)
+    assert got, "the join should find something in the generated events"
+    assert got == run(world.reference, case, "", world)
+    compiled = world.cloudwatch.compile(case.text)
+    (query,) = lower(compiled.plan, compiled.config)
+    assert query.source == "lambda" and query.remainder is not None
+
+
 def test_enough_distinct_queries() -> None:
     assert len({c.text for c in QUERIES}) >= 30
 

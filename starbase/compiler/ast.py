@@ -245,6 +245,43 @@ class Dedup:
     span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class JoinKey:
+    """`on NAME` (the same field on both sides) or `on LEFT == RIGHT`."""
+
+    left: Name
+    right: Name
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class JoinOption:
+    """`kind=left`, `maxrows=1000` before a join's subquery."""
+
+    name: Name
+    value: Name | NumberLit
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """`join [OPTION=VALUE …] (SUBQUERY) on KEY, …`."""
+
+    options: tuple[JoinOption, ...]
+    query: Query
+    keys: tuple[JoinKey, ...]
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Lookup:
+    """`lookup TABLE on KEY, …`: a left join with a table named in the configuration."""
+
+    table: Name
+    keys: tuple[JoinKey, ...]
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+
+
 Stage = (
     Where
     | Since
@@ -257,6 +294,8 @@ Stage = (
     | Sort
     | Limit
     | Dedup
+    | Join
+    | Lookup
 )
 
 

@@ -23,9 +23,11 @@ STAGE_KEYWORDS = (
     "sort",
     "limit",
     "dedup",
+    "join",
+    "lookup",
 )
 KEYWORDS = frozenset(
-    (*STAGE_KEYWORDS, "from", "not", "and", "or", "in", "true", "false", "null", "as", "by")
+    (*STAGE_KEYWORDS, "from", "not", "and", "or", "in", "true", "false", "null", "as", "by", "on")
 ) | frozenset(("asc", "desc", "contains", "startswith", "endswith"))
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRECEDENCE = {
@@ -87,7 +89,30 @@ def format_stage(stage: ast.Stage, *, explicit: bool = False) -> str:
             return f"limit {format_expr(count)}"
         case ast.Dedup(fields):
             return "dedup " + ", ".join(format_expr(f) for f in fields)
+        case ast.Join(options, query, keys):
+            inner = " | ".join(
+                [_from(query.source), *(format_stage(s, explicit=explicit) for s in query.stages)]
+            )
+            written = "".join(f"{_option(o)} " for o in options)
+            return f"join {written}({inner}) on {_keys(keys)}"
+        case ast.Lookup(table, keys):
+            return f"lookup {format_name(table.value)} on {_keys(keys)}"
     raise TypeError(f"not a stage: {stage!r}")
+
+
+def _option(option: ast.JoinOption) -> str:
+    value = option.value
+    shown = format_name(value.value) if isinstance(value, ast.Name) else str(value.value)
+    return f"{format_name(option.name.value)}={shown}"
+
+
+def _keys(keys: tuple[ast.JoinKey, ...]) -> str:
+    return ", ".join(
+        format_name(k.left.value)
+        if k.left.value == k.right.value
+        else f"{format_name(k.left.value)} == {format_name(k.right.value)}"
+        for k in keys
+    )
 
 
 def format_expr(expr: ast.Expr) -> str:

@@ -430,7 +430,40 @@ class Union:
     inputs: tuple[Plan, ...]
 
 
-Plan = Sources | Scan | Project | Filter | Extend | Parse | Aggregate | Sort | Limit | Dedup | Union
+JOIN_KINDS = ("inner", "left")
+JOIN_MAX_ROWS = 1_000_000  # the most rows a join's right side may have (docs/reference.md)
+
+
+@dataclass(frozen=True, slots=True)
+class Join:
+    """Each row of `input` with every row of `right` whose keys equal its keys (`keys`: pairs
+    of (input column, right column); null keys never match); `kind` "left" also keeps input
+    rows that match nothing, with nulls for the right's columns. Output: the input's columns,
+    then the right's columns other than its keys (resolve makes their names distinct).
+    The right side holds at most `max_rows` rows: a run that finds more fails, having read
+    no more than `max_rows + 1` of them."""
+
+    input: Plan
+    right: Plan
+    kind: str
+    keys: tuple[tuple[str, str], ...]
+    max_rows: int = JOIN_MAX_ROWS
+
+
+Plan = (
+    Sources
+    | Scan
+    | Project
+    | Filter
+    | Extend
+    | Parse
+    | Aggregate
+    | Sort
+    | Limit
+    | Dedup
+    | Union
+    | Join
+)
 
 
 def plan_inputs(plan: Plan) -> tuple[Plan, ...]:
@@ -438,6 +471,8 @@ def plan_inputs(plan: Plan) -> tuple[Plan, ...]:
         return ()
     if isinstance(plan, Union):
         return plan.inputs
+    if isinstance(plan, Join):
+        return (plan.input, plan.right)
     return (plan.input,)
 
 
@@ -518,6 +553,8 @@ def with_inputs(plan: Plan, inputs: tuple[Plan, ...]) -> Plan:
         return plan
     if isinstance(plan, Union):
         return replace(plan, inputs=inputs)
+    if isinstance(plan, Join):
+        return replace(plan, input=inputs[0], right=inputs[1])
     return replace(plan, input=inputs[0])
 
 
@@ -568,6 +605,10 @@ def output_schema(plan: Plan) -> tuple[Column, ...]:
             return tuple(Column(i.name, i.expr.type) for i in (*keys, *aggregates))
         case Union(inputs):
             return output_schema(inputs[0])
+        case Join(inp, right, _, keys):
+            dropped = {r for _, r in keys}
+            extra = tuple(c for c in output_schema(right) if c.name not in dropped)
+            return (*output_schema(inp), *extra)
         case Filter(inp) | Sort(inp) | Limit(inp) | Dedup(inp):
             return output_schema(inp)
     raise TypeError(f"not a plan: {plan!r}")

@@ -167,6 +167,12 @@ def _node(plan: ir.Plan) -> str:
             return "Dedup: " + ", ".join(render_expr(k) for k in keys)
         case ir.Union(inputs):
             return f"Union: {len(inputs)} inputs"
+        case ir.Join(_, _, kind, keys, max_rows):
+            on = ", ".join(
+                format_name(a) if a == b else f"{format_name(a)} == {format_name(b)}"
+                for a, b in keys
+            )
+            return f"Join ({kind}): on {on} right at most {max_rows} rows"
     raise TypeError(f"not a plan: {plan!r}")
 
 

@@ -39,6 +39,8 @@ STAGE_HINTS = {
     "sort": "order rows (desc for largest first)",
     "limit": "first N rows",
     "dedup": "first row per distinct key",
+    "join": "add a subquery's fields by key: join kind=left (from b | fields k, x) on k",
+    "lookup": "add a configured table's fields by key: lookup owners on service",
 }
 DURATIONS = (
     ("15m", "last 15 minutes"),

@@ -41,6 +41,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from starbase import backends
+from starbase.backends.base import UnsupportedError
 from starbase.backends.cloudwatch import syntax
 from starbase.backends.cloudwatch.stages import Pipeline
 from starbase.compiler import ir
@@ -84,6 +85,8 @@ def lower(
             scans.setdefault(node.source, node)
     queries = []
     for name, scan in scans.items():
+        if sum(isinstance(n, ir.Scan) and n.source == name for n in ir.plan_walk(plan)) > 1:
+            raise UnsupportedError(f"source '{name}' on both sides of a join", TARGET)
         source = config.source(name)
         mapping = load_mapping(scan.format)
         chosen = profile or (source.profile if source else None)
@@ -108,7 +111,8 @@ def lower_source(
     pipeline = Pipeline(scan.source, profile, batches=max(1, len(batches)))
     last = pipeline.push(nodes)
     if part is not plan and not isinstance(plan, ir.Union):
-        pipeline.unsupported.append("stages above the union of several sources")
+        above = "a join" if any(isinstance(n, ir.Join) for n in ir.plan_walk(plan)) else None
+        pipeline.unsupported.append(f"stages above {above or 'the union of several sources'}")
     boundary, columns = _boundary(pipeline, nodes, last)
     commands = _with_output(pipeline, columns)
     if nodes[last] is part and boundary == _fetched(scan.source, columns):
@@ -181,7 +185,8 @@ def _pipeline(plan: ir.Plan, scan: ir.Scan) -> tuple[list[ir.Plan], ir.Plan]:
     path = _path(plan, scan)
     assert path is not None, "the scan is not in the plan"
     bottom_up = list(reversed(path))
-    unions = [i for i, node in enumerate(bottom_up) if isinstance(node, ir.Union)]
+    # a union, or a join (each side runs natively, the join locally), ends the source's part
+    unions = [i for i, node in enumerate(bottom_up) if isinstance(node, ir.Union | ir.Join)]
     if unions:
         nodes = bottom_up[: unions[0]]
         return nodes, nodes[-1]

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
 from starbase.backends.base import Engine, EngineBackend, EngineOption, Section, UnsupportedError
+from starbase.config import LOOKUP_FORMAT
 
 if TYPE_CHECKING:
     from starbase.compiler import ir
@@ -41,6 +42,8 @@ class DataFusionBackend(EngineBackend):
         return (Section("DataFusion SQL", sql, "sql"),)
 
     def describe(self, scan: ir.Scan, source: SourceConfig | None) -> str:
+        if scan.format == LOOKUP_FORMAT:
+            return f"{scan.source} (lookup table) → DataFusion, the file read whole"
         where = (source.location or "") if source is not None else ""
         return f"{scan.source} ({scan.format}) → DataFusion, over Parquet" + (
             f" at {where}" if where else ""

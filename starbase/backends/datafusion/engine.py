@@ -8,7 +8,9 @@ written after the engine started are seen by the next job; each stored source is
 once, on first use, and moves to its table's latest committed snapshot at every job;
 aggregates the table's index can answer (`metadata`) read its statistics instead of the
 files (the engine's plans show the `starbase_stats_…` table they read); a job's fetched
-tables are registered under their names for that job only. `execute` plans the job (SQL from
+tables are registered under their names for that job only; lookup tables (`lookup NAME`) are
+read whole as their declared columns and registered under their names, read again when
+their file changes. `execute` plans the job (SQL from
 `lower.to_sql`) and streams the physical plan's record batches — each output partition on
 its own thread, the GIL released while DataFusion works — stopping after the job's `limit`
 rows (then `truncated`) or at `stop()`; `stats()` gives the bytes its Parquet scans read
@@ -20,7 +22,9 @@ several jobs at once (registration and planning are serialized).
 from __future__ import annotations
 
 import itertools
+import os
 import queue
+import re
 import threading
 from collections.abc import Iterator, Mapping
 from typing import Any
@@ -34,7 +38,8 @@ from starbase.backends.datafusion.metadata import answer_from_index
 from starbase.backends.datafusion.tables import SourceUnavailable, StoredSource, register
 from starbase.backends.datafusion.udfs import register_udfs
 from starbase.compiler import ir
-from starbase.config import Config
+from starbase.compiler.ir import JOIN_MAX_ROWS
+from starbase.config import LOOKUP_FORMAT, Config, LookupConfig
 from starbase.runtime.errors import QueryFailed, one_line
 
 __all__ = ["SESSION_SETTINGS", "DataFusionEngine", "new_session"]
@@ -76,6 +81,8 @@ class DataFusionEngine(Engine):
         self.config = config
         self.ctx = new_session(_partitions(options or {}))
         self.registered: dict[str, StoredSource] = {}
+        # lookup table → its file's (mtime, ctime, size, inode) when read
+        self.lookups: dict[str, tuple[int, int, int, int]] = {}
         self._lock = threading.RLock()  # registration and planning are not safe to race
         self._ids = itertools.count()
 
@@ -148,6 +155,9 @@ class DataFusionEngine(Engine):
         for node in ir.plan_walk(plan):
             if not isinstance(node, ir.Scan) or node.source in fetched:
                 continue
+            if node.format == LOOKUP_FORMAT:
+                self._register_lookup(node.source)
+                continue
             known = self.registered.get(node.source)
             try:
                 if known is not None:
@@ -159,6 +169,57 @@ class DataFusionEngine(Engine):
                 self.registered[node.source] = register(self.ctx, source)
             except SourceUnavailable as exc:
                 raise QueryFailed(str(exc)) from None
+
+    def _register_lookup(self, name: str) -> None:
+        """The lookup table `name` read whole (it is small) as its declared columns, and
+        read again when its file changes."""
+        table = self.config.lookup(name)
+        if table is None:
+            raise QueryFailed(f"lookup table '{name}' is not configured")
+        try:
+            found = os.stat(table.path)
+        except OSError as exc:
+            raise QueryFailed(
+                f"lookup table '{name}': cannot read {table.path}: {exc.strerror}"
+            ) from None
+        stamp = (found.st_mtime_ns, found.st_ctime_ns, found.st_size, found.st_ino)
+        if self.lookups.get(name) == stamp:
+            return
+        rows = read_lookup(table)
+        self.ctx.deregister_table(name)
+        self.ctx.from_arrow(rows, name=name)
+        self.lookups[name] = stamp
+
+
+def read_lookup(table: LookupConfig) -> pa.Table:
+    """The rows of a lookup table as its declared columns (`QueryFailed` when the file does not
+    hold them, or holds more than a join's right side may)."""
+    import pyarrow.csv as csv  # type: ignore[import-untyped, unused-ignore]
+    import pyarrow.parquet as pq  # type: ignore[import-untyped, unused-ignore]
+
+    schema = pa.schema([(n, _LOOKUP_TYPES[t]) for n, t in table.columns])
+    try:
+        if table.file_format == "parquet":
+            rows = pq.read_table(table.path, columns=schema.names).cast(schema)
+        else:
+            options = csv.ConvertOptions(column_types=schema, include_columns=schema.names)
+            rows = csv.read_csv(table.path, convert_options=options)
+    except (OSError, pa.ArrowException, KeyError, ValueError) as exc:
+        raise QueryFailed(f"lookup table '{table.name}': {one_line(exc)}") from None
+    if rows.num_rows > JOIN_MAX_ROWS:
+        raise QueryFailed(
+            f"lookup table '{table.name}' has {rows.num_rows:,} rows; a lookup holds at most "
+            f"{JOIN_MAX_ROWS:,}"
+        )
+    return rows
+
+
+_LOOKUP_TYPES = {
+    "string": pa.string(),
+    "int": pa.int64(),
+    "float": pa.float64(),
+    "bool": pa.bool_(),
+}
 
 
 def _partitions(options: Mapping[str, str]) -> int | None:
@@ -232,7 +293,7 @@ class _Stream(Execution):
                     running -= 1
                     continue
                 if isinstance(item, BaseException):
-                    raise QueryFailed(one_line(item)) from item
+                    raise QueryFailed(_message(item)) from item
                 batch: pa.RecordBatch = item
                 if limit is not None and rows + batch.num_rows > limit:
                     # a row beyond the limit exists: say so, and stop the work
@@ -272,6 +333,16 @@ class _Stream(Execution):
 
     def stop(self) -> None:
         self._stop.set()
+
+
+_RAISED = re.compile(r"JoinTooLarge\((['\"])(.*?)\1\)")
+
+
+def _message(exc: BaseException) -> str:
+    """One line for a failed run; a failure raised by a Starbase UDF is its own message."""
+    text = one_line(exc)
+    raised = _RAISED.search(text)
+    return raised.group(2) if raised else text
 
 
 def _bytes_scanned(physical: Any) -> int | None:

@@ -35,10 +35,13 @@ from starbase.mappings.model import TRANSFORM_FORMATS
 TARGET = "datafusion"
 JSON_TO_MAP = "starbase_json_to_map"  # UDFs of every Starbase session (udfs.py)
 JSON_GET = "starbase_json_get"
+JOIN_ROWS = "starbase_join_rows"  # true, or fails the query: the right side is too large
 # Columns the SQL adds for itself start with a backtick, which no StarQL name can hold (and a
 # canonical column text that starts with one closes it), so they never meet a user's field.
 HIDDEN = "`"
 ROW = f"{HIDDEN}row"
+RIGHT_ROWS = f"{HIDDEN}rows"
+JOIN_ALIAS = "join_"  # the aliases of a join's two sides (kept when other aliases are renumbered)
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _NANOS_PER_UNIT = {"s": 1_000_000_000, "ms": 1_000_000, "us": 1_000, "ns": 1}
 _SQL_TYPES = {
@@ -78,7 +81,8 @@ def lower(plan: ir.Plan) -> exp.Query:
     """The sqlglot expression of `plan`."""
     lowering = _Lowering()
     query = lowering.relation(plan).finish()
-    for number, alias in enumerate(query.find_all(exp.TableAlias)):
+    aliases = (a for a in query.find_all(exp.TableAlias) if not a.name.startswith(JOIN_ALIAS))
+    for number, alias in enumerate(aliases):
         alias.set("this", exp.to_identifier(f"q{number}"))
     return query
 
@@ -116,6 +120,10 @@ def _col(name: str) -> exp.Column:
     return exp.column(exp.to_identifier(name, quoted=True))
 
 
+def _qualified(table: str, name: str) -> exp.Column:
+    return exp.column(exp.to_identifier(name, quoted=True), table=exp.to_identifier(table))
+
+
 def _alias(expression: exp.Expr, name: str) -> exp.Expr:
     return exp.alias_(expression, exp.to_identifier(name, quoted=True))
 
@@ -128,6 +136,7 @@ def _select_from(inner: exp.Select, columns: list[str] | None) -> exp.Select:
 class _Lowering:
     def __init__(self) -> None:
         self.sort_keys = itertools.count()
+        self.joins = itertools.count()
 
     def relation(self, plan: ir.Plan) -> _Relation:
         match plan:
@@ -177,6 +186,8 @@ class _Lowering:
                     union = exp.union(union, other, distinct=False)
                 query = exp.select(exp.Star()).from_(union.subquery("q"))
                 return _Relation(query, list(branches[0].columns))
+            case ir.Join(left, right, kind, keys, max_rows):
+                return self.join(self.relation(left), self.relation(right), kind, keys, max_rows)
         raise UnsupportedError(f"the plan node {type(plan).__name__}")
 
     def scan(self, scan: ir.Scan, items: tuple[ir.NamedExpr, ...]) -> _Relation:
@@ -253,6 +264,50 @@ class _Lowering:
         )
         hidden = [name for name, _ in ordering if name not in rel.columns]
         return _Relation(query, rel.columns, hidden, ordering)
+
+    def join(
+        self,
+        left: _Relation,
+        right: _Relation,
+        kind: str,
+        keys: tuple[tuple[str, str], ...],
+        max_rows: int,
+    ) -> _Relation:
+        """The left rows with their matches; the right side read up to `max_rows + 1` rows
+        and the query failed (`JOIN_ROWS`) when there are more — before the hash table that
+        holds the right side can grow past the limit. The right side is the build side
+        (DataFusion's first input); the left side streams through. The left side's pending order and
+        hidden sort columns pass through (a hash join does not keep any order)."""
+        number = next(self.joins)
+        lhs, rhs = f"{JOIN_ALIAS}l{number}", f"{JOIN_ALIAS}r{number}"
+        capped = _select_from(right.finish(), None).limit(max_rows + 1)
+        counted = exp.select(
+            exp.Star(), _alias(exp.Window(this=exp.Count(this=exp.Star())), RIGHT_ROWS)
+        ).from_(capped.subquery("q"))
+        check = exp.Anonymous(
+            this=JOIN_ROWS, expressions=[_col(RIGHT_ROWS), exp.Literal.number(max_rows)]
+        )
+        guarded = exp.select(exp.Star()).from_(counted.subquery("q")).where(check)
+        dropped = {b for _, b in keys}
+        added = [c for c in right.columns if c not in dropped]
+        condition = exp.and_(
+            *(exp.EQ(this=_qualified(lhs, a), expression=_qualified(rhs, b)) for a, b in keys)
+        )
+        query = (
+            exp.select(
+                *(_qualified(lhs, c) for c in (*left.columns, *left.hidden)),
+                *(_qualified(rhs, c) for c in added),
+            )
+            # DataFusion builds its hash table from the first input: the right side, capped
+            # (a left join is written as a right join with the inputs swapped)
+            .from_(guarded.subquery(rhs))
+            .join(
+                left.query.subquery(lhs),
+                on=condition,
+                join_type="RIGHT" if kind == "left" else "INNER",
+            )
+        )
+        return _Relation(query, [*left.columns, *added], list(left.hidden), list(left.ordering))
 
     def dedup(self, rel: _Relation, keys: tuple[ir.Expr, ...]) -> _Relation:
         window = exp.Window(

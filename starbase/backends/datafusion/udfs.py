@@ -8,6 +8,8 @@ duplicate keys; null for null, text that is not JSON, or JSON that is not an obj
 `starbase_json_get(text, key)` — the IR's `json_get`, one member, as a pushed-down filter reads
 it — is exactly `starbase_json_to_map(text)[key]`, without parsing texts that cannot hold
 the key.
+`starbase_join_rows(rows, limit)` is true while `rows` ≤ `limit`, else it fails the query
+with `JoinTooLarge` (the guard of a join's right side, `lower.Join`).
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ from typing import Any
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 from datafusion import SessionContext, udf
 
-from starbase.backends.datafusion.lower import JSON_GET, JSON_TO_MAP
+from starbase.backends.datafusion.lower import JOIN_ROWS, JSON_GET, JSON_TO_MAP
+from starbase.compiler.ir import JOIN_MAX_ROWS
 
 _MAP = pa.map_(pa.string(), pa.string())
 
@@ -86,9 +89,31 @@ def _json(value: Any) -> str:
     return json.dumps(value)
 
 
+class JoinTooLarge(Exception):
+    """A join's right side has more rows than its limit (the message says so)."""
+
+
+JOIN_TOO_LARGE = (
+    "the right side of the join has more than {limit:,} rows (its limit): narrow it "
+    "(where, since, stats, dedup) or set maxrows (at most {most:,})"
+)
+
+
+def join_rows(rows: pa.Array, limits: pa.Array | pa.Scalar) -> pa.Array:
+    """True for every row while the right side's row count is within its limit; else fails
+    the query with a message naming the limit."""
+    limit = limits.as_py() if isinstance(limits, pa.Scalar) else limits[0].as_py()
+    if len(rows) and pa.compute.max(rows).as_py() > limit:
+        raise JoinTooLarge(JOIN_TOO_LARGE.format(limit=limit, most=JOIN_MAX_ROWS))
+    return pa.array([True] * len(rows), pa.bool_())
+
+
 def register_udfs(ctx: SessionContext) -> None:
     """Make Starbase's functions callable in `ctx`'s SQL."""
     ctx.register_udf(udf(json_to_map, [pa.string()], _MAP, "immutable", name=JSON_TO_MAP))
     ctx.register_udf(
         udf(json_get, [pa.string(), pa.string()], pa.string(), "immutable", name=JSON_GET)
+    )
+    ctx.register_udf(
+        udf(join_rows, [pa.int64(), pa.int64()], pa.bool_(), "volatile", name=JOIN_ROWS)
     )

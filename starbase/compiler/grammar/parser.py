@@ -65,16 +65,30 @@ def parse(text: str) -> ast.Query:
     """Parse a whole query."""
     result = _run(text, "start")
     assert isinstance(result, ast.Query)
-    if len(result.stages) > MAX_STAGES:
+    stages = all_stages(result)
+    if len(stages) > MAX_STAGES:
         problem = error(
             Code.TOO_COMPLEX,
-            f"too many stages: a query has at most {MAX_STAGES} after 'from'",
-            result.stages[MAX_STAGES].span,
+            f"too many stages: a query has at most {MAX_STAGES} after 'from' "
+            "(a join's subquery counts its own)",
+            stages[MAX_STAGES].span,
             "split the work into several queries",
         )
         raise _with_source(problem, text)
     _check_depth(result, text)
     return result
+
+
+def all_stages(query: ast.Query) -> list[ast.Stage]:
+    """Every stage of `query`, those of join subqueries included, in written order."""
+    out: list[ast.Stage] = []
+    pending: list[ast.Stage] = list(reversed(query.stages))
+    while pending:
+        stage = pending.pop()
+        out.append(stage)
+        if isinstance(stage, ast.Join):
+            pending.extend(reversed(stage.query.stages))
+    return out
 
 
 def parse_expression(text: str) -> ast.Expr:
@@ -315,6 +329,25 @@ class _Builder(Transformer[Token, Any]):
 
     def dedup_stage(self, c: list[Any]) -> ast.Dedup:
         return ast.Dedup(tuple(c[1:]), _cover(c))
+
+    def subquery(self, c: list[Any]) -> ast.Query:
+        return ast.Query(c[0], tuple(c[1:]), _cover(c))
+
+    def join_stage(self, c: list[Any]) -> ast.Join:
+        options = tuple(x for x in c[1:] if isinstance(x, ast.JoinOption))
+        query = next(x for x in c if isinstance(x, ast.Query))
+        keys = tuple(x for x in c if isinstance(x, ast.JoinKey))
+        return ast.Join(options, query, keys, _cover(c))
+
+    def join_option(self, c: list[Any]) -> ast.JoinOption:
+        return ast.JoinOption(c[0], c[1], _cover(c))
+
+    def lookup_stage(self, c: list[Any]) -> ast.Lookup:
+        return ast.Lookup(c[1], tuple(c[3:]), _cover(c))
+
+    def join_key(self, c: list[Any]) -> ast.JoinKey:
+        right = c[1] if c[1] is not None else c[0]
+        return ast.JoinKey(c[0], right, _cover(c))
 
     def item(self, c: list[Any]) -> ast.Item:
         return ast.Item(c[0], c[1], _cover(c))

@@ -138,6 +138,10 @@ def _read(
     return ir.Project(scan, items)
 
 
+def _renames_only(node: ir.Plan) -> bool:
+    return isinstance(node, ir.Project) and all(isinstance(i.expr, ir.Col) for i in node.items)
+
+
 def absent_field_warnings(plan: ir.Plan, mapping_for: MappingLookup) -> tuple[Diagnostic, ...]:
     """A warning for each universal field the query names that one of its sources lacks."""
     leaf = next((p for p in ir.plan_walk(plan) if isinstance(p, ir.Sources)), None)
@@ -145,7 +149,10 @@ def absent_field_warnings(plan: ir.Plan, mapping_for: MappingLookup) -> tuple[Di
         return ()
     universal = {c.name for c in leaf.schema}
     named: list[str] = []
+    renames = {id(n.right) for n in ir.plan_walk(plan) if isinstance(n, ir.Join)}
     for node in ir.plan_walk(plan):
+        if id(node) in renames and _renames_only(node):
+            continue  # a join's right side renamed apart from the left: names nothing new
         for expr in ir.node_exprs(node):
             for e in ir.walk(expr):
                 if isinstance(e, ir.Col) and e.name in universal and e.name not in named:

@@ -25,6 +25,15 @@ def prune(tree: ir.Plan) -> ir.Plan:
     return _prune(tree, frozenset(c.name for c in ir.output_schema(tree)))
 
 
+def _narrow(node: ir.Plan, needed: frozenset[str]) -> ir.Plan:
+    """`node` pruned, and when it is a projection, computing only the `needed` columns (a
+    join's right side: the columns it adds that nothing reads are not read either)."""
+    if isinstance(node, ir.Project) and not isinstance(node.input, ir.Scan):
+        kept = tuple(i for i in node.items if i.name in needed)
+        return _prune(ir.Project(node.input, kept), needed)
+    return _prune(node, needed)
+
+
 def _reads(exprs: tuple[ir.Expr, ...]) -> frozenset[str]:
     return frozenset().union(*(ir.columns(e) for e in exprs))
 
@@ -50,6 +59,10 @@ def _prune(node: ir.Plan, needed: frozenset[str]) -> ir.Plan:
             return ir.with_inputs(node, (_prune(inner, below),))
         case ir.Union(inputs):
             return ir.Union(tuple(_prune(i, needed) for i in inputs))
+        case ir.Join(left, right, _, keys):
+            left_needs = needed | {a for a, _ in keys}
+            right_needs = (needed - {c.name for c in ir.output_schema(left)}) | {b for _, b in keys}
+            return ir.with_inputs(node, (_prune(left, left_needs), _narrow(right, right_needs)))
         case ir.Filter(inner) | ir.Sort(inner) | ir.Dedup(inner) | ir.Limit(inner):
             return ir.with_inputs(node, (_prune(inner, needed | _reads(ir.node_exprs(node))),))
     return node

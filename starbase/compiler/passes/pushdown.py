@@ -2,11 +2,13 @@
 
 Requires: a plan from `map_fields` (each source a `Project` of universal fields over a
 `Scan`), and the mapping of each source. Guarantees: a filter conjunct moves below `Extend`,
-`Parse` and `Sort` when it reads none of the columns they define, and into every source's
-`Scan.filter` rewritten over physical columns (then it is removed above: the result is the
-same rows); each `Scan` gets the `time_range` implied by its filter's `timestamp` bounds and
-one `PartitionFilter` per partition column of its mapping that the filter constrains. Time
-ranges and partitions are hints only: the exact predicate is always kept in `Scan.filter`.
+`Parse` and `Sort` when it reads none of the columns they define, below a `Join` into its
+left side when it reads only that side's columns (exact for inner and left joins), and into
+every source's `Scan.filter` rewritten over physical columns (then it is removed above: the
+result is the same rows); each `Scan` gets the `time_range` implied by its filter's
+`timestamp` bounds and one `PartitionFilter` per partition column of its mapping that the
+filter constrains. Time ranges and partitions are hints only: the exact predicate is always
+kept in `Scan.filter`.
 
     Filter: timestamp >= now() - 1h and service == "checkout"
       Project: [timestamp := epoch_to_timestamp(time_unix_nano, "ns"), service, …]
@@ -70,6 +72,9 @@ def _push(conjunct: ir.Expr, plan: ir.Plan, mapping_for: MappingLookup) -> ir.Pl
             if any(p is None for p in pushed):
                 return None
             return ir.Union(tuple(p for p in pushed if p is not None))
+        case ir.Join(left, right) if reads <= {c.name for c in ir.output_schema(left)}:
+            moved = _push(conjunct, left, mapping_for)  # a condition on the left rows alone
+            return ir.with_inputs(plan, (moved or ir.Filter(left, conjunct), right))
         case ir.Project(ir.Scan()):
             return _into_source(conjunct, plan, mapping_for)
         case ir.Project(inner, items):  # `fields`: rewrite over the columns it reads

@@ -22,14 +22,16 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from starbase.backends import DEFAULT_ENGINE
 from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Span, did_you_mean, error
 from starbase.compiler.format import format_expr
 from starbase.compiler.functions import AGGREGATES, SCALARS, Args, common_type
+from starbase.compiler.passes.joins import join_keys, join_options, right_names
 from starbase.compiler.passes.normalize import normalize_expr
 from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
-from starbase.config import Config
+from starbase.config import LOOKUP_FORMAT, Config
 from starbase.mappings import EXTRA_FIELDS, LEVEL_HINT, LEVELS, UNIVERSAL_FIELDS
 
 UNIVERSAL_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in UNIVERSAL_FIELDS)
@@ -61,16 +63,33 @@ class _Scope:
 
 def resolve(query: ast.Query, config: Config) -> ir.Plan:
     """Bind `query` to the sources of `config` and type it (see the module docstring)."""
+    plan, _ = _pipeline(query, config, ordered=True)
+    return plan
+
+
+def _pipeline(
+    query: ast.Query, config: Config, *, ordered: bool, needs: frozenset[str] = frozenset()
+) -> tuple[ir.Plan, dict[str, Type]]:
+    """The plan of one pipeline and its output columns. A join's subquery is not `ordered`
+    (no default order is added at its end: the join does not keep it) and `needs` its keys
+    (extra fields among them are output even when the subquery does not name them)."""
     sources = _sources(query.source, config)
-    extras = tuple(c for c in EXTRA_SCHEMA if c.name in _field_heads(query))
+    heads = _field_heads(query) | needs
+    extras = tuple(c for c in EXTRA_SCHEMA if c.name in heads)
     schema = (*UNIVERSAL_SCHEMA, *extras)
-    scope = _Scope({c.name: c.type for c in schema}, hidden={c.name for c in extras})
+    hidden = {c.name for c in extras} - needs
+    scope = _Scope({c.name: c.type for c in schema}, hidden=hidden)
     plan: ir.Plan = ir.Sources(sources, schema)
-    rows_at, stats_at = _default_order(query.stages)
+    rows_at, stats_at = _default_order(query.stages, ordered=ordered)
     for index, stage in enumerate(query.stages):
         if index == rows_at:
             plan = ir.Sort(plan, (NEWEST_FIRST,))
-        plan = _stage(stage, plan, scope)
+        if isinstance(stage, ast.Join):
+            plan = _join(stage, plan, scope, config)
+        elif isinstance(stage, ast.Lookup):
+            plan = _lookup(stage, plan, scope, config)
+        else:
+            plan = _stage(stage, plan, scope)
         if index in stats_at and isinstance(plan, ir.Aggregate):
             plan = _time_order(plan)
     if rows_at == len(query.stages):
@@ -78,13 +97,63 @@ def resolve(query: ast.Query, config: Config) -> ir.Plan:
     shown = [c for c in ir.output_schema(plan) if c.name not in scope.hidden]
     if len(shown) < len(ir.output_schema(plan)):  # extra fields are never output unasked
         plan = ir.Project(plan, tuple(ir.NamedExpr(c.name, ir.Col(c.name, c.type)) for c in shown))
-    return plan
+    return plan, {c.name: c.type for c in shown}
+
+
+def _join(stage: ast.Join, plan: ir.Plan, scope: _Scope, config: Config) -> ir.Plan:
+    kind, max_rows = join_options(stage.options)
+    needs = frozenset(k.right.value for k in stage.keys)
+    right, columns = _pipeline(stage.query, config, ordered=False, needs=needs)
+    keys = join_keys(stage.keys, scope.columns, columns, "the subquery")
+    return _joined(plan, right, columns, keys, kind, max_rows, scope)
+
+
+def _lookup(stage: ast.Lookup, plan: ir.Plan, scope: _Scope, config: Config) -> ir.Plan:
+    table = config.lookup(stage.table.value)
+    if table is None:
+        known = ", ".join(t.name for t in config.lookups) or "none"
+        raise error(
+            Code.UNKNOWN_SOURCE,
+            f"unknown lookup table '{stage.table.value}'",
+            stage.table.span,
+            did_you_mean(stage.table.value, [t.name for t in config.lookups]),
+            f"tables named under [lookups] in the configuration: {known}",
+        )
+    columns = {name: Type(kind) for name, kind in table.columns}
+    keys = join_keys(stage.keys, scope.columns, columns, f"the table '{table.name}'")
+    schema = tuple(ir.Column(n, t) for n, t in columns.items())
+    right = ir.Scan(table.name, LOOKUP_FORMAT, DEFAULT_ENGINE, schema)
+    return _joined(plan, right, columns, keys, "left", ir.JOIN_MAX_ROWS, scope)
+
+
+def _joined(
+    plan: ir.Plan,
+    right: ir.Plan,
+    columns: dict[str, Type],
+    keys: tuple[tuple[str, str], ...],
+    kind: str,
+    max_rows: int,
+    scope: _Scope,
+) -> ir.Plan:
+    """`plan` joined with `right`, the right's columns renamed apart from the left's."""
+    names = right_names(scope.columns, columns, keys)
+    if any(old != new for old, new in names.items()):
+        kept = [*(r for _, r in keys), *names]
+        items = tuple(
+            ir.NamedExpr(names.get(c, c), ir.Col(c, columns[c])) for c in dict.fromkeys(kept)
+        )
+        right = ir.Project(right, items)
+    for old, new in names.items():
+        scope.define(new, columns[old])
+    return ir.Join(plan, right, kind, keys, max_rows)
 
 
 NEWEST_FIRST = ir.SortKey(ir.Col("timestamp", Type.TIMESTAMP), descending=True)
 
 
-def _default_order(stages: tuple[ast.Stage, ...]) -> tuple[int | None, set[int]]:
+def _default_order(
+    stages: tuple[ast.Stage, ...], *, ordered: bool = True
+) -> tuple[int | None, set[int]]:
     """Where the default order applies when no `sort` decides it (docs/reference.md, "Result
     order"): (the index of the stage before which rows are sorted newest first — the source's
     `timestamp`, so placed before any stage that replaces or drops it — or None; the indexes of
@@ -109,7 +178,7 @@ def _default_order(stages: tuple[ast.Stage, ...]) -> tuple[int | None, set[int]]
         elif segment is None and not moved:
             moved = isinstance(stage, ast.Fields) or "timestamp" in _defines(stage)
             place = index if moved else index + 1
-    if not decided:
+    if not decided and ordered:
         rows_at = place if segment is None else rows_at
         stats_at |= set() if segment is None else {segment}
     return rows_at, stats_at
@@ -139,13 +208,16 @@ def _time_order(plan: ir.Aggregate) -> ir.Plan:
 
 
 def _field_heads(query: ast.Query) -> set[str]:
-    """The first segment of every field path the query names (an iterative walk)."""
+    """The first segment of every field path the query names (an iterative walk), and the
+    left keys of its joins; a join's subquery names fields of its own sources."""
     heads: set[str] = set()
     stack: list[object] = list(query.stages)
     while stack:
         node = stack.pop()
         if isinstance(node, ast.FieldRef):
             heads.add(node.segments[0])
+        elif isinstance(node, ast.Join | ast.Lookup):
+            heads.update(k.left.value for k in node.keys)
         elif isinstance(node, tuple):
             stack.extend(node)
         elif dataclasses.is_dataclass(node):
