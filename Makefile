@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer bench-rules fuzz-native bench-startup bench-session bench-join clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer bench-raw bench-rules fuzz-native bench-startup bench-session bench-join clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -102,6 +102,9 @@ bench-api: $(STAMP)
 # Template mining on Loghub-2k (vs Drain), held-out formats, analyze speed (docs/analyzer.md).
 bench-analyzer: $(STAMP)
 	$(BIN)/python benchmarks/analyzer.py
+
+bench-raw: $(STAMP)
+	$(BIN)/python -m benchmarks.raw_query
 
 # 50 StarQL rules every 30 s over bench-query's 10M records: evaluation latency, missed rounds.
 bench-rules: $(STAMP)

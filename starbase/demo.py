@@ -130,6 +130,9 @@ def main() -> int:
                 starbase.compile(MALFORMED)
             except CompileError as exc:
                 print(exc.render())
+            from starbase import demo_raw
+
+            demo_raw.run(endpoint, data, step)
             _serve(data, endpoint)
         finally:
             step("stopping the router (SIGTERM: it flushes and exits)")

@@ -119,12 +119,26 @@ def test_engines_lower_every_function_of_the_library(name: str) -> None:
 STORED_LAMBDA = config_from_dict(
     {"sources": {"lambda": {"format": "cloudwatch", "location": "/x"}}}
 )
+RAW = config_from_dict(
+    {
+        "sources": {
+            "raw": {
+                "format": "raw",
+                "location": "/x",
+                "mapping": str(Path(__file__).parent / "raw_mappings" / "all_kinds.yaml"),
+            }
+        }
+    }
+)
 INTERNAL_USES = (  # queries whose plans hold every internal function of the library
     (
         "from lambda | where severity >= 'warn' and attributes.a == 'x' | parse message /a(?<x>b)/",
         STORED_LAMBDA,
     ),
     ("from otel | where trace_id == 'ab' and span_id != 'cd'", CONFIG),
+    # raw lines through a mapping using every parse kind and level vocabulary
+    ("from raw | where attributes.k == 'v' | parse message json as j", RAW),
+    ("from raw | patterns message", RAW),
 )
 
 

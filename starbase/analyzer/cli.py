@@ -108,11 +108,27 @@ def _analyze(args: argparse.Namespace) -> int:
         return _fail("no readable lines in the input")
     if args.write is not None:
         args.write.write_text(analysis.yaml, encoding="utf-8")
+    stored = _stored_proposal(args)
     if args.output == "json":
-        print(json.dumps(analysis.to_json(), indent=2, ensure_ascii=False))
+        report = analysis.to_json()
+        if stored is not None:
+            report["stored_mapping"] = str(stored)
+        print(json.dumps(report, indent=2, ensure_ascii=False))
     else:
         sys.stdout.write(analysis.render_text())
+        if stored is not None:
+            print(f'\nqueries with mapping = "auto" read this source through {stored}')
     return EXIT_OK
+
+
+def _stored_proposal(args: argparse.Namespace) -> Path | None:
+    """The proposal `mapping = "auto"` stored for `--source` (None: none yet)."""
+    if not args.source:
+        return None
+    from starbase.analyzer.auto import proposal_files
+
+    stored, _meta = proposal_files(data_dir(args.data), args.source)
+    return stored if stored.is_file() else None
 
 
 def _train(args: argparse.Namespace) -> int:

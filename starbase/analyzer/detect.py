@@ -19,10 +19,19 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from starbase.analyzer.layouts import rule_family
-from starbase.analyzer.models import Models, load_models
+
+if TYPE_CHECKING:
+    from starbase.analyzer.models import Models
+
+
+def load_models() -> Models:
+    from starbase.analyzer.models import load_models as load
+
+    return load()
+
 
 SAMPLE = 8
 MAJORITY = 0.6
@@ -45,8 +54,11 @@ def _spread(count: int, k: int) -> list[int]:
     return sorted({round(i * (count - 1) / (k - 1)) for i in range(k)})
 
 
-def detect_format(lines: Sequence[str], models: Models | None = None) -> BatchFormat:
-    """See the module docstring."""
+def detect_format(
+    lines: Sequence[str], models: Models | None = None, *, learned: bool = True
+) -> BatchFormat:
+    """See the module docstring. With `learned=False` (the router: no model in its memory)
+    lines no rule recognises count as the family `other`."""
     picked = [lines[i][:MAX_CHARS] for i in _spread(len(lines), SAMPLE)]
     picked = [p for p in picked if p.strip()]
     if not picked:
@@ -55,7 +67,11 @@ def detect_format(lines: Sequence[str], models: Models | None = None) -> BatchFo
     formats: list[str] = []
     probabilities: list[float] = []
     unruled = [p for p in picked if rule_family(p) is None]
-    predictions = iter((models or load_models()).classify(unruled)) if unruled else iter(())
+    predictions: Any = iter(())
+    if unruled and learned:
+        predictions = iter((models or load_models()).classify(unruled))
+    elif unruled:
+        predictions = iter(_Other() for _ in unruled)
     for line in picked:
         family = rule_family(line)
         if family is not None:
@@ -75,6 +91,13 @@ def detect_format(lines: Sequence[str], models: Models | None = None) -> BatchFo
     if share < MAJORITY:
         best, family = "mixed", "mixed"
     return BatchFormat(best, family, share, confidence, fingerprint, len(picked))
+
+
+@dataclass(frozen=True)
+class _Other:
+    family: str = "other"
+    format: str = "other"
+    probability: float = 0.0
 
 
 def batch_record(found: BatchFormat) -> dict[str, Any]:
@@ -101,19 +124,25 @@ def format_changed(previous: dict[str, Any] | None, current: dict[str, Any]) -> 
 META_KEY = "raw_formats"
 
 
-def raw_batch_meta(batch: Any, models: Models | None = None) -> dict[str, Any]:
+def raw_batch_meta(
+    batch: Any, models: Models | None = None, *, learned: bool = True
+) -> dict[str, Any]:
     """The commit metadata for a raw batch (a pyarrow table with `source` and `line`):
     `{"raw_formats": {source: batch_record(...)}}`, to pass as `Table.append(..., meta=…)`."""
-    sources = batch["source"].to_pylist()
-    lines = batch["line"].to_pylist()
+    import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
+
     per_source: dict[str, list[str]] = {}
-    for source, line in zip(sources, lines, strict=True):
-        if line is not None:
-            per_source.setdefault(str(source), []).append(line)
-    models = models or load_models()
+    column = batch["source"]
+    for source in pc.unique(column).to_pylist():
+        mine = batch["line"].filter(pc.equal(column, source))
+        picks = _spread(len(mine), SAMPLE)  # only the sample leaves Arrow
+        texts = [mine[i].as_py() for i in picks]
+        per_source[str(source)] = [t for t in texts if t is not None]
+    if learned and models is None:
+        models = load_models()
     return {
         META_KEY: {
-            source: batch_record(detect_format(texts, models))
+            source: batch_record(detect_format(texts, models, learned=learned))
             for source, texts in sorted(per_source.items())
         }
     }

@@ -18,9 +18,10 @@ import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from starbase.analyzer.models import Models
+if TYPE_CHECKING:  # the router detects formats by rule without loading the models
+    from starbase.analyzer.models import Models
 from starbase.analyzer.timestamps import Found, find_timestamp, parses_as
 from starbase.analyzer.tokens import Token, header_tokens
 from starbase.mappings.raw import LEVEL_WORDS, parse_json_object, parse_logfmt

@@ -142,6 +142,17 @@ async def tables(request: web.Request) -> web.Response:
     return web.json_response({"tables": found})
 
 
+def _rows(source: SourceConfig, files: list[Any]) -> int:
+    """Rows of the source: for a raw source, only the lines posted under its name (raw
+    sources share one table)."""
+    if source.format != "raw":
+        return sum(f.rows for f in files)
+    from starbase.mappings.raw_sources import raw_source_name
+
+    name = raw_source_name(source)
+    return sum(k.rows for f in files for k in f.keys if k.key == name)
+
+
 def _table(source: SourceConfig) -> dict[str, Any]:
     out: dict[str, Any] = {"source": source.name, "format": source.format}
     try:
@@ -160,7 +171,7 @@ def _table(source: SourceConfig) -> dict[str, Any]:
     return out | {
         "location": table.store.url(""),
         "version": head.version,
-        "rows": sum(f.rows for f in files),
+        "rows": _rows(source, files),
         "files": len(files),
         "bytes": sum(f.bytes for f in files),
         "min_time_ns": min((f.min_ns for f in files), default=None),

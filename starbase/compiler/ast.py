@@ -115,7 +115,7 @@ Expr = Literal | Param | FieldRef | Unary | Binary | InList | Call
 
 COMPARISONS = ("==", "!=", "<", "<=", ">", ">=")
 MATCHES = ("~", "!~")
-STRING_TESTS = ("contains", "startswith", "endswith")
+STRING_TESTS = ("contains", "icontains", "startswith", "endswith")
 ARITHMETIC = ("+", "-", "*", "/", "%")
 BOOLEAN = ("and", "or")
 
@@ -282,6 +282,24 @@ class Lookup:
     span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
 
 
+@dataclass(frozen=True, slots=True)
+class Patterns:
+    """`patterns F`: rows grouped by the template mined from F (pattern, count, ratio, sample)."""
+
+    field: FieldRef
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class ParseStructured:
+    """`parse F json as NAME` / `parse F logfmt as NAME`: NAME is a map of F's keys."""
+
+    field: FieldRef
+    kind: str  # json | logfmt
+    name: Name
+    span: Span = dataclasses.field(default=NO_SPAN, compare=False, repr=False)
+
+
 Stage = (
     Where
     | Since
@@ -296,6 +314,8 @@ Stage = (
     | Dedup
     | Join
     | Lookup
+    | Patterns
+    | ParseStructured
 )
 
 

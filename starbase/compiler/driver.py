@@ -34,6 +34,8 @@ from starbase.compiler.passes.resolve import resolve
 from starbase.compiler.render import render_plan
 from starbase.config import Config, default_config
 from starbase.mappings import Mapping, MappingError, load_mapping
+from starbase.mappings.raw import RawMapping
+from starbase.mappings.raw_sources import RawSourceError, raw_mapping_for
 
 Trace = Callable[[str, Any], None]
 
@@ -48,6 +50,15 @@ class Context:
 
     def mapping_for(self, format_name: str) -> Mapping:
         return _mapping(format_name)
+
+    def raw_mapping_for(self, source_name: str) -> RawMapping:
+        """The raw-line mapping of a configured `raw` source (its file, or "auto")."""
+        source = self.config.source(source_name)
+        assert source is not None, source_name
+        try:
+            return raw_mapping_for(self.config, source)
+        except (MappingError, RawSourceError) as exc:
+            raise error(Code.INVALID_MAPPING, str(exc)) from None
 
 
 @cache
@@ -69,7 +80,11 @@ PIPELINE: tuple[Stage, ...] = (
     Stage("parse", lambda text, ctx: parse(text), lambda q: format_query(q, explicit=True)),
     Stage("resolve", lambda q, ctx: resolve(q, ctx.config), render_plan),
     Stage("normalize", lambda p, ctx: normalize(p), render_plan),
-    Stage("map fields", lambda p, ctx: map_fields(p, ctx.mapping_for, ctx.engine), render_plan),
+    Stage(
+        "map fields",
+        lambda p, ctx: map_fields(p, ctx.mapping_for, ctx.engine, ctx.raw_mapping_for),
+        render_plan,
+    ),
     Stage("pushdown", lambda p, ctx: pushdown(p, ctx.mapping_for), render_plan),
     Stage("prune", lambda p, ctx: prune(p), render_plan),
     Stage("federate", lambda p, ctx: federate(p), render_plan),

@@ -25,10 +25,11 @@ STAGE_KEYWORDS = (
     "dedup",
     "join",
     "lookup",
+    "patterns",
 )
 KEYWORDS = frozenset(
     (*STAGE_KEYWORDS, "from", "not", "and", "or", "in", "true", "false", "null", "as", "by", "on")
-) | frozenset(("asc", "desc", "contains", "startswith", "endswith"))
+) | frozenset(("asc", "desc", *ast.STRING_TESTS))
 _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _PRECEDENCE = {
     "or": 1,
@@ -89,6 +90,10 @@ def format_stage(stage: ast.Stage, *, explicit: bool = False) -> str:
             return f"limit {format_expr(count)}"
         case ast.Dedup(fields):
             return "dedup " + ", ".join(format_expr(f) for f in fields)
+        case ast.Patterns(field):
+            return "patterns " + format_expr(field)
+        case ast.ParseStructured(field, kind, name):
+            return f"parse {format_expr(field)} {kind} as {format_name(name.value)}"
         case ast.Join(options, query, keys):
             inner = " | ".join(
                 [_from(query.source), *(format_stage(s, explicit=explicit) for s in query.stages)]

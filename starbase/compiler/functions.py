@@ -201,6 +201,23 @@ SCALARS = _table(
         "timestamp floored to a multiple of a duration",
         example="bin(timestamp, 5m)",
     ),
+    Signature(
+        "totimestamp",
+        1,
+        2,
+        _fixed(Type.TIMESTAMP),
+        "text parsed as a timestamp (ISO 8601, or a named/strftime-like format), null if not",
+        Args.TEXT,
+        'totimestamp(attributes.time, "%d/%b/%Y:%H:%M:%S %z")',
+    ),
+    Signature(
+        "replace_regex",
+        3,
+        3,
+        _fixed(Type.STRING),
+        "every match of a regex replaced (\\1 … name the captures)",
+        example='replace_regex(message, /user=\\w+/, "user=?")',
+    ),
 )
 
 AGGREGATES = _table(
@@ -250,6 +267,19 @@ INTERNALS = _table(
     Signature("json_get", 2, 2, _fixed(Type.STRING), "member of a JSON object held as text"),
     Signature("json_to_map", 1, 1, _fixed(Type.MAP), "top-level members of a JSON object"),
     Signature("hex", 1, 1, _fixed(Type.STRING), "bytes (stored ids) as lowercase hex"),
+    # raw-line mappings (compiler/raw_fields.py)
+    Signature("parse_time", 4, 4, _fixed(Type.TIMESTAMP), "text, format, zone, received ns"),
+    Signature("level_number", 3, 3, _fixed(Type.INT), "a level word through a vocabulary"),
+    Signature("level_keyword", 2, 2, _fixed(Type.STRING), "syslog severity keyword"),
+    Signature("make_map", 0, None, _fixed(Type.MAP), "key, value, … as a map"),
+    Signature("map_merge", 3, 3, _fixed(Type.MAP), "keys of a second map (prefixed) added"),
+    Signature("logfmt_get", 2, 2, _fixed(Type.STRING), "value of a logfmt key"),
+    Signature("logfmt_to_map", 1, 1, _fixed(Type.MAP), "logfmt pairs as a map"),
+    Signature("unquote", 2, 2, _fixed(Type.STRING), "a quoted cell's text"),
+    Signature("json_flatten", 1, 1, _fixed(Type.MAP), "JSON members, nested keys joined by ."),
+    # the `patterns` stage: windows over the whole input
+    Signature("mine_template", 1, 1, _fixed(Type.STRING), "the template mined over all rows"),
+    Signature("window_total", 1, 1, _fixed(Type.INT), "sum over all rows"),
 )
 INTERNAL = frozenset(INTERNALS)
 

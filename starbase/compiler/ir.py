@@ -118,7 +118,7 @@ class Match:
 
 @dataclass(frozen=True, slots=True)
 class StrTest:
-    """Case-sensitive `contains`, `startswith`, `endswith`."""
+    """Case-sensitive `contains`, `startswith`, `endswith`; `icontains` ignores case."""
 
     op: str
     expr: Expr

@@ -53,7 +53,21 @@ STAGES = frozenset(
     {"where", "parse_glob", "parse_regex", "extend", "fields", "stats", "sort", "limit", "dedup"}
 )
 OPERATORS = frozenset(
-    {"==", "!=", "<", "<=", ">", ">=", "~", "!~", "in", "contains", "startswith", "endswith"}
+    {
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "~",
+        "!~",
+        "in",
+        "contains",
+        "icontains",
+        "startswith",
+        "endswith",
+    }
     | {"+", "-", "*", "/", "%", "and", "or", "not"}
 )
 FUNCTIONS = frozenset(functions.SCALARS)  # the function library's (compiler.functions)

@@ -42,6 +42,10 @@ from starbase.mappings.timeformats import (
 
 # ---------------------------------------------------------------- vocabularies (defined once)
 
+# Raw lines are stored by the day they were received. A line's event time is assumed no later
+# than this after its receipt (clocks ahead of the router's); it may be any time earlier.
+RECEIVED_SKEW_NS = 3600 * 1_000_000_000
+
 # Level words (case-folded) -> OpenTelemetry severity number. Syslog keywords follow the OTel
 # data model's syslog mapping (notice INFO2, crit ERROR2, alert ERROR3, emerg FATAL).
 LEVEL_WORDS: dict[str, int] = {

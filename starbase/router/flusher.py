@@ -34,6 +34,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
@@ -200,7 +201,8 @@ class Flusher:
             started = time.perf_counter()
             try:
                 batch, take = self._convert(buffer.kind, take)
-                commit = table.append(batch, writer=self.writer, seq=take[-1].seq)
+                meta = _raw_meta(batch) if buffer.kind is Kind.RAW else None
+                commit = table.append(batch, writer=self.writer, seq=take[-1].seq, meta=meta)
                 if commit is not None:
                     self._count_expired(table, buffer.kind, batch, commit.state.cutoff)
                     self.cutoffs.update(buffer.tenant, buffer.kind, commit.state.cutoff)
@@ -314,6 +316,18 @@ class Flusher:
     def _gauges(self) -> None:
         self.metrics.set("queue_bytes", self.buffered_bytes)
         self.metrics.set("queue_records", self.buffered_records)
+
+
+def _raw_meta(batch: pa.Table) -> dict[str, Any] | None:
+    """Which format each raw source's lines in the commit fit (a few sampled lines by rule:
+    `analyzer.detect`), so `mapping = "auto"` sees a new format without scanning history."""
+    from starbase.analyzer.detect import raw_batch_meta
+
+    try:
+        return raw_batch_meta(batch, learned=False)
+    except Exception:  # detection is advisory: never hold a commit back
+        log.exception("raw format detection failed")
+        return None
 
 
 def _prefix(entries: list[Entry], limit: int, max_records: int) -> list[Entry]:

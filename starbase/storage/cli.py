@@ -17,6 +17,7 @@ import re
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from starbase.backends.datafusion.tables import STORED, open_source_table
 from starbase.compiler.grammar.parser import DURATION_NANOS
@@ -163,6 +164,8 @@ def _tables(args: argparse.Namespace) -> int:
         if files:
             span = f"; days {min(f.day for f in files)} … {max(f.day for f in files)}"
         legacy = f", {state.legacy} legacy" if state.legacy else ""
+        if source.format == "raw":
+            return _raw_source_line(source, state.version, files)
         return (
             f"version {state.version}: {state.rows:,} rows in {state.files} files "
             f"({appended} appended, {state.files - appended - state.legacy} compacted{legacy}), "
@@ -170,6 +173,23 @@ def _tables(args: argparse.Namespace) -> int:
         )
 
     return _each(args, act)
+
+
+def _raw_source_line(source: SourceConfig, version: int, files: list[Any]) -> str:
+    """A raw source's own lines in the shared raw table, and the mapping it reads them by."""
+    from starbase.mappings.raw_sources import mapping_setting, raw_source_name
+
+    name = raw_source_name(source)
+    mine = [(f, k) for f in files for k in f.keys if k.key == name]
+    rows = sum(k.rows for _, k in mine)
+    span = ""
+    if mine:
+        span = f"; received {min(f.day for f, _ in mine)} … {max(f.day for f, _ in mine)}"
+    where = "" if name == source.name else f" (posted as {name})"
+    return (
+        f"version {version}: {rows:,} lines{where} in {len(mine)} files{span}; "
+        f"mapping {mapping_setting(source)}"
+    )
 
 
 def _each(args: argparse.Namespace, act: Callable[[SourceConfig, Table], str]) -> int:

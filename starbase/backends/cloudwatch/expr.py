@@ -243,6 +243,9 @@ class ExprLowering:
                 if not (isinstance(needle, ir.Lit) and isinstance(needle.value, str)):
                     raise NotExpressible(f"{op} with a needle that is not a literal string")
                 text = syntax.literal_regex(needle.value)
+                if op == "icontains":  # Insights regexes take an inline (?i)
+                    self._need("regex flag", "i", self.profile.regex_flags)
+                    text = f"(?i){text}"
                 text = {"startswith": f"^{text}", "endswith": f"{text}$"}.get(op, text)
                 return self._test(subject, lambda s: f"{s} like /{text}/", negated)
             case ir.InList(subject, items, negated):

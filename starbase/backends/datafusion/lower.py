@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 
 from sqlglot import exp
@@ -35,6 +36,13 @@ from starbase.mappings.model import TRANSFORM_FORMATS
 TARGET = "datafusion"
 JSON_TO_MAP = "starbase_json_to_map"  # UDFs of every Starbase session (udfs.py)
 JSON_GET = "starbase_json_get"
+PARSE_TIME = "starbase_parse_time"
+LOGFMT_GET = "starbase_logfmt_get"
+LOGFMT_TO_MAP = "starbase_logfmt_to_map"
+MAP_MERGE = "starbase_map_merge"
+UNQUOTE = "starbase_unquote"
+JSON_FLATTEN = "starbase_json_flatten"
+MINE_TEMPLATE = "starbase_mine_template"
 JOIN_ROWS = "starbase_join_rows"  # true, or fails the query: the right side is too large
 # Columns the SQL adds for itself start with a backtick, which no StarQL name can hold (and a
 # canonical column text that starts with one closes it), so they never meet a user's field.
@@ -80,7 +88,11 @@ def to_sql(plan: ir.Plan, *, pretty: bool = False) -> str:
 def lower(plan: ir.Plan) -> exp.Query:
     """The sqlglot expression of `plan`."""
     lowering = _Lowering()
-    query = lowering.relation(plan).finish()
+    token = _USED_GROUPS.set(_used_groups(plan))
+    try:
+        query = lowering.relation(plan).finish()
+    finally:
+        _USED_GROUPS.reset(token)
     aliases = (a for a in query.find_all(exp.TableAlias) if not a.name.startswith(JOIN_ALIAS))
     for number, alias in enumerate(aliases):
         alias.set("this", exp.to_identifier(f"q{number}"))
@@ -584,6 +596,10 @@ def _epoch_comparison(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr | None
 
 
 def _string_test(op: str, subject: exp.Expr, needle: exp.Expr) -> exp.Expr:
+    if op == "icontains":
+        subject = exp.Lower(this=subject)
+        needle = exp.Lower(this=needle)
+        op = "contains"
     if op == "contains":
         position = exp.StrPosition(this=subject, substr=needle)
         return exp.GT(this=position, expression=exp.Literal.number(0))
@@ -635,7 +651,83 @@ def _call(call: ir.Call) -> exp.Expr:  # one case per function
             return exp.Anonymous(this=JSON_TO_MAP, expressions=args)
         case "hex":
             return exp.Anonymous(this="ENCODE", expressions=[args[0], exp.Literal.string("hex")])
+        case "totimestamp":
+            fmt = args[1] if len(args) > 1 else exp.Literal.string("iso8601")
+            no_time = exp.Cast(this=exp.Null(), to=exp.DataType.build("BIGINT"))
+            utc = exp.Literal.string("UTC")
+            return exp.Anonymous(this=PARSE_TIME, expressions=[args[0], fmt, utc, no_time])
+        case "parse_time":
+            return exp.Anonymous(this=PARSE_TIME, expressions=args)
+        case "replace_regex":
+            pattern = _pattern(call.args[1])
+            flags = exp.Literal.string("g")
+            return exp.Anonymous(
+                this="REGEXP_REPLACE", expressions=[args[0], pattern, args[2], flags]
+            )
+        case "level_number" | "level_keyword":
+            return _level_lookup(call, args[0])
+        case "make_map":
+            if not args:  # no fields: no map (a typed null would not meet a map in a CASE)
+                return exp.Null()
+            keys = exp.Array(expressions=args[0::2])
+            values = [exp.Cast(this=v, to=exp.DataType.build("VARCHAR")) for v in args[1::2]]
+            return exp.Anonymous(this="MAP", expressions=[keys, exp.Array(expressions=values)])
+        case "map_merge":
+            return exp.Anonymous(this=MAP_MERGE, expressions=args)
+        case "logfmt_get":
+            return exp.Anonymous(this=LOGFMT_GET, expressions=args)
+        case "logfmt_to_map":
+            return exp.Anonymous(this=LOGFMT_TO_MAP, expressions=args)
+        case "unquote":
+            return exp.Anonymous(this=UNQUOTE, expressions=args)
+        case "json_flatten":
+            return exp.Anonymous(this=JSON_FLATTEN, expressions=args)
+        case "mine_template":
+            return exp.Window(this=exp.Anonymous(this=MINE_TEMPLATE, expressions=args))
+        case "window_total":
+            return exp.Window(this=exp.Sum(this=args[0]))
     raise UnsupportedError(f"the function {name}()")
+
+
+_SYSLOG_NUMBERS = ((0, 21), (1, 19), (2, 18), (3, 17), (4, 13), (5, 10), (6, 9), (7, 5))
+_SYSLOG_WORDS = ("emerg", "alert", "crit", "err", "warning", "notice", "info", "debug")
+
+
+def _level_lookup(call: ir.Call, text: exp.Expr) -> exp.Expr:
+    """A raw mapping's level vocabulary as a CASE: words (case-insensitive, trimmed) through
+    the shape's table; `syslog_pri` (PRI % 8) and `syslog_severity` (0-7) through syslog's."""
+    vocabulary = call.args[1]
+    assert isinstance(vocabulary, ir.Lit)
+    if vocabulary.value == "words":
+        table = call.args[2]
+        assert isinstance(table, ir.Lit) and isinstance(table.value, str)
+        import json
+
+        words: dict[str, int] = json.loads(table.value)
+        word = exp.Lower(this=exp.Anonymous(this="BTRIM", expressions=[text]))
+        return exp.Case(
+            this=word,
+            ifs=[
+                exp.If(this=exp.Literal.string(w), true=exp.Literal.number(n))
+                for w, n in sorted(words.items())
+            ],
+        )
+    digits = exp.RegexpLike(this=text, expression=exp.Literal.string("^[0-9]+$"))
+    number: exp.Expr = exp.TryCast(this=text, to=exp.DataType.build("BIGINT"))
+    if vocabulary.value == "syslog_pri":
+        number = exp.Mod(this=number, expression=exp.Literal.number(8))
+    results = (
+        [exp.Literal.number(n) for _, n in _SYSLOG_NUMBERS]
+        if call.name == "level_number"
+        else [exp.Literal.string(w) for w in _SYSLOG_WORDS]
+    )
+    otherwise = exp.Null() if call.name == "level_number" else text
+    lookup = exp.Case(
+        this=number,
+        ifs=[exp.If(this=exp.Literal.number(i), true=r) for i, r in enumerate(results)],
+        default=otherwise,
+    )
+    return exp.Case(ifs=[exp.If(this=digits, true=lookup)], default=otherwise)
 
 
 def _regex_group(subject: exp.Expr, pattern: exp.Expr, index: int) -> exp.Expr:
@@ -646,16 +738,45 @@ def _regex_group(subject: exp.Expr, pattern: exp.Expr, index: int) -> exp.Expr:
     return exp.Bracket(this=match, expressions=[exp.Literal.number(index - 1)])
 
 
+# pattern -> the groups the query being lowered captures with it (set by `lower`)
+_USED_GROUPS: ContextVar[dict[str, frozenset[int]] | None] = ContextVar("used", default=None)
+
+
+def _used_groups(plan: ir.Plan) -> dict[str, frozenset[int]]:
+    """Which groups of each regex the plan captures (`regex_extract`, `parse`)."""
+    used: dict[str, set[int]] = {}
+    for node in ir.plan_walk(plan):
+        if isinstance(node, ir.Parse):
+            groups = _capture_groups(node.kind, node.regex, node.names)
+            used.setdefault(node.regex.pattern, set()).update(groups)
+        for top in ir.node_exprs(node):
+            for e in ir.walk(top):
+                if (
+                    isinstance(e, ir.Call)
+                    and e.name == "regex_extract"
+                    and isinstance(e.args[1], ir.Regex)
+                    and isinstance(e.args[2], ir.Lit)
+                ):
+                    used.setdefault(e.args[1].pattern, set()).add(int(e.args[2].value or 1))
+    return {pattern: frozenset(groups) for pattern, groups in used.items()}
+
+
 def _capture(subject: exp.Expr, regex: ir.Expr, group: int) -> exp.Expr:
     """Capture `group` of the first match of `regex`; null when nothing matches or the group
     did not take part. `regexp_match` leaves out groups that did not take part, so only the
     groups taking part in every match stay capturing in one shared pattern (indexed among
     themselves); a group that may not take part is captured alone by a pattern of its own,
-    where every other group is non-capturing (what matches is the same)."""
+    where every other group is non-capturing (what matches is the same). Of the groups that
+    always take part, only those the query captures stay capturing: a regex engine runs
+    faster with fewer groups (~3× for one of eleven), and the captures the query reads still
+    share one match (DataFusion computes identical calls once)."""
     if not isinstance(regex, ir.Regex):  # an unbound parameter: shown, never run
         return _regex_group(subject, _pattern(regex), group)
     groups = portable.capture_groups(regex.pattern)
     always = [g.number for g in groups if not g.optional]
+    used = (_USED_GROUPS.get() or {}).get(regex.pattern)
+    if used is not None and group in used:
+        always = [g for g in always if g in used]
     if group in always:
         keep, index = frozenset(always), always.index(group) + 1
     else:

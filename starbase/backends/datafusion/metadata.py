@@ -11,7 +11,8 @@ timestamp the min/max of the files' first/last times; everything above it (sort,
 further stages) is unchanged, so explain shows the rewritten SQL reading `starbase_stats_…`. An
 aggregate qualifies when it reads one stored source with no filter, groups only by fields
 mapped to the table's cluster column (e.g. `service`) or by nothing, and computes only those
-three aggregates; and the snapshot has no file straddling retention's cutoff (those hide
+three aggregates (a raw source: only the statistics of its own `?source=` name); and the
+snapshot has no file straddling retention's cutoff (those hide
 some of their rows). Anything else is left to the scan.
 """
 
@@ -103,6 +104,8 @@ def _rewrite(
         if any(f.min_ns < first <= f.max_ns for f in files):
             return None  # retention hides part of a file: only a scan can count its rows
     rows = [(k.key, k.rows, k.min_ns, k.max_ns) for f in files for k in f.keys if k.rows]
+    if stored.raw_source is not None:  # raw sources share the table: only this one's lines
+        rows = [r for r in rows if r[0] == stored.raw_source]
     if not node.keys:  # one row even with no files: count() is 0, min/max null
         rows.append((None, 0, None, None))  # type: ignore[arg-type]
     table = pa.Table.from_pylist(

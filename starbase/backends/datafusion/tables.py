@@ -56,7 +56,7 @@ def internal_table(source: str, part: str) -> str:
 
 
 # source format (mapping name) -> stored table format
-STORED = {"otel": "otel", "cloudwatch": "cloudwatch"}
+STORED = {"otel": "otel", "cloudwatch": "cloudwatch", "raw": "raw"}
 
 # How a stored table spells its mapping's columns when they differ from the table's own. The
 # CloudWatch events that Firehose delivers are read with `cloudwatch.yaml`, written for Logs
@@ -81,6 +81,7 @@ class StoredSource:
     table: Table
     shown: State | None = None
     legacy_registered: bool = False
+    raw_source: str | None = None  # a raw source reads only the lines posted under this name
 
     def refresh(self, ctx: SessionContext) -> State:
         """Point the view at the latest committed state; returns that state."""
@@ -95,12 +96,13 @@ class StoredSource:
             if state.legacy and not self.legacy_registered:
                 _register_legacy(ctx, self.name, self.table)
                 self.legacy_registered = True
-            ctx.sql(view_sql(self.name, self.table, self.table.visibility(state))).collect()
+            visible = self.table.visibility(state)
+            ctx.sql(view_sql(self.name, self.table, visible, self.raw_source)).collect()
             self.shown = state
         return state
 
 
-def view_sql(name: str, table: Table, visible: Visibility) -> str:
+def view_sql(name: str, table: Table, visible: Visibility, raw_source: str | None = None) -> str:
     """The view that turns the listing tables into the snapshot `visible`.
 
     The legacy sides are there only while the state counts legacy files (a union costs
@@ -110,6 +112,8 @@ def view_sql(name: str, table: Table, visible: Visibility) -> str:
     names = [*fmt.schema.names, *fmt.partitions]
     state = visible.state
     rows = f" AND {visible.rows}" if visible.rows else ""
+    if raw_source is not None:
+        rows += ' AND "source" = \'' + raw_source.replace("'", "''") + "'"
     sides = []
     if state.files > state.legacy or state.files == 0:
         columns = ", ".join(quote(c) for c in names)
@@ -186,7 +190,15 @@ def register(ctx: SessionContext, source: SourceConfig) -> StoredSource:
         file_extension=".parquet",
         schema=table.format.schema,
     )
-    registered = StoredSource(source.name, table)
+    raw_source = None
+    if stored == "raw":
+        from starbase.mappings.raw_sources import RawSourceError, raw_source_name
+
+        try:
+            raw_source = raw_source_name(source)
+        except RawSourceError as exc:
+            raise SourceUnavailable(str(exc)) from None
+    registered = StoredSource(source.name, table, raw_source=raw_source)
     registered.refresh(ctx)
     return registered
 

@@ -197,7 +197,7 @@ def _expected_words(expected: set[str]) -> str:
 _COMPARISONS = frozenset({"==", "!=", "<", "<=", ">", ">=", "~", "!~"})
 _OPERATOR_TERMINALS = frozenset(
     {"LESSTHAN", "MORETHAN", "TILDE", "PLUS", "MINUS", "SLASH", "PERCENT", "CONTAINS"}
-    | {"STARTSWITH", "ENDSWITH", "STAR"}
+    | {"STARTSWITH", "ENDSWITH", "ICONTAINS", "STAR"}
 )
 
 

@@ -330,6 +330,12 @@ class _Builder(Transformer[Token, Any]):
     def dedup_stage(self, c: list[Any]) -> ast.Dedup:
         return ast.Dedup(tuple(c[1:]), _cover(c))
 
+    def patterns_stage(self, c: list[Any]) -> ast.Patterns:
+        return ast.Patterns(c[1], _cover(c))
+
+    def parse_structured(self, c: list[Any]) -> ast.ParseStructured:
+        return ast.ParseStructured(c[1], str(c[2]), c[3], _cover(c))
+
     def subquery(self, c: list[Any]) -> ast.Query:
         return ast.Query(c[0], tuple(c[1:]), _cover(c))
 

@@ -22,10 +22,16 @@ from collections.abc import Callable
 from starbase import backends
 from starbase.compiler import ir
 from starbase.compiler.errors import Code, Diagnostic, Severity
+from starbase.compiler.raw_fields import raw_field_expressions
 from starbase.compiler.types import Type
 from starbase.mappings import Mapping, model
+from starbase.mappings.raw import RawMapping
 
 MappingLookup = Callable[[str], Mapping]
+RawLookup = Callable[[str], RawMapping]
+RAW_FORMAT = "raw"
+# fields a raw source's line mapping provides (the rest come from `raw.yaml`: source, …)
+_RAW_KEEPS = ("source", "log_group", "log_stream", "resource")
 
 PHYSICAL_TYPES = {
     "int64": Type.INT,
@@ -40,16 +46,78 @@ PHYSICAL_TYPES = {
 
 
 def map_fields(
-    plan: ir.Plan, mapping_for: MappingLookup, engine: str = backends.DEFAULT_ENGINE
+    plan: ir.Plan,
+    mapping_for: MappingLookup,
+    engine: str = backends.DEFAULT_ENGINE,
+    raw_for: RawLookup | None = None,
 ) -> ir.Plan:
-    """Replace the `Sources` leaf of `plan` by the mapped reads of each source."""
-    inputs = tuple(map_fields(p, mapping_for, engine) for p in ir.plan_inputs(plan))
+    """Replace the `Sources` leaf of `plan` by the mapped reads of each source (a `raw`
+    source's fields come from its line mapping, `raw_for(source name)`)."""
+    return _map_fields(plan, mapping_for, engine, raw_for, attribute_keys(plan))
+
+
+def _map_fields(
+    plan: ir.Plan,
+    mapping_for: MappingLookup,
+    engine: str,
+    raw_for: RawLookup | None,
+    keys: frozenset[str] | None,
+) -> ir.Plan:
+    inputs = tuple(_map_fields(p, mapping_for, engine, raw_for, keys) for p in ir.plan_inputs(plan))
     if not isinstance(plan, ir.Sources):
         return ir.with_inputs(plan, inputs)
     branches = tuple(
-        _read(source, plan.schema, mapping_for(source.format), engine) for source in plan.sources
+        _read(
+            source,
+            plan.schema,
+            mapping_for(source.format),
+            engine,
+            _raw_mapping(source, raw_for),
+            keys,
+        )
+        for source in plan.sources
     )
     return branches[0] if len(branches) == 1 else ir.Union(branches)
+
+
+def _raw_mapping(source: ir.SourceRef, raw_for: RawLookup | None) -> RawMapping | None:
+    """A raw source's line mapping (with no lookup: every line its own message)."""
+    if source.format != RAW_FORMAT:
+        return None
+    if raw_for is None:
+        from starbase.mappings.raw_sources import whole_line_mapping
+
+        return whole_line_mapping()
+    return raw_for(source.name)
+
+
+def attribute_keys(plan: ir.Plan) -> frozenset[str] | None:
+    """The keys of `attributes` the query reads (`attributes.KEY`), or None when it uses the
+    whole map (outputs it, or passes it on). A raw source then extracts only those keys: the
+    same answer, one capture per key instead of one per field of the line."""
+    keys: set[str] = set()
+    whole = ir.Col("attributes", Type.MAP)
+    for node in ir.plan_walk(plan):
+        for expr in ir.node_exprs(node):
+            for e in ir.walk(expr):
+                if isinstance(e, ir.MapGet) and e.map == whole:
+                    keys.add(e.key)
+        bare = [e for expr in ir.node_exprs(node) for e in _outside_map_gets(expr) if e == whole]
+        if bare:
+            return None
+    if not any(isinstance(n, ir.Project | ir.Aggregate) for n in ir.plan_walk(plan)):
+        return None  # no `fields`/`stats`: the result holds every column, the map too
+    return frozenset(keys)
+
+
+def _outside_map_gets(expr: ir.Expr) -> list[ir.Expr]:
+    """Sub-expressions of `expr` not under a `MapGet` (whose map is read for one key only)."""
+    if isinstance(expr, ir.MapGet):
+        return []
+    out: list[ir.Expr] = [expr]
+    for child in ir.children(expr):
+        out.extend(_outside_map_gets(child))
+    return out
 
 
 def physical_schema(mapping: Mapping) -> tuple[ir.Column, ...]:
@@ -120,7 +188,12 @@ def _derived(text: str, columns: dict[str, Type], universal: ir.Column) -> ir.Ex
 
 
 def _read(
-    source: ir.SourceRef, schema: tuple[ir.Column, ...], mapping: Mapping, engine: str
+    source: ir.SourceRef,
+    schema: tuple[ir.Column, ...],
+    mapping: Mapping,
+    engine: str,
+    raw: RawMapping | None = None,
+    attribute_keys: frozenset[str] | None = None,
 ) -> ir.Plan:
     physical = physical_schema(mapping)
     # A source Starbase stores (e.g. CloudWatch events delivered by Firehose) is read from its
@@ -129,9 +202,13 @@ def _read(
     backend = mapping.backend if native else engine
     scan = ir.Scan(source.name, mapping.format, backend, physical)
     columns = {c.name: c.type for c in physical}
+    from_line = raw_field_expressions(raw, attribute_keys) if raw is not None else {}
     items = tuple(
         ir.NamedExpr(
-            c.name, field_expression(c, mapping.field(c.name), source.name, mapping, columns)
+            c.name,
+            from_line[c.name]
+            if c.name in from_line and c.name not in _RAW_KEEPS
+            else field_expression(c, mapping.field(c.name), source.name, mapping, columns),
         )
         for c in schema
     )

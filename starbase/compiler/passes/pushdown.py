@@ -27,6 +27,9 @@ from starbase.compiler import ir
 from starbase.compiler.passes.normalize import normalize_expr, simplify_condition
 from starbase.compiler.types import Type
 from starbase.mappings import Mapping
+from starbase.mappings.raw import RECEIVED_SKEW_NS
+
+RAW_FORMAT = "raw"
 
 MappingLookup = Callable[[str], Mapping]
 
@@ -216,6 +219,17 @@ def _tighter(current: ir.TimeBound | None, new: ir.TimeBound, *, prefer_max: boo
 # ---------------------------------------------------------------- partitions
 
 
+def _received_window(events: ir.TimeRange) -> ir.TimeRange | None:
+    """The receive times that lines with events in `events` can have: raw lines are
+    partitioned by the day they were received, which is never before the event (less
+    `RECEIVED_SKEW_NS` for clocks ahead of the router's) but may be any time later (late
+    delivery, replayed files) — so only the lower bound prunes."""
+    lower = events.lower
+    if lower is None:
+        return None
+    return ir.TimeRange(replace(lower, offset=lower.offset - RECEIVED_SKEW_NS), None)
+
+
 def _with_partitions(
     scan: ir.Scan,
     mapping: Mapping,
@@ -226,9 +240,12 @@ def _with_partitions(
     for part in mapping.partitions:
         if part.transform in ("hour", "day"):
             partitions = [p for p in partitions if p.column != part.column]
-            if scan.time_range is not None:
+            window = scan.time_range
+            if window is not None and mapping.format == RAW_FORMAT:
+                window = _received_window(window)
+            if window is not None:
                 partitions.append(
-                    ir.PartitionFilter(part.column, part.transform, time_range=scan.time_range)
+                    ir.PartitionFilter(part.column, part.transform, time_range=window)
                 )
             continue
         if ir.columns(conjunct) != {part.field}:

@@ -175,6 +175,8 @@ def _default_order(
             decided = True
         elif isinstance(stage, ast.Stats):
             segment, decided = index, False
+        elif isinstance(stage, ast.Patterns):  # ordered by count itself
+            segment, decided = index, True
         elif segment is None and not moved:
             moved = isinstance(stage, ast.Fields) or "timestamp" in _defines(stage)
             place = index if moved else index + 1
@@ -195,6 +197,8 @@ def _defines(stage: ast.Stage) -> set[str]:
             from starbase.compiler.regex import group_names
 
             return set(group_names(regex.pattern))
+        case ast.ParseStructured(name=name):
+            return {name.value}
     return set()
 
 
@@ -389,8 +393,77 @@ def _dedup(stage: ast.Dedup, plan: ir.Plan, scope: _Scope) -> ir.Plan:
     return ir.Dedup(plan, tuple(_field(f, scope) for f in stage.fields))
 
 
+def _check_time_format(arg: ast.Expr) -> None:
+    """`totimestamp(text, FORMAT)`: FORMAT is a literal the time-format language knows."""
+    from starbase.mappings.timeformats import TimeFormatError, compile_time_format
+
+    if not isinstance(arg, ast.StringLit):
+        raise error(
+            Code.WRONG_ARGUMENTS,
+            "totimestamp() takes its format as a literal string",
+            arg.span,
+            'e.g. totimestamp(attributes.time, "%d/%b/%Y:%H:%M:%S %z") or "apache"',
+        )
+    try:
+        compile_time_format(arg.value)
+    except TimeFormatError as exc:
+        raise error(Code.WRONG_ARGUMENTS, f"totimestamp(): {exc}", arg.span) from None
+
+
+def _parse_structured(stage: ast.ParseStructured, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    """`parse F json as NAME` → `extend NAME = json_flatten(F)` (logfmt: `logfmt_to_map`)."""
+    source = _text(_field(stage.field, scope))
+    function = "json_flatten" if stage.kind == "json" else "logfmt_to_map"
+    name = stage.name.value
+    scope.define(name, Type.MAP)
+    return ir.Extend(plan, (ir.NamedExpr(name, ir.Call(function, (source,), Type.MAP)),))
+
+
+PATTERN_COLUMNS = {"pattern": Type.STRING, "count": Type.INT, "ratio": Type.FLOAT}
+
+
+def _patterns(stage: ast.Patterns, plan: ir.Plan, scope: _Scope) -> ir.Plan:
+    """`patterns F`: the template mined from F over all rows (`mine_template`, a window over
+    the whole input), then per template its count, its share of the rows with F, and one F
+    (the smallest) as `sample`; most frequent first. Rows where F is null are left out.
+
+        patterns message
+        → Extend pattern := mine_template(message) → Filter pattern is not null
+          → Aggregate by pattern: count(), min(message) → Extend ratio → Sort count desc
+    """
+    text = _text(_field(stage.field, scope))
+    pattern = ir.Col("pattern", Type.STRING)
+    mined = ir.Extend(
+        plan, (ir.NamedExpr("pattern", ir.Call("mine_template", (text,), Type.STRING)),)
+    )
+    kept = ir.Filter(mined, ir.IsNull(pattern, negated=True))
+    count = ir.Col("count", Type.INT)
+    grouped = ir.Aggregate(
+        kept,
+        (ir.NamedExpr("pattern", pattern),),
+        (
+            ir.NamedExpr("count", ir.Agg("count", (), Type.INT)),
+            ir.NamedExpr("sample", ir.Agg("min", (text,), Type.STRING)),
+        ),
+    )
+    total = ir.Call("window_total", (count,), Type.INT)
+    ratio = ir.Arith("/", count, total, Type.FLOAT)
+    shares = ir.Extend(grouped, (ir.NamedExpr("ratio", ratio),))
+    columns = (*PATTERN_COLUMNS, "sample")
+    out = ir.Project(
+        shares,
+        tuple(ir.NamedExpr(c, ir.Col(c, PATTERN_COLUMNS.get(c, Type.STRING))) for c in columns),
+    )
+    scope.replace({c: PATTERN_COLUMNS.get(c, Type.STRING) for c in columns}, "patterns")
+    return ir.Sort(out, (ir.SortKey(count, True), ir.SortKey(pattern, False)))
+
+
 def _stage(stage: ast.Stage, plan: ir.Plan, scope: _Scope) -> ir.Plan:
     match stage:
+        case ast.Patterns():
+            return _patterns(stage, plan, scope)
+        case ast.ParseStructured():
+            return _parse_structured(stage, plan, scope)
         case ast.Where():
             return _where(stage, plan, scope)
         case ast.Since():
@@ -836,6 +909,10 @@ class _Typer:
             return ir.Now()
         if call.name == "bin":
             return self.bin(call)
+        if call.name == "replace_regex":
+            return self.replace_regex(call)
+        if call.name == "totimestamp" and len(call.args) == 2:
+            _check_time_format(call.args[1])
         if call.name == "if":
             args = (self.boolean(call.args[0]), *(self.expr(a) for a in call.args[1:]))
         else:
@@ -843,6 +920,21 @@ class _Typer:
         args = _ARGUMENTS[signature.args](args)
         result = signature.result(tuple(a.type for a in args))
         return ir.Call(call.name, args, result)
+
+    def replace_regex(self, call: ast.Call) -> ir.Expr:
+        """`replace_regex(s, /re/, "with \\1")`: the pattern must be a regex literal."""
+        pattern = call.args[1]
+        if not isinstance(pattern, ast.RegexLit):
+            raise error(
+                Code.WRONG_ARGUMENTS,
+                "replace_regex() takes a regex literal as its second argument",
+                pattern.span,
+                'e.g. replace_regex(message, /user=\\w+/, "user=?")',
+            )
+        subject = _text(self.expr(call.args[0]))
+        replacement = _text(self.expr(call.args[2]))
+        regex = ir.Regex(pattern.pattern, pattern.flags)
+        return ir.Call("replace_regex", (subject, regex, replacement), Type.STRING)
 
     def exists(self, call: ast.Call) -> ir.Expr:
         arg = call.args[0]
