@@ -247,10 +247,16 @@ def _footprint(root: Path, table: object, peers: dict[str, object], asked: list[
         )
         groups = re.findall(r"row_groups_pruned_statistics=(\d+) total → (\d+) matched", analyzed)
         blooms = re.findall(r"row_groups_pruned_bloom_filter=(\d+) total → (\d+) matched", analyzed)
-        pages = re.findall(r"page_index_rows_pruned=(\d+) total → (\d+) matched", analyzed)
+        pages = [
+            (str(_size(a, ua)), str(_size(b, ub)))
+            for a, ua, b, ub in re.findall(
+                r"page_index_rows_pruned=([\d.]+) ?([KMGT]?) total → ([\d.]+) ?([KMGT]?) matched",
+                analyzed,
+            )
+        ]
         print(
             f"{name} (StarQL, EXPLAIN ANALYZE): bytes_scanned={scanned:,.0f} of {size:,} on disk"
-            f" = 1/{size / max(scanned, 1):,.0f}; files opened {opened} of {len(files)};"
+            f" = 1/{size / max(scanned, 1):,.0f}; file ranges opened {opened} ({len(files)} files);"
             f" row groups {_pairs(groups)} after statistics, {_pairs(blooms)} after bloom"
             f" filters; rows {_pairs(pages)} after the page index"
         )
@@ -260,8 +266,8 @@ def _footprint(root: Path, table: object, peers: dict[str, object], asked: list[
 
 
 def _pairs(found: list[tuple[str, str]]) -> str:
-    total = sum(int(a) for a, _ in found)
-    kept = sum(int(b) for _, b in found)
+    total = sum(int(float(a)) for a, _ in found)
+    kept = sum(int(float(b)) for _, b in found)
     return f"{kept:,}/{total:,}"
 
 

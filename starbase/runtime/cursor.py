@@ -78,9 +78,11 @@ class Cursor:
         limit: int | None = None,
         sources: tuple[str, ...] = (),
         clock: Callable[[], float] = time.monotonic,
+        buffer: int | None = BUFFER,
     ) -> None:
         self.compiled = compiled
         self.limit = limit
+        self._capacity = buffer  # None: the producer is never held back (`Session.run`)
         self.cancel_event = threading.Event()  # set by `cancel`; native fetches watch it
         self._clock = clock
         self._started = clock()
@@ -223,7 +225,11 @@ class Cursor:
         """Hand a batch to the reader (waiting while the buffer is full); False when the
         cursor no longer wants batches (cancelled)."""
         with self._cond:
-            while len(self._buffer) >= BUFFER and self._state == "running":
+            while (
+                self._capacity is not None
+                and len(self._buffer) >= self._capacity
+                and self._state == "running"
+            ):
                 self._cond.wait()
             if self._state != "running":
                 return False

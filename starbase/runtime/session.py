@@ -8,7 +8,8 @@ Requires: a `Config` (the sources) and the registered backends. Guarantees:
   native store's part is fetched (`Connector.fetch`; `now()` rounded to the coarsest store
   clock, e.g. whole seconds for CloudWatch), and the engine runs the rest over the stored
   sources and the fetched rows. The cursor streams the result (`runtime.cursor`), in the
-  result shape of `runtime.results`, whatever the backend.
+  result shape of `runtime.results`, whatever the backend. `run(compiled, params)` is the
+  same run done on the caller's thread, returning the whole result as one table.
 - Where the engine runs is the session's choice, not its callers': `workers=0` runs it in
   this process (cheapest; cancel stops DataFusion only at its next batch), `workers=N` in up
   to N worker processes kept warm (`runtime.workers`; cancel kills the worker, so the CPU
@@ -46,7 +47,7 @@ from starbase.compiler.driver import (
 )
 from starbase.compiler.errors import CompileError
 from starbase.config import Config, default_config
-from starbase.runtime.cursor import Cursor
+from starbase.runtime.cursor import BUFFER, Cursor
 from starbase.runtime.errors import QueryFailed, one_line
 from starbase.runtime.explain import Explain, Part
 from starbase.runtime.results import conform, result_schema
@@ -115,12 +116,7 @@ class Session:
         now_ns: int | None = None,
     ) -> Cursor:
         """Start a run of `compiled`; the cursor streams its result (module docstring)."""
-        self._check(compiled)
-        if limit is not None and limit < 0:
-            raise ValueError("limit must be 0 or more")
-        now, natives = self._now(compiled, now_ns)
-        bound = bind(compiled, params or {}, now)
-        cursor = Cursor(compiled, limit=limit, sources=_sources(compiled.plan))
+        cursor, bound, natives, now = self._start(compiled, params, limit, now_ns)
         thread = threading.Thread(
             target=self._run,
             args=(cursor, bound, natives, now),
@@ -138,8 +134,29 @@ class Session:
         limit: int | None = None,
         now_ns: int | None = None,
     ) -> pa.Table:
-        """`execute(...).fetch_all()`: the whole result as one table."""
-        return self.execute(compiled, params, limit=limit, now_ns=now_ns).fetch_all()
+        """`execute(...).fetch_all()`: the whole result as one table, run on the caller's
+        thread (it waits for the whole result anyway: a query thread and its hand-offs cost
+        a short query ~20-50% on a loaded 2-core machine, `benchmarks/query.py`)."""
+        cursor, bound, natives, now = self._start(compiled, params, limit, now_ns, buffer=None)
+        self._run(cursor, bound, natives, now)
+        return cursor.fetch_all()
+
+    def _start(
+        self,
+        compiled: CompiledQuery,
+        params: Mapping[str, object] | None,
+        limit: int | None,
+        now_ns: int | None,
+        buffer: int | None = BUFFER,
+    ) -> tuple[Cursor, ir.Plan, tuple[str, ...], int]:
+        """A run's cursor and bound plan (`CompileError` for bad parameters, at once)."""
+        self._check(compiled)
+        if limit is not None and limit < 0:
+            raise ValueError("limit must be 0 or more")
+        now, natives = self._now(compiled, now_ns)
+        bound = bind(compiled, params or {}, now)
+        cursor = Cursor(compiled, limit=limit, sources=_sources(compiled.plan), buffer=buffer)
+        return cursor, bound, natives, now
 
     def _run(self, cursor: Cursor, bound: ir.Plan, natives: tuple[str, ...], now_ns: int) -> None:
         try:

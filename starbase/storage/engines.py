@@ -6,7 +6,9 @@ over exactly the files live in one committed state, with the table's file column
 `day` partition decoded from the paths — the same rows Starbase sees at that state: rows
 before the retention cutoff are left out, and files of the legacy layout are read with their
 hex ids turned into bytes and their key taken from the path. Ids come back as BLOBs
-(`hex(trace_id)` shows them as text; `lower(hex(…))` as Starbase shows them).
+(`hex(trace_id)` shows them as text; `lower(hex(…))` as Starbase shows them); a column
+stored as null where it equals another (`TableFormat.same_as`: the observed time) is read
+back with `coalesce`.
 """
 
 from __future__ import annotations
@@ -30,7 +32,12 @@ def duckdb_select(table: Table, state: State | None = None) -> str:
     state = state if state is not None else table.snapshot()
     entries = table.files(state)
     names = [*fmt.schema.names, "day"]
-    columns = ", ".join(f'"{name}"' for name in names)
+    columns = ", ".join(
+        f'coalesce("{name}", "{fmt.same_as[name]}") AS "{name}"'
+        if name in fmt.same_as
+        else f'"{name}"'
+        for name in names
+    )
     if not entries:
         casts = ", ".join(
             f'CAST(NULL AS {"BIGINT" if name == fmt.time_column else "VARCHAR"}) AS "{name}"'

@@ -32,6 +32,7 @@ from starbase.storage.otel_layout import (
     ID_COLUMNS,
     LEGACY_OTEL_LOGS_SCHEMA,
     NS_PER_DAY,
+    NS_PER_HOUR,
     OTEL_LOGS_SCHEMA,
     TABLE_DIR,
     UNKNOWN_SERVICE,
@@ -40,6 +41,9 @@ from starbase.storage.otel_layout import (
 )
 
 _STR_LIST = pa.list_(pa.string())
+# Rows per cluster value and hour under which a file is sparse (`TableFormat.hour_major`):
+# the Parquet page size of the files (`table.PAGE_ROWS`).
+DENSE_ROWS = 4096
 
 CLOUDWATCH_EVENTS_SCHEMA = pa.schema(
     [
@@ -117,8 +121,18 @@ class TableFormat:
     blooms: tuple[str, ...] = ()
     # Columns written without a dictionary: values nearly unique per row. Span ids: ~20%
     # smaller without; trace ids, shared by the rows of a request, are smaller with one once
-    # compaction clusters rows (docs/design/storage-index.md).
+    # compaction clusters rows; bodies ~4% smaller without. A map's leaves are named
+    # `<map>.key_value.key|value`: record attribute values (addresses, sizes, durations) are
+    # ~1% larger without, but a dictionary page is read whole by any query that reads the
+    # column, however few of its rows it needs (docs/design/storage-index.md).
     plain: tuple[str, ...] = ()
+    # column -> the column it usually equals: stored as null where it does (a copy of the
+    # time costs ~3.7 B/record at rest) and read back with `coalesce` (`restore`, the views).
+    same_as: dict[str, str] = field(default_factory=dict)
+    # Columns written without statistics (nor page index bounds): free text, maps and random
+    # ids, whose min/max prune nothing; the page index shrinks (~10% of what a one-hour
+    # window reads on a sparse day) and files by ~0.1 B/record.
+    unpruned: tuple[str, ...] = ()
 
     @property
     def partitions(self) -> tuple[str, ...]:
@@ -183,14 +197,54 @@ class TableFormat:
         return times * self.ns_per_unit if self.ns_per_unit != 1 else times
 
     def sort(self, data: pa.Table) -> pa.Table:
-        """Rows in the file order: by cluster value, then time."""
-        return data.sort_by([(self.cluster, "ascending"), (self.time_column, "ascending")])
+        """Rows in the file order (`hour_major` decides which): by cluster value then time, or
+        by hour, then cluster value, then time."""
+        if not self.hour_major(data):
+            return data.sort_by([(self.cluster, "ascending"), (self.time_column, "ascending")])
+        hours = np.floor_divide(self.times_ns(data), NS_PER_HOUR)
+        keyed = data.append_column("__hour", pa.array(hours, pa.int64()))
+        order = [("__hour", "ascending"), (self.cluster, "ascending")]
+        return keyed.sort_by([*order, (self.time_column, "ascending")]).drop_columns(["__hour"])
+
+    def hour_major(self, data: pa.Table) -> bool:
+        """Whether `data` (a file's rows) is sparse: under `DENSE_ROWS` rows per cluster value
+        and hour. Then a cluster value's hour is smaller than a Parquet page and (cluster,
+        time) order would make a one-hour window read most pages of the file; in hour-major
+        order the hour is one run of rows and its pages are the only ones read. Rows of one
+        hour are in the same order either way."""
+        if data.num_rows == 0:
+            return False
+        times = self.times_ns(data)
+        first, last = int(times.min()) // NS_PER_HOUR, int(times.max()) // NS_PER_HOUR
+        if first == last:
+            return False
+        keys = max(1, pc.count_distinct(data[self.cluster]).as_py())
+        return bool(data.num_rows < DENSE_ROWS * keys * (last - first + 1))
+
+    def elide(self, data: pa.Table) -> pa.Table:
+        """`data` as written to a file: each `same_as` column null where it equals its
+        reference column (`restore` undoes it)."""
+        for column, reference in self.same_as.items():
+            values = data[column]
+            equal = pc.fill_null(pc.equal(values, data[reference]), False)
+            elided = pc.if_else(equal, pa.scalar(None, values.type), values)
+            data = data.set_column(data.schema.get_field_index(column), column, elided)
+        return data
+
+    def restore(self, data: pa.Table) -> pa.Table:
+        """Rows read from a file with the `same_as` columns filled in again."""
+        for column, reference in self.same_as.items():
+            if column in data.column_names and reference in data.column_names:
+                filled = pc.coalesce(data[column], data[reference])
+                data = data.set_column(data.schema.get_field_index(column), column, filled)
+        return data
 
     def split(self, batch: pa.Table) -> Iterator[Slice]:
-        """One `Slice` per day touched, rows sorted by (cluster, time), ties in batch order.
+        """One `Slice` per day touched, rows sorted by (cluster, time), ties in batch order —
+        or hour-major where the day's rows are sparse (`hour_major`).
 
-        A batch already in that order (day, cluster, time: the router's compiled decoder
-        hands batches so) is cut into slices without copying; any other is sorted first.
+        A batch already in (day, cluster, time) order (the router's compiled decoder hands
+        batches so) is cut into slices without copying; any other is sorted first.
         """
         batch = batch.combine_chunks()  # sorting and slicing one chunk is 2-3x faster
         data = self.conform(batch)
@@ -209,24 +263,31 @@ class TableFormat:
         starts = [0, *(np.flatnonzero(days[1:] != days[:-1]) + 1).tolist(), len(days)]
         for start, stop in itertools.pairwise(starts):
             rows = data.slice(start, stop - start)
+            if self.hour_major(rows):
+                rows = self.sort(rows)
             lo, hi, keys = self.statistics(rows)
             yield Slice({"day": day_key(int(days[start]) * NS_PER_DAY)}, rows, lo, hi, keys)
 
     def statistics(self, rows: pa.Table) -> tuple[int, int, tuple[KeyStats, ...]]:
-        """(min ns, max ns, per cluster value stats) of rows sorted by (cluster, time)."""
+        """(min ns, max ns, per cluster value stats, in value order) of a file's rows."""
         times = self.times_ns(rows)
-        keys = []
-        for start, stop in _runs(rows[self.cluster]):
-            span = times[start:stop]
-            keys.append(
-                KeyStats(
-                    rows[self.cluster][start].as_py(),
-                    stop - start,
-                    int(span.min()),
-                    int(span.max()),
-                )
+        grouped = (
+            pa.table({"key": rows[self.cluster], "t": pa.array(times, pa.int64())})
+            .group_by("key")
+            .aggregate([("t", "count"), ("t", "min"), ("t", "max")])
+            .sort_by("key")
+        )
+        keys = tuple(
+            KeyStats(key, rows_, lo, hi)
+            for key, rows_, lo, hi in zip(
+                grouped["key"].to_pylist(),
+                grouped["t_count"].to_pylist(),
+                grouped["t_min"].to_pylist(),
+                grouped["t_max"].to_pylist(),
+                strict=True,
             )
-        return int(times.min()), int(times.max()), tuple(keys)
+        )
+        return int(times.min()), int(times.max()), keys
 
 
 def _in_order(
@@ -310,7 +371,10 @@ OTEL = TableFormat(
     ("time_unix_nano", "observed_time_unix_nano"),
     ID_COLUMNS,
     ("trace_id", "span_id"),
-    ("span_id",),
+    ("span_id", "body", "log_attributes.key_value.value"),
+    # SDKs set the observed time to the record's time (the emitter's traffic: every record)
+    {"observed_time_unix_nano": "time_unix_nano"},
+    ("body", "log_attributes", "resource_attributes", "scope_attributes", "trace_id", "span_id"),
 )
 CLOUDWATCH = TableFormat(
     "cloudwatch",

@@ -9,7 +9,8 @@ format's file schema given explicitly, so an empty table is queryable, and the h
 partitions `day` and `by`, reading only `.parquet` files) and a view named like the source
 (any name: identifiers are always quoted) that admits only what the table's latest committed
 state makes visible (`storage.table.Visibility`), with the format's columns followed by `day`
-(or, per `READ_AS`, the columns its mapping names). While the table still holds files of the
+(or, per `READ_AS`, the columns its mapping names; a column stored as null where it equals
+another, `TableFormat.same_as`, read back with `coalesce`). While the table still holds files of the
 legacy layout (hour × key folders, hex ids) the view also reads those, converted to the same
 columns, through two more listing tables registered on first need.
 `StoredSource.refresh` re-reads the commit log's head and replaces the view when it moved, so
@@ -116,7 +117,12 @@ def view_sql(name: str, table: Table, visible: Visibility, raw_source: str | Non
         rows += ' AND "source" = \'' + raw_source.replace("'", "''") + "'"
     sides = []
     if state.files > state.legacy or state.files == 0:
-        columns = ", ".join(quote(c) for c in names)
+        columns = ", ".join(
+            f"coalesce({quote(c)}, {quote(fmt.same_as[c])}) AS {quote(c)}"
+            if c in fmt.same_as
+            else quote(c)
+            for c in names
+        )
         current = internal_table(name, LAYOUT_DIR)
         sides.append(f"SELECT {columns} FROM {current} WHERE {visible.folders}{rows}")
     if state.legacy:

@@ -15,7 +15,7 @@ import math
 import os
 import re
 import sys
-from functools import cache
+from functools import cache, lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +91,10 @@ def all_stages(query: ast.Query) -> list[ast.Stage]:
     return out
 
 
+@lru_cache(maxsize=1024)
 def parse_expression(text: str) -> ast.Expr:
-    """Parse a lone expression (used by mapping files for derived fields)."""
+    """Parse a lone expression (used by mapping files for derived fields, which every compile
+    of a query over the source reads again: kept, as the tree is immutable)."""
     result = _run(text, "expr_only")
     _check_depth(result, text)
     return result  # type: ignore[no-any-return]
