@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # checkov has its own environment: its pins conflict with ours (deploy/checkov-requirements.txt).
 CHECKOV := $(VENV)/tools/checkov/bin/checkov
 
-.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-storage bench-ingest bench-decode bench-api bench-analyzer bench-raw bench-rules fuzz-native bench-startup bench-session bench-join clean
+.PHONY: demo test lint typecheck unit browser checkov golden-update bench bench-query bench-spark bench-storage bench-ingest bench-decode bench-api bench-analyzer bench-raw bench-rules fuzz-native bench-startup bench-session bench-join clean
 
 # setup.py builds the compiled OTLP decoder (starbase/router/native/*.c): its sources are inputs.
 NATIVE := $(wildcard starbase/router/native/*.c starbase/router/native/*.h)
@@ -57,6 +57,10 @@ bench: $(STAMP)
 bench-query: $(STAMP)
 	$(BIN)/python -m pip install --quiet -c constraints.txt -e '.[dev,bench]'
 	$(BIN)/python benchmarks/query.py
+
+# The query benchmark's questions on Spark local[2] against DataFusion, same files (1M rows).
+bench-spark: $(STAMP)
+	$(BIN)/python benchmarks/spark.py
 
 # Commit latency, files/bytes per day, bytes per record vs OTLP, planning at 10k files.
 bench-storage: $(STAMP)

@@ -107,10 +107,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not hasattr(args, "handler"):
         parser.print_help()
         return EXIT_FAILURE
+    from starbase.backends.base import UnsupportedError
     from starbase.compiler.errors import CompileError
 
     try:
         return int(args.handler(args))
+    except UnsupportedError as exc:  # the query compiles, but not for the backend asked for
+        if args.debug:
+            raise
+        print(f"starbase: {exc}", file=sys.stderr)
+        return EXIT_COMPILE_ERROR
     except CompileError as exc:
         if getattr(args, "diagnostics", "text") == "json":
             print(json.dumps([d.to_dict() for d in exc.diagnostics], indent=2), file=sys.stderr)

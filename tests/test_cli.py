@@ -152,3 +152,19 @@ def test_ctrl_c_ends_a_running_query_at_once(heavy_data: Path) -> None:
     out, err = process.communicate(timeout=30)
     assert time.monotonic() - interrupted < 1.0  # the aggregation needed seconds more
     assert process.returncode == 130 and out == "" and err == "starbase: interrupted\n"
+
+
+@pytest.mark.parametrize(
+    ("target", "query", "refusal"),
+    [
+        ("spark", "from otel | parse message /(?:x(?<r>a*)|b)/", "spark cannot run a capture"),
+        ("trino", "from otel | stats pct(severity, 90)", "trino cannot run pct()"),
+    ],
+)
+def test_compile_for_a_target_that_refuses_is_one_line(
+    capsys: pytest.CaptureFixture[str], target: str, query: str, refusal: str
+) -> None:
+    """What a backend cannot run is a compile error of one line (exit 2), not an internal error."""
+    code, out, err = run(capsys, "compile", "--target", target, query)
+    assert code == 2 and not out
+    assert err.startswith(f"starbase: {refusal}") and len(err.strip().splitlines()) == 1

@@ -5,7 +5,8 @@ Requires: each registered module defines `BACKEND`, an instance of `base.EngineB
 the backends in registration order; `get(name)` imports a backend's module on first use only
 (so `starbase --help` does not load DataFusion or boto3); `engines()` are the backends that
 run whole plans, `DEFAULT_ENGINE` the one a session uses unless told otherwise. The CLI's
-`--target`/`--engine` choices, mapping validation (`mappings.model.BACKENDS`), the compiler's
+`--target`/`--engine` choices (an engine that only translates, `runs_here` false, is a
+target and not an `--engine`), mapping validation (`mappings.model.BACKENDS`), the compiler's
 `sql(target)`, explain and the REPL all read this registry.
 
 Adding a backend: a folder `starbase/backends/NAME/` whose `__init__` defines `BACKEND`, and
@@ -25,6 +26,8 @@ REGISTRY = MappingProxyType(
     {
         "datafusion": "starbase.backends.datafusion",
         "cloudwatch": "starbase.backends.cloudwatch",
+        "spark": "starbase.backends.spark",
+        "trino": "starbase.backends.trino",
     }
 )
 DEFAULT_ENGINE = "datafusion"
@@ -53,8 +56,14 @@ def get(name: str) -> Backend:
 
 
 def engines() -> tuple[str, ...]:
-    """The backends that run whole plans (over stored tables and fetched rows)."""
-    return tuple(n for n in REGISTRY if get(n).kind == "engine")
+    """The backends that run whole plans (over stored tables and fetched rows) here."""
+    return tuple(n for n in REGISTRY if _runs_here(get(n)))
+
+
+def _runs_here(backend: Backend) -> bool:
+    from starbase.backends.base import EngineBackend
+
+    return isinstance(backend, EngineBackend) and backend.runs_here
 
 
 def engine(name: str) -> EngineBackend:

@@ -198,6 +198,9 @@ class Backend(ABC):
 class EngineBackend(Backend):
     kind: ClassVar[Kind] = "engine"
     options: ClassVar[tuple[EngineOption, ...]] = ()  # what `engine` may be given
+    # False: Starbase only translates for this engine (its SQL runs elsewhere, e.g. Athena);
+    # it is a `--target`, not an `--engine`
+    runs_here: ClassVar[bool] = True
 
     @abstractmethod
     def render(self, plan: ir.Plan) -> str:

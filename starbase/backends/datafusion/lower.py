@@ -19,6 +19,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
+from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -88,9 +89,22 @@ def to_sql(plan: ir.Plan, *, pretty: bool = False) -> str:
     return lower(plan).sql(dialect=DataFusion, pretty=pretty)
 
 
-def lower(plan: ir.Plan) -> exp.Query:
-    """The sqlglot expression of `plan`."""
-    lowering = _Lowering()
+@dataclass(frozen=True)
+class Spelling:
+    """What an SQL engine spells its own way; the relational lowering (`lower`: subqueries per
+    stage, hidden sort columns, `dedup` by `ROW_NUMBER`, unions, partition predicates) is
+    shared. `expr` lowers one IR expression; `partition_key` is the partition key text (in a
+    strftime format) of a time bound left unbound (a `$parameter` or `now()`: shown, never
+    run); an upper bound's text is its last included instant's."""
+
+    target: str
+    expr: Callable[[ir.Expr], exp.Expr]
+    partition_key: Callable[[ir.TimeBound, bool, str], exp.Expr]  # (bound, is_upper, format)
+
+
+def lower(plan: ir.Plan, spelling: Spelling | None = None) -> exp.Query:
+    """The sqlglot expression of `plan` (DataFusion's, or another engine's `spelling`)."""
+    lowering = _Lowering(spelling or DATAFUSION)
     token = _USED_GROUPS.set(_used_groups(plan))
     try:
         query = lowering.relation(plan).finish()
@@ -149,7 +163,8 @@ def _select_from(inner: exp.Select, columns: list[str] | None) -> exp.Select:
 
 
 class _Lowering:
-    def __init__(self) -> None:
+    def __init__(self, spelling: Spelling) -> None:
+        self.spelling, self.expr = spelling, spelling.expr
         self.sort_keys = itertools.count()
         self.joins = itertools.count()
 
@@ -178,7 +193,7 @@ class _Lowering:
                 return self.project(self.relation(inner), captures, replace_all=False)
             case ir.Filter(inner, predicate):
                 rel = self.relation(inner)
-                query = _select_from(rel.query, None).where(_expr(predicate))
+                query = _select_from(rel.query, None).where(self.expr(predicate))
                 return _Relation(query, rel.columns, rel.hidden, rel.ordering)
             case ir.Aggregate(inner, keys, aggregates):
                 return self.aggregate(self.relation(inner), keys, aggregates)
@@ -203,18 +218,19 @@ class _Lowering:
                 return _Relation(query, list(branches[0].columns))
             case ir.Join(left, right, kind, keys, max_rows):
                 return self.join(self.relation(left), self.relation(right), kind, keys, max_rows)
-        raise UnsupportedError(f"the plan node {type(plan).__name__}")
+        raise UnsupportedError(f"the plan node {type(plan).__name__}", self.spelling.target)
 
     def scan(self, scan: ir.Scan, items: tuple[ir.NamedExpr, ...]) -> _Relation:
-        if scan.backend != TARGET:
+        if scan.backend != self.spelling.target:
             raise UnsupportedError(
-                f"source '{scan.source}' ({scan.format}), which runs on the {scan.backend} backend"
+                f"source '{scan.source}' ({scan.format}), which runs on the {scan.backend} backend",
+                self.spelling.target,
             )
-        projections: list[exp.Expr] = [_alias(_expr(i.expr), i.name) for i in items]
+        projections: list[exp.Expr] = [_alias(self.expr(i.expr), i.name) for i in items]
         table = exp.Table(this=exp.to_identifier(scan.source, quoted=True))
         query = exp.select(*(projections or [exp.Literal.number(1)])).from_(table)
-        conditions = [_expr(scan.filter)] if scan.filter is not None else []
-        conditions.extend(_partition_predicates(scan))
+        conditions = [self.expr(scan.filter)] if scan.filter is not None else []
+        conditions.extend(_partition_predicates(scan, self.spelling))
         if conditions:
             query = query.where(exp.and_(*conditions))
         return _Relation(query, [i.name for i in items])
@@ -243,7 +259,7 @@ class _Lowering:
         used = {name for name, _ in ordering}
         kept = [h for h in rel.hidden if h in used]
         projections: list[exp.Expr] = [
-            _alias(_expr(new[c]), c) if c in new else _col(c) for c in columns
+            _alias(self.expr(new[c]), c) if c in new else _col(c) for c in columns
         ]
         projections += [*(_col(h) for h in kept), *extra]
         query = exp.select(*projections).from_(rel.query.subquery("q"))
@@ -255,10 +271,10 @@ class _Lowering:
         keys: tuple[ir.NamedExpr, ...],
         aggregates: tuple[ir.NamedExpr, ...],
     ) -> _Relation:
-        projections = [_alias(_expr(i.expr), i.name) for i in (*keys, *aggregates)]
+        projections = [_alias(self.expr(i.expr), i.name) for i in (*keys, *aggregates)]
         query = exp.select(*projections).from_(rel.query.subquery("q"))
         if keys:
-            query = query.group_by(*(_expr(k.expr) for k in keys))
+            query = query.group_by(*(self.expr(k.expr) for k in keys))
         return _Relation(query, [i.name for i in (*keys, *aggregates)])
 
     def sort(self, rel: _Relation, keys: tuple[ir.SortKey, ...]) -> _Relation:
@@ -269,7 +285,7 @@ class _Lowering:
                 ordering.append((key.expr.name, key.descending))
                 continue
             name = f"{HIDDEN}sort{next(self.sort_keys)}"
-            computed.append(_alias(_expr(key.expr), name))
+            computed.append(_alias(self.expr(key.expr), name))
             ordering.append((name, key.descending))
         if not computed and not rel.hidden:
             return _Relation(rel.query, rel.columns, [], ordering)
@@ -327,7 +343,7 @@ class _Lowering:
     def dedup(self, rel: _Relation, keys: tuple[ir.Expr, ...]) -> _Relation:
         window = exp.Window(
             this=exp.RowNumber(),
-            partition_by=[_expr(k) for k in keys],
+            partition_by=[self.expr(k) for k in keys],
             order=exp.Order(expressions=rel.order_by()) if rel.ordering else None,
         )
         numbered = exp.select(exp.Star(), _alias(window, ROW)).from_(rel.query.subquery("q"))
@@ -351,7 +367,7 @@ def _capture_groups(kind: str, regex: ir.Regex, names: tuple[str, ...]) -> list[
 # ---------------------------------------------------------------- partitions
 
 
-def _partition_predicates(scan: ir.Scan) -> list[exp.Expr]:
+def _partition_predicates(scan: ir.Scan, spelling: Spelling) -> list[exp.Expr]:
     out: list[exp.Expr] = []
     for part in scan.partitions:
         if part.time_range is None:
@@ -371,11 +387,14 @@ def _partition_predicates(scan: ir.Scan) -> list[exp.Expr]:
                     continue
                 key = exp.Literal.string(format_utc(strftime, last))
             else:
-                instant = _bound_instant(bound, is_upper=op is exp.LTE)
-                text = exp.Literal.string(strftime)
-                key = exp.Anonymous(this="TO_CHAR", expressions=[instant, text])
+                key = spelling.partition_key(bound, op is exp.LTE, strftime)
             out.append(op(this=_col(part.column), expression=key))
     return out
+
+
+def _partition_key(bound: ir.TimeBound, is_upper: bool, strftime: str) -> exp.Expr:
+    instant = _bound_instant(bound, is_upper=is_upper)
+    return exp.Anonymous(this="TO_CHAR", expressions=[instant, exp.Literal.string(strftime)])
 
 
 def _bound_instant(bound: ir.TimeBound, *, is_upper: bool) -> exp.Expr:
@@ -859,3 +878,6 @@ def _aggregate(agg: ir.Agg) -> exp.Expr:
     if agg.name in _SIMPLE_AGGREGATES:
         return exp.Anonymous(this=_SIMPLE_AGGREGATES[agg.name], expressions=args)
     raise UnsupportedError(f"the aggregate {agg.name}()")
+
+
+DATAFUSION = Spelling(TARGET, _expr, _partition_key)
