@@ -74,16 +74,30 @@ bench-ingest: $(STAMP)
 bench-decode: $(STAMP)
 	$(BIN)/python benchmarks/otlp_decode.py
 
-# The compiled OTLP decoder under AddressSanitizer + UBSan: a seed corpus, then mutants of it.
+# The compiled OTLP decoder under AddressSanitizer + UBSan: a seed corpus, then mutants of it;
+# then the OTLP/JSON walk on hypothesis documents.
 FUZZ_RUNS ?= 200000
+JSON_FUZZ_EXAMPLES ?= 5000
 fuzz-native: $(STAMP)
 	mkdir -p build/fuzz
 	gcc -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
 	    -fno-omit-frame-pointer -o build/fuzz/fuzz_main starbase/router/native/fuzz_main.c \
 	    starbase/router/native/decode.c starbase/router/native/columns.c \
-	    starbase/router/native/text.c -lm
+	    starbase/router/native/rows.c starbase/router/native/text.c -lm
 	$(BIN)/python tests/native_corpus.py build/fuzz/corpus
 	build/fuzz/fuzz_main build/fuzz/corpus $(FUZZ_RUNS)
+	# The OTLP/JSON walk (json.c reads Python objects): the extension under the same
+	# sanitizers, loaded by this venv's Python with them preloaded.
+	rm -rf build/fuzz/asan && mkdir -p build/fuzz/asan && cp -r starbase build/fuzz/asan/
+	gcc -shared -fPIC -std=gnu11 -g -O1 -fsanitize=address,undefined -fno-sanitize-recover=all \
+	    -fno-omit-frame-pointer -I"$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_paths()["include"])')" \
+	    -o build/fuzz/asan/starbase/router/native/_otlp_arrow$$($(BIN)/python -c 'import sysconfig; print(sysconfig.get_config_var("EXT_SUFFIX"))') \
+	    starbase/router/native/module.c starbase/router/native/decode.c \
+	    starbase/router/native/columns.c starbase/router/native/rows.c \
+	    starbase/router/native/text.c starbase/router/native/json.c -lm
+	PYTHONPATH=build/fuzz/asan:tests ASAN_OPTIONS=detect_leaks=0 \
+	    LD_PRELOAD="$$(gcc -print-file-name=libasan.so) $$(gcc -print-file-name=libubsan.so)" \
+	    $(BIN)/python tests/native_json_fuzz.py $(JSON_FUZZ_EXAMPLES)
 
 # starbase serve vs in-process: first row, 10M-row streams (peak RSS), tail delay, 50 clients.
 bench-api: $(STAMP)

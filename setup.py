@@ -10,7 +10,7 @@ setup(
     ext_modules=[
         Extension(
             "starbase.router.native._otlp_arrow",
-            sources=[f"{NATIVE}/{name}.c" for name in ("module", "decode", "columns", "text")],
+            sources=[f"{NATIVE}/{name}.c" for name in ("module", "decode", "columns", "rows", "text", "json")],
             depends=[f"{NATIVE}/{name}.h" for name in ("otlp_arrow", "columns", "wire")],
             extra_compile_args=["-O2", "-std=gnu11", "-fvisibility=hidden"],
             optional=True,

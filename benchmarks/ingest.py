@@ -11,10 +11,15 @@ used by the router and by the load generator; then the time until every acknowle
 committed to the table (read from `/metrics`) and the end-to-end rate that gives, and the
 records committed per CPU-second of the router (load and drain: the figure that holds when
 other work shares the machine; 2 cores sustain at most twice it). With
-`--gzip` the bodies are sent gzip-compressed. `--py-spy FILE` records a py-spy profile of the
-router (needs `py-spy` on PATH). `--converter python|native|both` (default both) runs the
-router with the pure-Python OTLP converter (`STARBASE_NATIVE=0`), the compiled one, or each in
-turn on the same requests, side by side. Prints figures only; `--json` prints them as JSON.
+`--gzip` the bodies are sent gzip-compressed; with `--json-bodies` as OTLP/JSON (the same
+records, ≈ 700 B each). `--py-spy FILE` records a py-spy profile of the
+router (needs `py-spy` on PATH). `--converter python|compiled|both` (default both) runs the
+router with `--otlp-converter python` (the pure-Python reference), `compiled`, or each in
+turn on the same requests, side by side; `--rounds N` repeats that N times, alternating, and
+prints each round (the machine's load changes between runs: compare within a round; the 1-minute
+load average and the cores the router got are printed with each run). After the drain, a
+StarQL `stats count()` over the data folder checks that every committed record is visible to
+queries. Prints figures only; `--json` prints them as JSON.
 """
 
 from __future__ import annotations
@@ -147,12 +152,28 @@ class Client:
         return status, headers, body
 
 
-def wire_request(body: bytes, port: int, compress: bool) -> bytes:
+def json_body(body: bytes) -> bytes:
+    """The OTLP/JSON spelling of a protobuf request: hex ids, enums as numbers."""
+    import base64
+
+    from google.protobuf import json_format  # type: ignore[import-untyped, unused-ignore]
+
+    request = ExportLogsServiceRequest.FromString(body)
+    document = json_format.MessageToDict(request, use_integers_for_enums=True)
+    for resource_logs in document["resourceLogs"]:
+        for scope_logs in resource_logs["scopeLogs"]:
+            for record in scope_logs["logRecords"]:
+                for name in ("traceId", "spanId"):
+                    record[name] = base64.b64decode(record[name]).hex()
+    return json.dumps(document).encode()
+
+
+def wire_request(body: bytes, port: int, compress: bool, media: str) -> bytes:
     if compress:
         body = gzip.compress(body, 1)
     head = (
         f"POST /v1/logs HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-        "Content-Type: application/x-protobuf\r\n"
+        f"Content-Type: {media}\r\n"
         + ("Content-Encoding: gzip\r\n" if compress else "")
         + f"Content-Length: {len(body)}\r\n\r\n"
     )
@@ -260,14 +281,20 @@ def main() -> int:
     args = arguments()
     now = time.time_ns()
     bodies = [make_request(args.records, seed, now) for seed in range(args.distinct)]
-    converters = ["python", "native"] if args.converter == "both" else [args.converter]
-    results = {name: measure(args, bodies, name) for name in converters}
+    if args.otlp_json:
+        bodies = [json_body(b) for b in bodies]
+    converters = ["python", "compiled"] if args.converter == "both" else [args.converter]
+    results = {}
+    for round_ in range(1, args.rounds + 1):
+        order = converters if round_ % 2 else converters[::-1]
+        measured = {name: measure(args, bodies, name, f"{name}-{round_}") for name in order}
+        results |= {f"{name} #{round_}": measured[name] for name in converters}
     if args.json:
         print(json.dumps(results))
         return 0
-    print(f"{'':28s} " + " ".join(f"{name:>14s}" for name in results))
+    print(f"{'':30s} " + " ".join(f"{name:>12s}" for name in results))
     for key in next(iter(results.values())):
-        print(f"{key:28s} " + " ".join(f"{r[key]!s:>14s}" for r in results.values()))
+        print(f"{key:30s} " + " ".join(f"{r[key]!s:>12s}" for r in results.values()))
     return 0
 
 
@@ -279,6 +306,7 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--records", type=int, default=1000)
     parser.add_argument("--distinct", type=int, default=32, help="distinct request bodies")
     parser.add_argument("--gzip", action="store_true")
+    parser.add_argument("--json-bodies", dest="otlp_json", action="store_true", help="OTLP/JSON")
     parser.add_argument("--data", type=Path, help="data folder (default: a temporary one)")
     parser.add_argument("--router-arg", action="append", default=[], help="extra router option")
     parser.add_argument(
@@ -290,33 +318,53 @@ def arguments() -> argparse.Namespace:
         "--no-drain", action="store_true", help="do not wait for the commits after the load"
     )
     parser.add_argument(
-        "--converter", choices=("python", "native", "both"), default="both",
+        "--converter", choices=("python", "compiled", "both"), default="both",
         help="the router's OTLP converter (default: both, one run each)",
     )  # fmt: skip
+    parser.add_argument("--rounds", type=int, default=1, help="repeat, alternating the order")
     parser.add_argument("--json", action="store_true")
     return parser.parse_args()
 
 
-def measure(args: argparse.Namespace, bodies: list[bytes], converter: str) -> dict[str, Any]:
+def py_spy() -> str:
+    """py-spy on PATH, else beside this Python (installed in the venv)."""
+    return shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+
+
+def visible_rows(data: Path) -> int:
+    """Records a StarQL query counts in the data folder (`starbase query`, as a user would)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "starbase.cli", "query", "--data", str(data), "-o", "ndjson",
+         "from otel | stats count() as n"],
+        capture_output=True, text=True, check=True, timeout=300,
+    )  # fmt: skip
+    return int(json.loads(done.stdout.splitlines()[0])["n"])
+
+
+def measure(
+    args: argparse.Namespace, bodies: list[bytes], converter: str, label: str = ""
+) -> dict[str, Any]:
     """One router run on a fresh data folder with `converter`; its figures."""
+    label = label or converter
     mean_size = statistics.mean(len(b) for b in bodies)
     port = free_port()
-    wires = [wire_request(b, port, args.gzip) for b in bodies]
+    media = "application/json" if args.otlp_json else "application/x-protobuf"
+    wires = [wire_request(b, port, args.gzip, media) for b in bodies]
     data = args.data / converter if args.data else Path(tempfile.mkdtemp(prefix="starbase-bench-"))
     command = [
         sys.executable, "-m", "starbase.cli", "router", "--data", str(data),
         "--port", str(port), "--workers", str(args.workers), "--log-level", "WARNING",
-        *args.router_arg,
+        "--otlp-converter", converter, *args.router_arg,
     ]  # fmt: skip
-    env = {**os.environ, "STARBASE_NATIVE": "0" if converter == "python" else "1"}
-    router = subprocess.Popen(command, stdout=subprocess.DEVNULL, env=env)
+    router = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     spy: subprocess.Popen[bytes] | None = None
     try:
         wait_ready(port, router)
         pids = process_tree(router.pid)
         if args.py_spy:
+            profile = args.py_spy.with_name(f"{args.py_spy.stem}-{label}{args.py_spy.suffix}")
             spy = subprocess.Popen(
-                ["py-spy", "record", "--subprocesses", "-r", "200", "-o", str(args.py_spy),
+                [py_spy(), "record", "--subprocesses", "-r", "200", "-o", str(profile),
                  "-f", "raw" if args.py_spy.suffix == ".txt" else "flamegraph",
                  "--pid", str(router.pid), "-d", str(int(args.duration) + 1)],
                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
@@ -346,11 +394,15 @@ def measure(args: argparse.Namespace, bodies: list[bytes], converter: str) -> di
             time.sleep(0.1)
         drain = time.perf_counter() - drain_started
         total_cpu = cpu_seconds(pids) - cpu_before
+        load_average = os.getloadavg()[0]
     finally:
         router.send_signal(signal.SIGTERM)
         router.wait(timeout=120)
         if spy is not None:
             spy.wait(timeout=60)
+    try:
+        visible = visible_rows(data) if not args.no_drain else None
+    finally:
         if args.data is None:
             shutil.rmtree(data, ignore_errors=True)
     latencies.sort()
@@ -360,6 +412,7 @@ def measure(args: argparse.Namespace, bodies: list[bytes], converter: str) -> di
         "records_per_request": args.records,
         "bytes_per_record": round(mean_size / args.records, 1),
         "gzip": args.gzip,
+        "otlp_json": args.otlp_json,
         "seconds": round(elapsed, 2),
         "acked_records": acked,
         "acked_records_per_s": round(acked / elapsed),
@@ -373,10 +426,13 @@ def measure(args: argparse.Namespace, bodies: list[bytes], converter: str) -> di
         "loadgen_cpu_s": round(load_cpu, 1),
         "drain_s_after_load": round(drain, 2),
         "committed_records": int(committed),
+        "visible_to_a_query": visible,
         "end_to_end_records_per_s": round(committed / (elapsed + drain)),
         # robust on a shared machine: what one core commits, all router work included
         "router_cpu_s_load_and_drain": round(total_cpu, 1),
         "committed_per_router_cpu_s": round(committed / total_cpu) if total_cpu else None,
+        "router_cores_used": round(total_cpu / (elapsed + drain), 2),
+        "load_average_1m": round(load_average, 1),
     }
     return result
 

@@ -9,10 +9,14 @@
   wire type, unknown fields of every wire type including nested groups, strings that are not
   UTF-8. What protobuf parsers must agree on beyond what an encoder produces.
 - `mutated()` damages valid bytes (flips, cuts, insertions, duplicated ranges).
+- `json_documents()` gives parsed OTLP/JSON documents: valid ones, and ones with values
+  replaced or keys added anywhere (wrong types, nulls, edge numbers, unknown and original
+  field names).
 """
 
 from __future__ import annotations
 
+import base64
 import struct
 
 from hypothesis import strategies as st
@@ -259,3 +263,89 @@ def mutated(draw: st.DrawFn, valid: st.SearchStrategy[bytes]) -> bytes:
         else:
             data[at:at] = data[at : at + draw(st.integers(1, 12))]
     return bytes(data)
+
+
+# ---------------------------------------------------------------- OTLP/JSON
+
+JSON_KEYS = [
+    "resourceLogs", "resource", "scopeLogs", "schemaUrl", "scope", "name", "version",
+    "logRecords", "attributes", "droppedAttributesCount", "entityRefs", "timeUnixNano",
+    "observedTimeUnixNano", "severityNumber", "severityText", "body", "flags", "traceId",
+    "spanId", "eventName", "key", "value", "keyStrindex", "stringValue", "boolValue",
+    "intValue", "doubleValue", "arrayValue", "kvlistValue", "bytesValue",
+    "stringValueStrindex", "values", "resource_logs", "scope_logs", "log_records",
+    "time_unix_nano", "string_value", "[ext]", "unknownField", "",
+]  # fmt: skip
+_EDGE_VALUES = [
+    None, True, False, 0, -1, 24, 25, 2**31, 2**32, 2**63, 2**64, -(2**63) - 1, 10**400, 3.0,
+    1.5, -0.0, float("nan"), float("inf"), "", "0", "-0", "+5", " 5", "5 ", "1e3", "1_0",
+    "18446744073709551615", "18446744073709551616", "9223372036854775807",
+    "-9223372036854775808", "-9223372036854775809", "007", "00ff", "00FF", "0g", "abc",
+    "aa bb", "SEVERITY_NUMBER_INFO", "SEVERITY_NUMBER_INFO4", "SEVERITY_NUMBER_INFO5",
+    "SEVERITY_NUMBER_UNSPECIFIED", "\ud800", "é", [], {}, [None], {"stringValue": "x"},
+    [{"stringValue": "x", "intValue": "1"}], {"values": [{"boolValue": True, "intValue": 1}]},
+]  # fmt: skip
+
+
+def _json_containers(inner: st.SearchStrategy[object]) -> st.SearchStrategy[object]:
+    keys = st.sampled_from(JSON_KEYS)
+    return st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3))
+
+
+json_values = st.recursive(
+    st.one_of(st.sampled_from(_EDGE_VALUES), st.integers(), st.floats(), texts),
+    _json_containers,
+    max_leaves=6,
+)
+
+
+def json_document(payload: bytes, integer_enums: bool, numbers: bool) -> dict[str, object]:
+    """The OTLP/JSON document of a protobuf request: protobuf's JSON mapping with hex ids;
+    enums as integers or names, 64-bit integers as strings or, with `numbers`, as numbers."""
+    from google.protobuf import json_format
+
+    document = json_format.MessageToDict(
+        ExportLogsServiceRequest.FromString(payload), use_integers_for_enums=integer_enums
+    )
+
+    def visit(node: object) -> None:
+        if isinstance(node, dict):
+            for name in ("traceId", "spanId"):
+                if isinstance(node.get(name), str):
+                    node[name] = base64.b64decode(node[name]).hex()
+            for name, value in list(node.items()):
+                if numbers and name in ("timeUnixNano", "observedTimeUnixNano", "intValue"):
+                    node[name] = int(value)
+                visit(value)
+        elif isinstance(node, list):
+            for item in node:
+                visit(item)
+
+    visit(document)
+    return document
+
+
+@st.composite
+def json_documents(draw: st.DrawFn) -> dict[str, object]:
+    """OTLP/JSON documents: valid ones (from `requests()`), then perhaps a few values replaced
+    or keys added anywhere with edge values or arbitrary JSON (wrong types, nulls, original
+    field names, unknown keys, lone surrogates, numbers out of range)."""
+    document = json_document(draw(requests()), draw(st.booleans()), draw(st.booleans()))
+    places: list[dict[str, object] | list[object]] = []
+
+    def collect(node: object) -> None:
+        if isinstance(node, dict | list):
+            places.append(node)
+            for item in node.values() if isinstance(node, dict) else node:
+                collect(item)
+
+    collect(document)
+    for _ in range(draw(st.integers(0, 3))):
+        place = draw(st.sampled_from(places))
+        value = draw(json_values)
+        if isinstance(place, dict):
+            names = [*place, *JSON_KEYS]
+            place[draw(st.sampled_from(names))] = value
+        elif place:
+            place[draw(st.integers(0, len(place) - 1))] = value
+    return document

@@ -101,8 +101,8 @@ def test_otlp_json_mapping() -> None:
     assert (first["severity_number"], first["severity_text"]) == (17, "ERROR")
     assert json.loads(first["body"]) == {"a": 3, "b": [True, 1.5, "AAE="]}
     assert dict(first["log_attributes"]) == {"i": "-42", "d": "0.25", "b": "false", "e": None}
-    assert first["trace_id"] == "5b8efff798038103d269b633813fc60c"
-    assert first["span_id"] == "eee19b7ec3c1b174"
+    assert first["trace_id"] == bytes.fromhex("5b8efff798038103d269b633813fc60c")  # as stored
+    assert first["span_id"] == bytes.fromhex("eee19b7ec3c1b174")
     assert (first["flags"], first["event_name"], first["scope_version"]) == (
         1,
         "checkout.failed",

@@ -90,6 +90,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     policy.add_argument("--body-min-rate", default="64KiB", help="default: 64KiB (per second)")
     policy.add_argument(
+        "--header-timeout",
+        default="10",
+        help="a connection must send a request's headers within SECONDS of opening or of its "
+        "previous reply, else it is closed (idle keep-alive connections too; default 10)",
+    )
+    policy.add_argument(
+        "--max-connections",
+        default="1000",
+        help="open connections per worker; past it a new one is answered 503 and closed "
+        "(default 1000)",
+    )
+    policy.add_argument(
         "--shutdown-timeout",
         default="30",
         help="on SIGTERM, keep trying to commit for SECONDS (default 30; what is left stays "
@@ -99,6 +111,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "--compact-every",
         default="600",
         help="compact and vacuum the tables every SECONDS (default 600; 0 = never)",
+    )
+    policy.add_argument(
+        "--otlp-converter",
+        choices=("auto", "compiled", "python"),
+        default="auto",
+        help="how OTLP is checked and turned into columns: the compiled decoder, the Python "
+        "reference, or auto (compiled when it is built; default)",
     )
     access = command.add_argument_group("access")
     access.add_argument(
@@ -187,6 +206,14 @@ def config_from_args(args: argparse.Namespace) -> Any:
     max_inflight = size(args.max_inflight, "--max-inflight")
     if max_inflight < max_body:
         raise ConfigError("--max-inflight must be at least --max-body")
+    if args.otlp_converter == "compiled":
+        from starbase.router import native
+
+        if not native.built():
+            raise ConfigError(
+                "--otlp-converter compiled: the compiled OTLP decoder is not built "
+                "(reinstall with a C compiler: make .venv/.installed)"
+            )
     return RouterConfig(
         location=location,
         wal_dir=str(wal),
@@ -205,7 +232,10 @@ def config_from_args(args: argparse.Namespace) -> Any:
         max_decode_cpu_s=_seconds(args.max_decode_cpu, "--max-decode-cpu", zero=False),
         body_timeout_s=_seconds(args.body_timeout, "--body-timeout", zero=False),
         body_min_rate=size(args.body_min_rate, "--body-min-rate"),
+        header_timeout_s=_seconds(args.header_timeout, "--header-timeout", zero=False),
+        max_connections=_integer(args.max_connections, "--max-connections", 1, 10**6),
         compact_every_s=_seconds(args.compact_every, "--compact-every", zero=True),
+        otlp_converter=str(args.otlp_converter),
         shutdown_timeout_s=_seconds(args.shutdown_timeout, "--shutdown-timeout", zero=True),
         log_level=_log_level(args.log_level),
         tokens=tokens,

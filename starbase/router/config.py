@@ -51,10 +51,13 @@ class RouterConfig:
     max_decode_cpu_s: float = 10.0  # CPU time to decode one request -> 413
     body_timeout_s: float = 10.0  # a body must arrive within this, plus 1 s per ...
     body_min_rate: int = 64 * 1024  # ... bytes received (else 408)
+    header_timeout_s: float = 10.0  # a request's headers, from the connection or last reply
+    max_connections: int = 1000  # open connections per worker; past it 503 and closed
     wal_segment_bytes: int = 64 * MiB
     retry_after_s: int = 2
     shutdown_timeout_s: float = 30.0
     compact_every_s: float = 0.0  # 0 = no background compaction
+    otlp_converter: str = "auto"  # auto (compiled when built), compiled, python (native.use)
     log_level: str = "INFO"
     tokens: dict[str, str | None] = field(default_factory=dict)  # bearer token -> tenant
     firehose_keys: dict[str, str | None] = field(default_factory=dict)  # access key -> tenant

@@ -2,11 +2,13 @@
 
 Requires: entries written by the router (payloads already checked by the decoders).
 Guarantees: `to_table(kind, entries)` returns rows in entry order with exactly the columns of
-the kind's stored format (OTLP adds a `service` partition key column); CloudWatch events keep
-their id, timestamp and message as sent, with the log group, stream, owner and subscription
-filters of their message and the time the router received them; raw lines are `raw.lines` of
-the payload with the entry's receive time, plus the `source` partition key column. Each kind
-streams (see `convert_otlp`): Python objects exist for a bounded slice at a time.
+the kind's stored format (OTLP: the files' `OTEL_LOGS_SCHEMA`, converted by the compiled
+decoder when it is built — `native` — else by the Python reference, `convert_otlp`); CloudWatch
+events keep their id, timestamp and message as sent, with the log group, stream, owner and
+subscription filters of their message and the time the router received them; raw lines are
+`raw.lines` of the payload with the entry's receive time, plus the `source` partition key
+column. Each kind streams (see `convert_otlp`): Python objects exist for a bounded slice at a
+time.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 
 from starbase.router import raw
-from starbase.router.convert_otlp import otlp_table
+from starbase.router.native import otlp_table
 from starbase.router.wal import Entry, Kind
 from starbase.storage.formats import CLOUDWATCH_EVENTS_SCHEMA, RAW_LINES_SCHEMA
 

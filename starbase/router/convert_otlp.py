@@ -1,10 +1,10 @@
-"""WAL payloads of OTLP requests → one Arrow table in `OTEL_RECORDS_SCHEMA` (plus `service`).
+"""WAL payloads of OTLP requests → one Arrow table in the stored files' `OTEL_LOGS_SCHEMA`.
 
 Requires: payloads accepted by `otlp.decode` (protobuf ExportLogsServiceRequest). Guarantees
 (storage/LAYOUT.md): one row per LogRecord; `time_unix_nano` is the record's time, else its
 observed time, else the time the router received it; body and attribute values are the text
-`anyvalue.text` gives; trace and span ids are lowercase hex, null when absent, all zero or not
-16/8 bytes (OTLP: an invalid id means "no trace context"); resource- and scope-level columns
+`anyvalue.text` gives; trace and span ids are their 16/8 bytes, null when absent, all zero or
+of another length (OTLP: an invalid id means "no trace context"); resource- and scope-level columns
 are built once per resource or scope and repeated with `take`; a `service` column carries the
 partition key (`anyvalue.service_name`). Streaming: payloads are read piece by piece
 (`otlp_wire.pieces`) and turned into Arrow every `SLICE_RECORDS` records (or `SLICE_VALUES`
@@ -25,7 +25,7 @@ from starbase.router import otlp_wire
 from starbase.router.anyvalue import service_name, text
 from starbase.router.limits import unlimited
 from starbase.router.wal import Entry
-from starbase.storage.otel_layout import OTEL_RECORDS_SCHEMA
+from starbase.storage.otel_layout import OTEL_LOGS_SCHEMA
 
 _STR_MAP = pa.map_(pa.string(), pa.string())
 _TRACE_ZERO = bytes(16)
@@ -157,8 +157,8 @@ class _Columns:
             "scope_name": pa.array(self.g_scope_name, pa.string()).take(by_group),
             "scope_version": pa.array(self.g_scope_version, pa.string()).take(by_group),
             "scope_attributes": scopes.take(by_group),
-            "trace_id": pa.array(_ids(self.r_trace, 16, _TRACE_ZERO), pa.string()),
-            "span_id": pa.array(_ids(self.r_span, 8, _SPAN_ZERO), pa.string()),
+            "trace_id": pa.array(_ids(self.r_trace, 16, _TRACE_ZERO), pa.binary(16)),
+            "span_id": pa.array(_ids(self.r_span, 8, _SPAN_ZERO), pa.binary(8)),
             "flags": pa.array(np.asarray(self.r_flags, dtype=np.uint32).view(np.int32)),
             "dropped_attributes_count": pa.array(
                 np.minimum(np.asarray(self.r_dropped, dtype=np.int64), 2**31 - 1).astype(np.int32)
@@ -169,8 +169,7 @@ class _Columns:
         empty_to_null = ("severity_text", "resource_schema_url", "scope_name", "scope_version")
         for name in (*empty_to_null, "event_name"):
             columns[name] = _null_if_empty(columns[name])
-        schema = pa.schema([*OTEL_RECORDS_SCHEMA, pa.field("service", pa.string())])
-        return pa.Table.from_arrays(list(columns.values()), schema=schema)
+        return pa.Table.from_arrays(list(columns.values()), schema=OTEL_LOGS_SCHEMA)
 
 
 def otlp_table(entries: Sequence[Entry]) -> pa.Table:
@@ -216,8 +215,8 @@ def _map(offsets: list[int], keys: list[str], values: list[str | None]) -> pa.Ma
     )
 
 
-def _ids(raw: list[bytes], size: int, zero: bytes) -> list[str | None]:
-    return [i.hex() if len(i) == size and i != zero else None for i in raw]
+def _ids(raw: list[bytes], size: int, zero: bytes) -> list[bytes | None]:
+    return [i if len(i) == size and i != zero else None for i in raw]
 
 
 def _null_if_empty(column: pa.Array) -> pa.Array:

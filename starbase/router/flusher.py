@@ -42,10 +42,10 @@ from google.protobuf.message import DecodeError  # type: ignore[import-untyped, 
 
 from starbase.router.config import RouterConfig
 from starbase.router.convert import FORMAT_OF_KIND, to_table
-from starbase.router.convert_otlp import otlp_prefix_table
 from starbase.router.destinations import Destinations
 from starbase.router.limits import VALUES_PER_RECORD
 from starbase.router.metrics import Metrics
+from starbase.router.native import otlp_prefix_table
 from starbase.router.retention import Cutoffs
 from starbase.router.wal import Entry, Kind, Wal
 from starbase.storage.otel_layout import hour_start_ns
@@ -250,11 +250,13 @@ class Flusher:
     def _convert(self, kind: Kind, take: list[Entry]) -> tuple[pa.Table, list[Entry]]:
         """The batch of `take`, or of a prefix of it whose attribute values (OTLP) reach the
         limit a request has (`limits.VALUES_PER_RECORD` x max_records): a commit's Arrow batch
-        stays bounded however attribute-dense the records are."""
+        stays bounded however attribute-dense the records are. OTLP converts through the
+        compiled decoder (`native`, the Python reference without it), rows already in the
+        stored files' order."""
         if kind is not Kind.OTLP:
             return to_table(kind, self._load(take)), take
         limit = self.config.max_records * VALUES_PER_RECORD
-        batch, used = otlp_prefix_table(self._load(take), limit)
+        batch, used = otlp_prefix_table(self._load(take), limit, ordered=True)
         return batch, take[:used]
 
     def _count_expired(self, table: Table, kind: Kind, batch: pa.Table, cutoff: str | None) -> None:

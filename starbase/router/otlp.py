@@ -28,19 +28,20 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ig
     ExportLogsServiceResponse,
 )
 
-from starbase.router import otlp_wire
+from starbase.router import native, otlp_wire
 from starbase.router.anyvalue import service_name
 from starbase.router.limits import MAX_RECORD_BYTES, Budget, Overrun, unlimited
-from starbase.router.otlp_json import parse_json
+from starbase.router.otlp_json import json_payload
 from starbase.router.problems import Problem, bad_request
 from starbase.storage.formats import OTEL, segment
-from starbase.storage.otel_layout import NS_PER_DAY, hour_key
+from starbase.storage.otel_layout import MAX_SEGMENT_BYTES, NS_PER_DAY, hour_key
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _INT64_MAX = 2**63 - 1
 _GRPC_CODES = {400: 3, 401: 16, 403: 7, 408: 4, 413: 3, 415: 3, 429: 8, 503: 14}
 _REASONS_KEPT = 5
+_SERVICE_KEY = f"{OTEL.key}="  # a service folder: the key, then the name %-escaped
 
 
 @dataclass(frozen=True)
@@ -79,10 +80,10 @@ def decode(
         if kind in (PROTOBUF, "application/protobuf"):
             return _checked(body, budget, admission)
         if kind == JSON:
-            parsed = parse_json(body, budget)
-            if isinstance(parsed, Problem):
-                return parsed
-            return _checked(bytes(parsed.SerializeToString()), budget, admission)
+            payload = json_payload(body, budget)
+            if isinstance(payload, Problem):
+                return payload
+            return _checked(payload, budget, admission)
     except Overrun as exc:
         return exc.problem
     return Problem(415, f"Content-Type must be {PROTOBUF} or {JSON}, not {kind or 'absent'!r}")
@@ -116,6 +117,9 @@ class _Verdict:
 
 def _checked(body: bytes, budget: Budget, admission: Admission) -> OtlpBatch | Problem:
     """Drop the records that cannot be stored; count the rest."""
+    whole = _accepted_whole(body, budget, admission)
+    if whole is not None:
+        return whole
     verdict = _Verdict(admission)
     services: dict[int, str | None] = {}
     # A small body's own attributes are bounded by its size (2 bytes each at least): when the
@@ -157,6 +161,42 @@ def _checked(body: bytes, budget: Budget, admission: Admission) -> OtlpBatch | P
         verdict.expired,
         frozenset(verdict.partitions),
     )
+
+
+def _accepted_whole(body: bytes, budget: Budget, admission: Admission) -> OtlpBatch | None:
+    """The answer for a body whose every record is accepted, from the compiled decoder's one
+    walk (`native.check`); None — decide record by record below — for a body over
+    `WHOLE_PARSE_BYTES`, a malformed one, one that goes past a limit or has a record to reject
+    (or anything unusual), and without the decoder. Exactly what `_checked` answers then
+    (tests/test_native_otlp.py checks it), for a fraction of the CPU."""
+    if len(body) > otlp_wire.WHOLE_PARSE_BYTES:
+        return None
+    try:
+        summary = native.check(body, admission.received_ns)
+    except DecodeError:
+        return None
+    if summary is None:
+        return None
+    records, own, shared, latest, low, service, unusual, days = summary
+    bounded = len(body) <= budget.max_values  # as `_checked` counts values
+    values = (len(body) // 2 if bounded else own) + shared
+    cutoff = admission.cutoff_ns
+    if (
+        budget.counted + records > budget.max_records
+        or budget.values_counted + values > budget.max_values
+        or latest > _INT64_MAX
+        or (cutoff is not None and records and low < cutoff)
+        or days is None
+        or len(days) > admission.max_partitions
+        or unusual
+        or len(_SERVICE_KEY) + 3 * service > MAX_SEGMENT_BYTES  # may not fit a folder name
+    ):
+        return None
+    if records:
+        budget.tick()
+    budget.records(records)
+    budget.values(values)
+    return OtlpBatch(body, records, partitions=frozenset(days))
 
 
 def _service(piece: otlp_wire.Piece, verdict: _Verdict) -> str | None:

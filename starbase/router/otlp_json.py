@@ -8,7 +8,11 @@ accepts lowerCamelCase and original field names, int64 as strings or numbers, en
 Bounded: a document whose parse could take more than `limits.JSON_PARSE_BYTES` is refused
 before parsing, the records are counted into the request's `Budget` before any is converted,
 and the conversion goes record by record, checking the CPU budget as it goes. Any malformed
-input is a 400 `Problem` naming the field, never an exception.
+input is a 400 `Problem` naming the field, never an exception. `json_payload` gives the
+protobuf payload: from the compiled walk of the parsed document (`native.json_payload`, no
+Python object per record) when it handles the document, else from `parse_json` — the
+reference, which also answers every error (tests/test_native_otlp.py checks both give the
+same request).
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import (  # type: ig
     ExportLogsServiceRequest,
 )
 
+from starbase.router import native
 from starbase.router.limits import Budget, check_json
 from starbase.router.problems import Problem, bad_request
 
@@ -31,8 +36,28 @@ _RECORDS = ("logRecords", "log_records")
 _TICK_EVERY = 64
 
 
+def json_payload(body: bytes, budget: Budget) -> bytes | Problem:
+    """The protobuf ExportLogsServiceRequest of an OTLP/JSON body, or a Problem (Overrun past
+    a limit)."""
+    document = _document(body, budget)
+    if isinstance(document, Problem):
+        return document
+    payload = native.json_payload(document)
+    if payload is not None:
+        return payload
+    parsed = _request(document, budget)
+    return parsed if isinstance(parsed, Problem) else bytes(parsed.SerializeToString())
+
+
 def parse_json(body: bytes, budget: Budget) -> Any | Problem:
-    """An ExportLogsServiceRequest message, or a Problem (Overrun past a limit)."""
+    """An ExportLogsServiceRequest message, or a Problem (Overrun past a limit): the
+    reference, field by field through protobuf's json_format."""
+    document = _document(body, budget)
+    return document if isinstance(document, Problem) else _request(document, budget)
+
+
+def _document(body: bytes, budget: Budget) -> dict[str, Any] | Problem:
+    """The parsed body, its records counted into `budget`."""
     check_json(body, "the OTLP/JSON body")
     try:
         document = json.loads(body)
@@ -49,6 +74,13 @@ def parse_json(body: bytes, budget: Budget) -> Any | Problem:
             records = _list(scope_logs, _RECORDS, "")
             total += len(records) if isinstance(records, list) else 0
     budget.check_records(total)
+    return document
+
+
+def _request(document: dict[str, Any], budget: Budget) -> Any | Problem:
+    resources = _list(document, _LEVELS[0], "")
+    if isinstance(resources, Problem):
+        return resources
     request = ExportLogsServiceRequest()
     for rindex, resource_logs in enumerate(resources):
         where = f"resourceLogs[{rindex}]"
@@ -88,7 +120,8 @@ def _merge(value: object, message: Any, where: str) -> Problem | None:
         json_format.ParseDict(value, message, ignore_unknown_fields=True)
     except json_format.ParseError as exc:
         return bad_request(f"malformed OTLP/JSON: {where}: {exc}")
-    except (ValueError, TypeError, AttributeError, RecursionError) as exc:
+    except (ValueError, TypeError, AttributeError, RecursionError, OverflowError) as exc:
+        # OverflowError: an integer past a double's range as a double (float() overflows)
         return bad_request(f"malformed OTLP/JSON: {where}: {type(exc).__name__}: {exc}")
     return None
 

@@ -3,7 +3,8 @@
 Requires: pyarrow (to split a payload into lines without a Python object per line).
 Guarantees: the body (already decompressed) must be UTF-8 and `source` a name that fits a
 partition folder, else a 400 `Problem` names the line or the limit; the lines are counted into
-the request's `Budget` (413 past `--max-records`). UTF-8 is checked in slices, so memory stays
+the request's `Budget` (413 past `--max-records`); a line longer than `MAX_RECORD_BYTES` (the
+largest record any endpoint stores) is a 413 naming it. UTF-8 is checked in slices, so memory stays
 near the body's size. `lines` splits a payload the one way the flusher and the tests agree on:
 at each "\\n"; a final "\\n" ends the last line rather than starting an empty one; every other
 byte (a "\\r" too) is part of its line.
@@ -14,10 +15,11 @@ from __future__ import annotations
 import codecs
 from dataclasses import dataclass
 
+import numpy as np
 import pyarrow as pa  # type: ignore[import-untyped, unused-ignore]
 import pyarrow.compute as pc  # type: ignore[import-untyped, unused-ignore]
 
-from starbase.router.limits import Budget, Overrun, unlimited
+from starbase.router.limits import MAX_RECORD_BYTES, Budget, Overrun, unlimited
 from starbase.router.problems import Problem, bad_request
 from starbase.storage.formats import RAW, segment
 
@@ -47,7 +49,9 @@ def _decode(body: bytes, source: str | None, budget: Budget) -> RawBatch | Probl
         return bad_request(f"source: {exc}")
     count = body.count(b"\n") + (0 if not body or body.endswith(b"\n") else 1)
     budget.records(count)
-    problem = _utf8_problem(body, budget)
+    problem = _long_line(body, budget) if len(body) > MAX_RECORD_BYTES else None
+    if problem is None:
+        problem = _utf8_problem(body, budget)
     if problem is not None:
         return problem
     return RawBatch(source, body, count)
@@ -66,6 +70,35 @@ def _utf8_problem(body: bytes, budget: Budget) -> Problem | None:
             line = body.count(b"\n", 0, max(position, 0)) + 1
             return bad_request(f"line {line} is not UTF-8 ({exc.reason} at byte {position})")
     return None
+
+
+def _long_line(body: bytes, budget: Budget) -> Problem | None:
+    """A 413 for the first line over MAX_RECORD_BYTES (its "\n" not counted), else None."""
+    data = np.frombuffer(body, dtype=np.uint8)
+    start = 0  # of the current line
+    newlines = 0  # before the current slice
+    for offset in range(0, len(body), _SLICE):
+        budget.tick()
+        ends = np.flatnonzero(data[offset : offset + _SLICE] == 10) + offset
+        if len(ends):
+            lengths = np.diff(ends, prepend=start) - 1
+            lengths[0] += 1  # the first runs from `start`, not from a newline
+            over = np.flatnonzero(lengths > MAX_RECORD_BYTES)
+            if len(over):
+                return _too_long(newlines + int(over[0]) + 1, int(lengths[over[0]]))
+            start = int(ends[-1]) + 1
+            newlines += len(ends)
+    if len(body) - start > MAX_RECORD_BYTES:
+        return _too_long(newlines + 1, len(body) - start)
+    return None
+
+
+def _too_long(line: int, size: int) -> Problem:
+    return Problem(
+        413,
+        f"line {line} is {size} bytes, longer than the {MAX_RECORD_BYTES} bytes a record may "
+        "be: split it",
+    )
 
 
 def lines(payload: bytes) -> pa.Array:

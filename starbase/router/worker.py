@@ -30,9 +30,10 @@ from pathlib import Path
 from aiohttp import web
 from aiohttp.http_exceptions import HttpProcessingError
 
-from starbase.router import signals
+from starbase.router import native, signals
 from starbase.router.compactor import Compactor
 from starbase.router.config import CONFIG_ENV, SUPERVISOR_ENV, RouterConfig
+from starbase.router.connections import CappedSite, raise_fd_limit
 from starbase.router.destinations import Destinations
 from starbase.router.flusher import Flusher
 from starbase.router.groupcommit import GroupCommit
@@ -49,6 +50,7 @@ _SWITCH_INTERVAL_S = 0.001  # the flusher holds the GIL for long stretches: hand
 def run(config: RouterConfig, worker: int, stopping: threading.Event | None = None) -> int:
     """Serve until `stopping` is set (by SIGTERM/SIGINT); the exit code."""
     stopping = stopping or threading.Event()
+    native.use(config.otlp_converter)
     sys.setswitchinterval(_SWITCH_INTERVAL_S)
     logging.getLogger("aiohttp.server").addFilter(_one_line_for_bad_requests)
     wal = Wal(Path(config.wal_dir) / str(worker), config.wal_segment_bytes)
@@ -118,15 +120,19 @@ async def _serve(ingest: Ingest, worker: int, stopping: threading.Event) -> int:
         handle_signals=False,
         auto_decompress=False,  # gunzip is ours: one limit, one error message, 415 for others
         shutdown_timeout=config.shutdown_timeout_s,
+        # aiohttp closes a connection still waiting for a request's headers this long after
+        # it opened or after its previous reply: idle and header-trickling clients alike
+        keepalive_timeout=config.header_timeout_s,
     )
     await runner.setup()
-    site = web.TCPSite(
+    site = CappedSite(
         runner,
         config.host,
         config.port,
+        limit=raise_fd_limit(config.max_connections),
+        retry_after_s=config.retry_after_s,
         backlog=1024,
         reuse_port=config.workers > 1 or None,
-        shutdown_timeout=config.shutdown_timeout_s,
     )
     try:
         await site.start()
@@ -161,6 +167,7 @@ def _one_line_for_bad_requests(record: logging.LogRecord) -> bool:
 
 def drain(config: RouterConfig, worker: int) -> None:
     """Commit everything in worker `worker`'s WAL, then remove it (it will not run again)."""
+    native.use(config.otlp_converter)
     directory = Path(config.wal_dir) / str(worker)
     wal = Wal(directory, config.wal_segment_bytes)
     wal.open()

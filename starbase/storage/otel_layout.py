@@ -27,7 +27,7 @@ HOUR_FORMAT = "%Y-%m-%dT%H"  # legacy hour folders and retention cutoffs
 UNKNOWN_SERVICE = "unknown_service"  # what OTel SDKs report when service.name is not set
 TRACE_ID_BYTES = 16
 SPAN_ID_BYTES = 8
-_MAX_SEGMENT_BYTES = 200  # file systems cap a name at 255 bytes
+MAX_SEGMENT_BYTES = 200  # file systems cap a name at 255 bytes
 NS_PER_HOUR = 3_600 * 1_000_000_000
 NS_PER_DAY = 24 * NS_PER_HOUR
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -127,7 +127,7 @@ def legacy_partition_path(values: dict[str, str]) -> str:
 def path_segment(name: str, value: str) -> str:
     """`name=<value URI-escaped>` (every stored table's Hive encoding); refused when too long."""
     text = f"{name}={quote(value, safe='')}"
-    if len(text.encode()) > _MAX_SEGMENT_BYTES:
+    if len(text.encode()) > MAX_SEGMENT_BYTES:
         raise ValueError(f"{name} value too long for a directory name: {value[:40]}…")
     return text
 

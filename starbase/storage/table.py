@@ -240,7 +240,7 @@ class Table:
         """
         # Parquet encoding, the costly part, runs before the lock: writers on one host overlap.
         parts = [
-            (piece, self._encode(piece.data, APPEND_ZSTD_LEVEL))
+            (piece, self._encode(piece.data, APPEND_ZSTD_LEVEL, count_ids=False))
             for piece in self.format.split(batch)
         ]
         with self._locked("append"):
@@ -422,16 +422,24 @@ class Table:
                 small[files[0].day][name] = files
         return small
 
-    def _encode(self, data: pa.Table, level: int) -> bytes:
+    def _encode(self, data: pa.Table, level: int, *, count_ids: bool = True) -> bytes:
         fmt = self.format
         plain = {*fmt.deltas, *fmt.plain}
         groups = max(1, math.ceil(data.num_rows / ROW_GROUP_ROWS))
+        # Bloom filters sized for the distinct ids; appends (rewritten by compaction within
+        # minutes) take every id as distinct (`count_ids=False`) instead of counting them,
+        # which cost ~17% of their encoding (~0.2 µs a record: count_distinct of binary ids),
+        # for filters at most ~100 KiB larger per row group.
+        distinct = {
+            column: pc.count_distinct(data[column]).as_py() if count_ids else data.num_rows
+            for column in fmt.blooms
+        }
         blooms = {
             column: {
-                "ndv": max(64, int(pc.count_distinct(data[column]).as_py() / groups * 1.1)),
+                "ndv": max(64, int(count / groups * 1.1)),
                 "fpp": BLOOM_FPP.get(column, DEFAULT_BLOOM_FPP),
             }
-            for column in fmt.blooms
+            for column, count in distinct.items()
         }
         # (cluster, time) order is declared; hour-major files (`TableFormat.hour_major`) are
         # sorted by neither column alone.

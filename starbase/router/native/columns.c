@@ -30,6 +30,7 @@ static uint8_t *buf_resize(uint8_t *data, size_t len, size_t cap, size_t want) {
     }
     void *mapped = mmap(NULL, want, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (mapped == MAP_FAILED) return NULL;
+    madvise(mapped, want, MADV_HUGEPAGE); /* fewer page faults; a hint, may be refused */
     if (len) memcpy(mapped, data, len);
     free(data);
     return mapped;
@@ -92,14 +93,22 @@ static int fixed_init(sb_fixed *col) {
   return buf_init(&col->values, 256);
 }
 
+static int ids_init(sb_ids *col) {
+  col->length = col->null_count = 0;
+  return buf_init(&col->values, 256) & buf_init(&col->validity, 64);
+}
+
 int sb_columns_init(sb_batch *b) {
   int ok = 1;
   sb_fixed *fixed[] = {&b->r_time,  &b->r_observed, &b->r_severity, &b->r_flags,
                        &b->r_dropped, &b->r_group, &b->g_resource};
-  sb_str *strs[] = {&b->r_severity_text, &b->r_body,          &b->r_trace,
-                    &b->r_span,          &b->r_event,         &b->g_scope_name,
-                    &b->g_scope_version, &b->s_schema_url,    &b->s_service};
+  sb_str *strs[] = {&b->r_severity_text, &b->r_body,       &b->r_event,
+                    &b->g_scope_name,    &b->g_scope_version, &b->s_schema_url,
+                    &b->s_service};
   sb_map *maps[] = {&b->r_attributes, &b->g_attributes, &b->s_attributes};
+  sb_ids *ids[] = {&b->r_trace, &b->r_span};
+  b->shared_values = 0;
+  for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) ok &= ids_init(ids[i]);
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) ok &= fixed_init(fixed[i]);
   for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) ok &= str_init(strs[i]);
   for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) ok &= map_init(maps[i]);
@@ -118,6 +127,11 @@ static void str_free(sb_str *col) {
   buf_free(&col->validity);
 }
 
+static void ids_free(sb_ids *col) {
+  buf_free(&col->values);
+  buf_free(&col->validity);
+}
+
 static void map_free(sb_map *col) {
   buf_free(&col->offsets);
   str_free(&col->keys);
@@ -127,10 +141,12 @@ static void map_free(sb_map *col) {
 void sb_columns_free(sb_batch *b) {
   sb_fixed *fixed[] = {&b->r_time,  &b->r_observed, &b->r_severity, &b->r_flags,
                        &b->r_dropped, &b->r_group, &b->g_resource};
-  sb_str *strs[] = {&b->r_severity_text, &b->r_body,          &b->r_trace,
-                    &b->r_span,          &b->r_event,         &b->g_scope_name,
-                    &b->g_scope_version, &b->s_schema_url,    &b->s_service};
+  sb_str *strs[] = {&b->r_severity_text, &b->r_body,       &b->r_event,
+                    &b->g_scope_name,    &b->g_scope_version, &b->s_schema_url,
+                    &b->s_service};
   sb_map *maps[] = {&b->r_attributes, &b->g_attributes, &b->s_attributes};
+  sb_ids *ids[] = {&b->r_trace, &b->r_span};
+  for (size_t i = 0; i < sizeof ids / sizeof *ids; i++) ids_free(ids[i]);
   for (size_t i = 0; i < sizeof fixed / sizeof *fixed; i++) buf_free(&fixed[i]->values);
   for (size_t i = 0; i < sizeof strs / sizeof *strs; i++) str_free(strs[i]);
   for (size_t i = 0; i < sizeof maps / sizeof *maps; i++) map_free(maps[i]);
@@ -231,11 +247,19 @@ static struct ArrowSchema *add_schema(struct ArrowSchema *parent, const char *fo
   return init_schema(child, format, name, nullable, n_children) ? child : NULL;
 }
 
-static int export_fixed(struct ArrowArray *parent, struct ArrowSchema *schema, sb_fixed *col,
-                        const char *format, const char *name) {
+int sb_export_fixed(struct ArrowArray *parent, struct ArrowSchema *schema, sb_fixed *col,
+                    const char *format, const char *name, int nullable) {
   struct ArrowArray *a = add_child(parent);
   sb_buf *buffers[2] = {NULL, &col->values};
   return a && init_array(a, col->length, 0, 2, buffers, 0) &&
+         add_schema(schema, format, name, nullable, 0);
+}
+
+int sb_export_ids(struct ArrowArray *parent, struct ArrowSchema *schema, sb_ids *col,
+                  const char *format, const char *name) {
+  struct ArrowArray *a = add_child(parent);
+  sb_buf *buffers[2] = {col->null_count ? &col->validity : NULL, &col->values};
+  return a && init_array(a, col->length, col->null_count, 2, buffers, 0) &&
          add_schema(schema, format, name, 1, 0);
 }
 
@@ -244,14 +268,14 @@ static int export_str_into(struct ArrowArray *a, sb_str *col) {
   return init_array(a, col->length, col->null_count, 3, buffers, 0);
 }
 
-static int export_str(struct ArrowArray *parent, struct ArrowSchema *schema, sb_str *col,
-                      const char *name) {
+int sb_export_str(struct ArrowArray *parent, struct ArrowSchema *schema, sb_str *col,
+                  const char *name, int nullable) {
   struct ArrowArray *a = add_child(parent);
-  return a && export_str_into(a, col) && add_schema(schema, "u", name, 1, 0);
+  return a && export_str_into(a, col) && add_schema(schema, "u", name, nullable, 0);
 }
 
-static int export_map(struct ArrowArray *parent, struct ArrowSchema *schema, sb_map *col,
-                      const char *name) {
+int sb_export_map(struct ArrowArray *parent, struct ArrowSchema *schema, sb_map *col,
+                  const char *name) {
   struct ArrowArray *a = add_child(parent);
   sb_buf *buffers[2] = {NULL, &col->offsets};
   if (!a || !init_array(a, col->length, 0, 2, buffers, 1)) return 0;
@@ -268,46 +292,14 @@ static int export_map(struct ArrowArray *parent, struct ArrowSchema *schema, sb_
   return e && add_schema(e, "u", "key", 0, 0) && add_schema(e, "u", "value", 1, 0);
 }
 
-static int begin_table(struct ArrowArray *a, struct ArrowSchema *s, int64_t length,
-                       int n_children) {
+int sb_export_begin(struct ArrowArray *a, struct ArrowSchema *s, int64_t length,
+                    int n_children) {
   sb_buf *none[1] = {NULL};
   return init_array(a, length, 0, 1, none, n_children) && init_schema(s, "+s", "", 0, n_children);
 }
 
-int sb_batch_export(sb_batch *b, struct ArrowArray out[3], struct ArrowSchema schemas[3]) {
-  memset(out, 0, 3 * sizeof *out);
-  memset(schemas, 0, 3 * sizeof *schemas);
-  struct ArrowArray *r = &out[0], *g = &out[1], *s = &out[2];
-  struct ArrowSchema *rs = &schemas[0], *gs = &schemas[1], *ss = &schemas[2];
-  int ok = begin_table(r, rs, b->r_time.length, 12) &&
-           export_fixed(r, rs, &b->r_time, "l", "time_unix_nano") &&
-           export_fixed(r, rs, &b->r_observed, "l", "observed_time_unix_nano") &&
-           export_fixed(r, rs, &b->r_severity, "i", "severity_number") &&
-           export_str(r, rs, &b->r_severity_text, "severity_text") &&
-           export_str(r, rs, &b->r_body, "body") &&
-           export_map(r, rs, &b->r_attributes, "log_attributes") &&
-           export_str(r, rs, &b->r_trace, "trace_id") &&
-           export_str(r, rs, &b->r_span, "span_id") &&
-           export_fixed(r, rs, &b->r_flags, "i", "flags") &&
-           export_fixed(r, rs, &b->r_dropped, "i", "dropped_attributes_count") &&
-           export_str(r, rs, &b->r_event, "event_name") &&
-           export_fixed(r, rs, &b->r_group, "i", "group");
-  ok = ok && begin_table(g, gs, b->g_resource.length, 4) &&
-       export_fixed(g, gs, &b->g_resource, "i", "resource") &&
-       export_str(g, gs, &b->g_scope_name, "scope_name") &&
-       export_str(g, gs, &b->g_scope_version, "scope_version") &&
-       export_map(g, gs, &b->g_attributes, "scope_attributes");
-  ok = ok && begin_table(s, ss, b->s_service.length, 3) &&
-       export_map(s, ss, &b->s_attributes, "resource_attributes") &&
-       export_str(s, ss, &b->s_schema_url, "resource_schema_url") &&
-       export_str(s, ss, &b->s_service, "service");
-  if (!ok) {
-    for (int i = 0; i < 3; i++) {
-      if (out[i].release) out[i].release(&out[i]);
-      if (schemas[i].release) schemas[i].release(&schemas[i]);
-    }
-    return SB_NO_MEMORY;
-  }
-  sb_columns_free(b); /* what was not handed over (nothing, unless the batch was empty) */
-  return SB_OK;
-}
+/* Column builders owned by nobody yet (rows.c): their buffers are freed here. */
+void sb_fixed_free(sb_fixed *col) { buf_free(&col->values); }
+void sb_ids_free(sb_ids *col) { ids_free(col); }
+void sb_str_free(sb_str *col) { str_free(col); }
+void sb_map_free(sb_map *col) { map_free(col); }

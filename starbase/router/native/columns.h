@@ -70,7 +70,44 @@ static inline int sb_map_commit(sb_map *col) {
   return 1;
 }
 
+/* One id of `width` bytes, or a null (id == NULL: zeros are written). 0 on no memory. */
+static inline int sb_ids_push(sb_ids *col, const uint8_t *id, size_t width) {
+  if (!sb_buf_reserve(&col->values, width)) return 0;
+  if ((col->length & 7) == 0) {
+    if (!sb_buf_reserve(&col->validity, 1)) return 0;
+    col->validity.data[col->validity.len++] = 0;
+  }
+  if (id) {
+    memcpy(col->values.data + col->values.len, id, width);
+    col->validity.data[col->length >> 3] |= (uint8_t)(1u << (col->length & 7));
+  } else {
+    memset(col->values.data + col->values.len, 0, width);
+    col->null_count++;
+  }
+  col->values.len += width;
+  col->length++;
+  return 1;
+}
+
 int sb_columns_init(sb_batch *batch);
 void sb_columns_free(sb_batch *batch);
+void sb_fixed_free(sb_fixed *col);
+void sb_ids_free(sb_ids *col);
+void sb_str_free(sb_str *col);
+void sb_map_free(sb_map *col);
+
+/* Export through the Arrow C data interface: a struct array of n_children, then one child
+ * each call; the column's buffers are handed over (the builder is left empty). 0 on no
+ * memory. */
+int sb_export_begin(struct ArrowArray *array, struct ArrowSchema *schema, int64_t length,
+                    int n_children);
+int sb_export_fixed(struct ArrowArray *parent, struct ArrowSchema *schema, sb_fixed *col,
+                    const char *format, const char *name, int nullable);
+int sb_export_ids(struct ArrowArray *parent, struct ArrowSchema *schema, sb_ids *col,
+                  const char *format, const char *name);
+int sb_export_str(struct ArrowArray *parent, struct ArrowSchema *schema, sb_str *col,
+                  const char *name, int nullable);
+int sb_export_map(struct ArrowArray *parent, struct ArrowSchema *schema, sb_map *col,
+                  const char *name);
 
 #endif

@@ -664,25 +664,15 @@ static void map_entry(rctx *c, sb_map *col, const uint8_t *p, size_t n, int64_t 
 
 /* ---------------------------------------------------------------- records, scopes, resources */
 
-static void put_id(rctx *c, sb_str *col, const uint8_t *id, size_t len, size_t size) {
-  static const char hex[] = "0123456789abcdef";
+/* An id as stored: its bytes, or null when absent, of another length or all zero (OTLP: an
+ * invalid id means no trace context). */
+static void put_id(rctx *c, sb_ids *col, const uint8_t *id, size_t len, size_t size) {
   uint64_t any = 0, word;
   for (size_t i = 0; id && len == size && i < size; i += 8) {
     memcpy(&word, id + i, 8);
     any |= word;
   }
-  if (!id || len != size || !any) {
-    commit(c, sb_str_commit(col, 0));
-    return;
-  }
-  if (!room(c, &col->bytes, 2 * size)) return;
-  uint8_t *o = col->bytes.data + col->bytes.len;
-  for (size_t i = 0; i < size; i++) {
-    o[2 * i] = (uint8_t)hex[id[i] >> 4];
-    o[2 * i + 1] = (uint8_t)hex[id[i] & 15];
-  }
-  col->bytes.len += 2 * size;
-  commit(c, sb_str_commit(col, 1));
+  if (!sb_ids_push(col, id && len == size && any ? id : NULL, size)) set_status(c, SB_NO_MEMORY);
 }
 
 /* A string column where "" is stored as null (proto3 cannot tell "" from unset). */
@@ -751,6 +741,7 @@ static void render_scope_logs(rctx *c, const uint8_t *p, const uint8_t *end, int
   if (!has_records(p, end)) return; /* the reference keeps no group without records */
   sb_batch *b = c->b;
   int32_t group = (int32_t)b->g_resource.length;
+  int64_t rows = b->r_time.length, values = b->g_attributes.keys.length;
   const uint8_t *name = NULL, *version = NULL;
   size_t name_len = 0, version_len = 0;
   field f = {0}, g = {0};
@@ -775,6 +766,8 @@ static void render_scope_logs(rctx *c, const uint8_t *p, const uint8_t *end, int
     }
   }
   commit(c, sb_map_commit(&b->g_attributes));
+  b->shared_values +=
+      (uint64_t)(b->g_attributes.keys.length - values) * (uint64_t)(b->r_time.length - rows);
   if (!sb_fixed_push32(&b->g_resource, (uint32_t)resource)) set_status(c, SB_NO_MEMORY);
   put_text_or_null(c, &b->g_scope_name, name, name_len);
   put_text_or_null(c, &b->g_scope_version, version, version_len);
@@ -787,6 +780,7 @@ static void render_resource_logs(rctx *c, const uint8_t *p, const uint8_t *end,
   const uint8_t *schema_url = NULL;
   size_t schema_len = 0;
   int64_t service[2] = {-2, 0}; /* not seen yet */
+  int64_t rows = b->r_time.length, values = b->s_attributes.keys.length;
   field f = {0}, g = {0};
   while (next_field(&p, end, &f)) {
     if (f.wire != WT_LEN) continue;
@@ -803,6 +797,8 @@ static void render_resource_logs(rctx *c, const uint8_t *p, const uint8_t *end,
     }
   }
   commit(c, sb_map_commit(&b->s_attributes));
+  b->shared_values +=
+      (uint64_t)(b->s_attributes.keys.length - values) * (uint64_t)(b->r_time.length - rows);
   put_text_or_null(c, &b->s_schema_url, schema_url, schema_len);
   if (service[0] >= 0 && service[1] > 0) {
     sb_buf *values = &b->s_attributes.values.bytes;
@@ -860,6 +856,114 @@ int sb_batch_add(sb_batch *batch, const uint8_t *data, size_t len, uint64_t rece
     error->code = c.status;
   }
   return error->code;
+}
+
+uint64_t sb_batch_values(const sb_batch *batch) {
+  return (uint64_t)batch->r_attributes.keys.length + batch->shared_values;
+}
+
+/* ================================================================ request-path summary */
+
+#define NS_PER_DAY 86400000000000ULL
+
+typedef struct {
+  sb_summary *s;
+  uint64_t received;
+} cctx;
+
+static void add_day(sb_summary *s, uint64_t day) {
+  if (s->days < 0) return;
+  for (int i = 0; i < s->days; i++)
+    if (s->day[i] == day) return;
+  if (s->days == SB_CHECK_DAYS) {
+    s->days = -1;
+    return;
+  }
+  s->day[s->days++] = day;
+}
+
+static void check_record(cctx *c, const uint8_t *p, const uint8_t *end) {
+  uint64_t time = 0, observed = 0;
+  field f = {0};
+  while (next_field(&p, end, &f)) {
+    if (f.number == 1 && f.wire == WT_I64) time = f.value;
+    else if (f.number == 11 && f.wire == WT_I64) observed = f.value;
+    else if (f.number == 6 && f.wire == WT_LEN) c->s->own_values++;
+  }
+  sb_summary *s = c->s;
+  s->records++;
+  if (time > s->max_time) s->max_time = time;
+  if (observed > s->max_time) s->max_time = observed;
+  uint64_t stamp = time ? time : observed ? observed : c->received;
+  if (stamp < s->min_stamp) s->min_stamp = stamp;
+  add_day(s, stamp / NS_PER_DAY);
+}
+
+/* Records of a ScopeLogs; *shared gets its scope's KeyValues. */
+static uint64_t check_scope_logs(cctx *c, const uint8_t *p, const uint8_t *end,
+                                 uint64_t *scope_values) {
+  uint64_t records = c->s->records;
+  field f = {0}, g = {0};
+  *scope_values = 0;
+  while (next_field(&p, end, &f)) {
+    if (f.wire != WT_LEN) continue;
+    if (f.number == 2) {
+      check_record(c, f.data, f.data + f.len);
+    } else if (f.number == 1) {
+      const uint8_t *q = f.data, *scope_end = f.data + f.len;
+      while (next_field(&q, scope_end, &g))
+        if (g.number == 3 && g.wire == WT_LEN) (*scope_values)++;
+    }
+  }
+  return c->s->records - records;
+}
+
+static void check_resource_logs(cctx *c, const uint8_t *p, const uint8_t *end) {
+  sb_summary *s = c->s;
+  uint64_t resource_values = 0, records = 0, scope_values;
+  int seen = 0;
+  size_t service = 15; /* unknown_service */
+  field f = {0}, g = {0};
+  while (next_field(&p, end, &f)) {
+    if (f.wire != WT_LEN) continue;
+    if (f.number == 2) {
+      uint64_t n = check_scope_logs(c, f.data, f.data + f.len, &scope_values);
+      records += n;
+      s->shared_values += n * scope_values;
+    } else if (f.number == 1) {
+      const uint8_t *q = f.data, *resource_end = f.data + f.len;
+      while (next_field(&q, resource_end, &g)) {
+        if (g.number != 1 || g.wire != WT_LEN) continue;
+        resource_values++;
+        keyvalue kv;
+        parse_kv(g.data, g.data + g.len, &kv);
+        if (seen || kv.key_len != 12 || memcmp(kv.key, "service.name", 12) != 0) continue;
+        seen = 1;
+        anyvalue v;
+        if (kv.values == 1) analyze(kv.value, kv.value + kv.value_len, &v);
+        if (kv.values != 1 || v.kind != AV_STRING)
+          s->unusual_service = 1;
+        else if (v.len)
+          service = v.len;
+      }
+    }
+  }
+  s->shared_values += records * resource_values;
+  if (records && service > s->max_service) s->max_service = service;
+}
+
+int sb_check(const uint8_t *data, size_t len, uint64_t received_ns, sb_summary *out,
+             sb_error *error) {
+  memset(out, 0, sizeof *out);
+  out->min_stamp = UINT64_MAX;
+  uint64_t records;
+  if (sb_validate(data, len, &records, error) != SB_OK) return error->code;
+  cctx c = {out, received_ns};
+  const uint8_t *p = data, *end = data + len;
+  field f = {0};
+  while (next_field(&p, end, &f))
+    if (f.number == 1 && f.wire == WT_LEN) check_resource_logs(&c, f.data, f.data + f.len);
+  return SB_OK;
 }
 
 const char *sb_error_name(int code) {

@@ -5,8 +5,9 @@
  *
  * Every file of DIR is decoded as is, then ITERATIONS mutants of randomly chosen files are
  * (bit flips, cuts, inserted random or varint bytes, deleted and repeated ranges, and payloads
- * spliced from two files). Each one goes through validation, rendering and export, and the
- * exported arrays are walked (offsets within bounds) and released. A crash, a sanitizer report
+ * spliced from two files). Each one goes through the request-path summary (sb_check), then
+ * validation, rendering and the export of its rows in wire and in file order; the exported
+ * arrays are walked (offsets within bounds) and released. A crash, a sanitizer report
  * or an offset out of bounds stops it with a non-zero status; at the end it prints how many
  * inputs decoded and how many were refused, by reason.
  */
@@ -63,25 +64,36 @@ static void run(const uint8_t *data, size_t len) {
   /* a private copy of exactly `len` bytes, so a read past the end is caught */
   uint8_t *copy = malloc(len ? len : 1);
   memcpy(copy, data, len);
-  sb_batch *batch = sb_batch_new();
   sb_error error;
-  int status = sb_batch_add(batch, copy, len, 1790000000000000000ULL, &error);
-  if (status == SB_OK) status = sb_batch_add(batch, copy, len, 1, &error); /* twice */
-  if (status == SB_OK) {
-    struct ArrowArray arrays[3];
-    struct ArrowSchema schemas[3];
-    if (sb_batch_export(batch, arrays, schemas) == SB_OK) {
-      for (int i = 0; i < 3; i++) {
-        check(&arrays[i], &schemas[i]);
-        arrays[i].release(&arrays[i]);
-        schemas[i].release(&schemas[i]);
-      }
+  sb_summary summary;
+  int checked = sb_check(copy, len, 1790000000000000000ULL, &summary, &error);
+  for (int sorted = 0; sorted < 2; sorted++) {
+    sb_batch *batch = sb_batch_new();
+    int status = sb_batch_add(batch, copy, len, 1790000000000000000ULL, &error);
+    if (status == SB_OK) status = sb_batch_add(batch, copy, len, 1, &error); /* twice */
+    if ((status == SB_OK) != (checked == SB_OK)) {
+      fprintf(stderr, "sb_check and sb_batch_add disagree\n");
+      abort();
     }
-    decoded++;
-  } else {
-    refused[status & 7]++;
+    if (status == SB_OK) {
+      if (sb_batch_values(batch) != 2 * (summary.own_values + summary.shared_values)) {
+        fprintf(stderr, "attribute values counted differently\n");
+        abort();
+      }
+      struct ArrowArray array;
+      struct ArrowSchema schema;
+      if (sb_batch_export_rows(batch, sorted, &array, &schema) == SB_OK) {
+        if ((uint64_t)array.length != 2 * summary.records) abort();
+        check(&array, &schema);
+        array.release(&array);
+        schema.release(&schema);
+      }
+      if (sorted) decoded++;
+    } else if (sorted) {
+      refused[status & 7]++;
+    }
+    sb_batch_free(batch);
   }
-  sb_batch_free(batch);
   free(copy);
 }
 

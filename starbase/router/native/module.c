@@ -1,12 +1,20 @@
 /* CPython binding of the OTLP → Arrow decoder: starbase.router.native._otlp_arrow.
  *
- * decode(payloads, received) -> ((schema, array), (schema, array), (schema, array))
+ * decode(payloads, received, max_values=-1, sorted=True) -> ((schema, array), used)
  *   payloads: a sequence of bytes-like ExportLogsServiceRequest payloads; received: a sequence
- *   of ints (ns), one per payload. Returns the records, groups and resources tables as
- *   PyCapsules of the Arrow PyCapsule interface ("arrow_schema", "arrow_array"). The decoding
- *   runs without the GIL. Raises DecodeError (a ValueError) naming the payload, the byte
- *   offset and what is wrong; BatchTooLarge when a column would pass 2 GiB; MemoryError.
+ *   of ints (ns), one per payload. Decodes payloads in order, stopping after the one that
+ *   brings the rows' attribute values (resource and scope ones counted per row) to
+ *   max_values (when >= 0); `used` is how many were decoded. Returns their rows in the stored
+ *   layout (sb_batch_export_rows: in the files' order when `sorted`) as PyCapsules of the
+ *   Arrow PyCapsule interface ("arrow_schema", "arrow_array"). Runs without the GIL. Raises
+ *   DecodeError (a ValueError) naming the payload, the byte offset and what is wrong;
+ *   BatchTooLarge when a column would pass 2 GiB; MemoryError.
  * validate(payload) -> int: the number of LogRecords, or DecodeError.
+ * check(payload, received) -> (records, own values, shared values, max time, min stamp,
+ *   longest service.name, unusual service.name, days or None): what the request path checks
+ *   (sb_check), or DecodeError.
+ * json_payload(document) -> bytes | None: the protobuf payload of a parsed OTLP/JSON document
+ *   (json.c), or None where protobuf's json_format must decide. Holds the GIL.
  */
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
@@ -80,10 +88,15 @@ static PyObject *raise_error(const sb_error *error) {
   return NULL;
 }
 
-static PyObject *decode(PyObject *self, PyObject *args) {
+static PyObject *decode(PyObject *self, PyObject *args, PyObject *kwargs) {
   (void)self;
+  static char *keywords[] = {"payloads", "received", "max_values", "sorted", NULL};
   PyObject *payloads_arg, *received_arg;
-  if (!PyArg_ParseTuple(args, "OO:decode", &payloads_arg, &received_arg)) return NULL;
+  long long max_values = -1;
+  int sorted = 1;
+  if (!PyArg_ParseTupleAndKeywords(args, kwargs, "OO|Lp:decode", keywords, &payloads_arg,
+                                   &received_arg, &max_values, &sorted))
+    return NULL;
   PyObject *payloads = PySequence_Fast(payloads_arg, "payloads must be a sequence");
   if (!payloads) return NULL;
   PyObject *received = PySequence_Fast(received_arg, "received must be a sequence");
@@ -95,7 +108,7 @@ static PyObject *decode(PyObject *self, PyObject *args) {
   PyObject *result = NULL;
   Py_buffer *views = NULL;
   uint64_t *times = NULL;
-  Py_ssize_t held = 0;
+  Py_ssize_t held = 0, used = 0;
   sb_batch *batch = NULL;
   if (PySequence_Fast_GET_SIZE(received) != n) {
     PyErr_SetString(PyExc_ValueError, "one received time per payload");
@@ -123,32 +136,25 @@ static PyObject *decode(PyObject *self, PyObject *args) {
     goto done;
   }
   sb_error error = {SB_OK, 0, 0};
-  struct ArrowArray arrays[3];
-  struct ArrowSchema schemas[3];
+  struct ArrowArray array;
+  struct ArrowSchema schema;
   int status = SB_OK;
   Py_BEGIN_ALLOW_THREADS
   for (Py_ssize_t i = 0; i < n && status == SB_OK; i++) {
     status = sb_batch_add(batch, views[i].buf, (size_t)views[i].len, times[i], &error);
     error.payload = (size_t)i;
+    used = i + 1;
+    if (max_values >= 0 && sb_batch_values(batch) >= (uint64_t)max_values) break;
   }
-  if (status == SB_OK) status = error.code = sb_batch_export(batch, arrays, schemas);
+  if (status == SB_OK) status = error.code = sb_batch_export_rows(batch, sorted, &array, &schema);
   Py_END_ALLOW_THREADS
   if (status != SB_OK) {
     raise_error(&error);
     goto done;
   }
-  result = PyTuple_New(3);
-  for (int i = 0; i < 3; i++) {
-    PyObject *pair = result ? capsules(&schemas[i], &arrays[i]) : NULL;
-    if (!pair) {
-      for (int j = i; j < 3; j++) {
-        if (schemas[j].release) schemas[j].release(&schemas[j]);
-        if (arrays[j].release) arrays[j].release(&arrays[j]);
-      }
-      Py_CLEAR(result);
-      break;
-    }
-    PyTuple_SET_ITEM(result, i, pair);
+  PyObject *pair = capsules(&schema, &array);
+  if (pair) {
+    result = Py_BuildValue("(Nn)", pair, used);
   }
 done:
   sb_batch_free(batch);
@@ -158,6 +164,36 @@ done:
   Py_DECREF(payloads);
   Py_DECREF(received);
   return result;
+}
+
+static PyObject *check(PyObject *self, PyObject *args) {
+  (void)self;
+  Py_buffer view;
+  unsigned long long received;
+  if (!PyArg_ParseTuple(args, "y*K:check", &view, &received)) return NULL;
+  sb_error error = {SB_OK, 0, 0};
+  sb_summary s;
+  int status;
+  Py_BEGIN_ALLOW_THREADS
+  status = sb_check(view.buf, (size_t)view.len, (uint64_t)received, &s, &error);
+  Py_END_ALLOW_THREADS
+  PyBuffer_Release(&view);
+  if (status != SB_OK) return raise_error(&error);
+  PyObject *days;
+  if (s.days < 0) {
+    days = Py_NewRef(Py_None);
+  } else {
+    days = PyFrozenSet_New(NULL);
+    for (int i = 0; days && i < s.days; i++) {
+      PyObject *day = PyLong_FromUnsignedLongLong(s.day[i]);
+      if (!day || PySet_Add(days, day) < 0) Py_CLEAR(days);
+      Py_XDECREF(day);
+    }
+    if (!days) return NULL;
+  }
+  return Py_BuildValue("(KKKKKnON)", s.records, s.own_values, s.shared_values, s.max_time,
+                       s.min_stamp, (Py_ssize_t)s.max_service,
+                       s.unusual_service ? Py_True : Py_False, days);
 }
 
 static PyObject *validate(PyObject *self, PyObject *arg) {
@@ -175,10 +211,20 @@ static PyObject *validate(PyObject *self, PyObject *arg) {
   return PyLong_FromUnsignedLongLong(records);
 }
 
+PyObject *sb_json_payload(PyObject *document); /* json.c */
+
+static PyObject *json_payload(PyObject *self, PyObject *document) {
+  (void)self;
+  return sb_json_payload(document);
+}
+
 static PyMethodDef methods[] = {
-    {"decode", decode, METH_VARARGS,
-     "decode(payloads, received) -> three (schema, array) PyCapsule pairs"},
+    {"decode", (PyCFunction)(void (*)(void))decode, METH_VARARGS | METH_KEYWORDS,
+     "decode(payloads, received, max_values=-1, sorted=True) -> ((schema, array), used)"},
     {"validate", validate, METH_O, "validate(payload) -> number of LogRecords"},
+    {"check", check, METH_VARARGS, "check(payload, received) -> the request path's summary"},
+    {"json_payload", json_payload, METH_O,
+     "json_payload(document) -> protobuf bytes of a parsed OTLP/JSON document, or None"},
     {NULL, NULL, 0, NULL}};
 
 static struct PyModuleDef module = {PyModuleDef_HEAD_INIT, "_otlp_arrow",

@@ -72,6 +72,12 @@ typedef struct {
   int64_t length;
 } sb_fixed;
 
+/* fixed_size_binary column (ids): `width` bytes a value (zeros for a null), validity bitmap */
+typedef struct {
+  sb_buf values, validity;
+  int64_t length, null_count;
+} sb_ids;
+
 /* ---------------------------------------------------------------- the batch */
 
 enum {
@@ -92,7 +98,8 @@ typedef struct {
 typedef struct sb_batch {
   /* records */
   sb_fixed r_time, r_observed, r_severity, r_flags, r_dropped, r_group;
-  sb_str r_severity_text, r_body, r_trace, r_span, r_event;
+  sb_str r_severity_text, r_body, r_event;
+  sb_ids r_trace, r_span;
   sb_map r_attributes;
   /* groups (one per ScopeLogs with records) */
   sb_fixed g_resource;
@@ -101,6 +108,9 @@ typedef struct sb_batch {
   /* resources (one per ResourceLogs) */
   sb_map s_attributes;
   sb_str s_schema_url, s_service;
+  /* attribute values of resources and scopes, counted once per record of theirs (each is a
+   * map entry of every stored row); the records' own are r_attributes.keys.length */
+  uint64_t shared_values;
   int failed;           /* a buffer could not grow: the batch is unusable */
 } sb_batch;
 
@@ -115,10 +125,34 @@ int sb_batch_add(sb_batch *batch, const uint8_t *data, size_t len, uint64_t rece
 /* Validate only (upb's rules); counts the LogRecords. */
 int sb_validate(const uint8_t *data, size_t len, uint64_t *records, sb_error *error);
 
-/* Move the three tables out as struct arrays (one ArrowArray + ArrowSchema each); the batch
- * is left empty. Returns SB_OK or SB_NO_MEMORY / SB_TOO_LARGE. */
-int sb_batch_export(sb_batch *batch, struct ArrowArray out_arrays[3],
-                    struct ArrowSchema out_schemas[3]);
+/* Attribute values the batch's rows hold (own + shared_values). */
+uint64_t sb_batch_values(const sb_batch *batch);
+
+/* Move the rows out as one struct array in the stored layout (OTEL_LOGS_SCHEMA: resource and
+ * scope columns repeated on each row, ids as fixed_size_binary(16)/(8), then `service`): in
+ * wire order, or with `sorted` in the order of the stored files — by UTC day of
+ * time_unix_nano, then service (bytewise), then time_unix_nano, stable. The batch is left
+ * empty. Returns SB_OK or SB_NO_MEMORY / SB_TOO_LARGE. */
+int sb_batch_export_rows(sb_batch *batch, int sorted, struct ArrowArray *out,
+                         struct ArrowSchema *schema);
+
+/* What the request path checks of a payload, gathered in one walk (sb_check). */
+#define SB_CHECK_DAYS 64
+typedef struct {
+  uint64_t records;
+  uint64_t own_values;    /* KeyValues of the records themselves */
+  uint64_t shared_values; /* resource + scope KeyValues, once per record of theirs */
+  uint64_t max_time;      /* largest time_unix_nano or observed_time_unix_nano (unsigned) */
+  uint64_t min_stamp;     /* smallest stored time: time, else observed, else received */
+  size_t max_service;     /* longest service.name string of a resource with records */
+  int unusual_service;    /* a service.name that is not one plain string value */
+  int days;               /* distinct UTC days of the stored times; -1: more than the cap */
+  uint64_t day[SB_CHECK_DAYS];
+} sb_summary;
+
+/* Validate (as sb_validate) and summarise a payload for the request path's checks. */
+int sb_check(const uint8_t *data, size_t len, uint64_t received_ns, sb_summary *out,
+             sb_error *error);
 
 const char *sb_error_name(int code);
 
