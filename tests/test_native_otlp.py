@@ -103,6 +103,8 @@ def test_same_table_or_error_for_requests_written_field_by_field(payloads: list[
 @FAST
 @given(mutated(requests()))
 @example(b"\x0a\x02\x12\x00\x0a")
+@example(bytes.fromhex("0b050a0310800c"))  # field 0 inside a group: protobuf lets it be
+@example(bytes.fromhex("0b03040c"))  # a group numbered 0 inside a group
 def test_same_table_or_error_for_damaged_requests(payload: bytes) -> None:
     assert_same([payload])
 

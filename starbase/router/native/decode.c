@@ -93,8 +93,9 @@ static int fail(vctx *c, int code, const uint8_t *at) {
   return 0;
 }
 
-/* Fields of a message of `type` from p up to end (group == 0), or up to the end tag of group
- * `group` (then *after is set past it). `depth` is the nesting left. */
+/* Fields of a message of `type` from p up to end (after == NULL), or up to the end tag of
+ * group `group` (then *after is set past it; a group may be numbered 0 inside another).
+ * `depth` is the nesting left. */
 static int validate(vctx *c, const uint8_t *p, const uint8_t *end, int type, uint32_t group,
                     int depth, const uint8_t **after) {
   while (p < end) {
@@ -105,7 +106,7 @@ static int validate(vctx *c, const uint8_t *p, const uint8_t *end, int type, uin
     uint32_t number = (uint32_t)(tag >> 3);
     int wire = (int)(tag & 7);
     if (wire == WT_EGROUP) {
-      if (group == 0 || number != group) return fail(c, SB_MALFORMED, at);
+      if (!after || number != group) return fail(c, SB_MALFORMED, at);
       *after = p;
       return 1;
     }
@@ -130,7 +131,7 @@ static int validate(vctx *c, const uint8_t *p, const uint8_t *end, int type, uin
           return fail(c, SB_MALFORMED, at);
         const uint8_t *data = p;
         p += value;
-        if (number == 0) return fail(c, SB_MALFORMED, at);
+        if (number == 0 && !after) return fail(c, SB_MALFORMED, at);
         if (f.kind == F_STRING && !sb_utf8_valid(data, (size_t)value))
           return fail(c, SB_BAD_UTF8, data);
         if (f.kind == F_MESSAGE) {
@@ -141,16 +142,17 @@ static int validate(vctx *c, const uint8_t *p, const uint8_t *end, int type, uin
         break;
       }
       case WT_SGROUP:
-        if (number == 0 || p >= end) return fail(c, SB_MALFORMED, at);
+        if ((number == 0 && !after) || p >= end) return fail(c, SB_MALFORMED, at);
         if (depth == 0) return fail(c, SB_TOO_DEEP, at);
         if (!validate(c, p, end, T_NONE, number, depth - 1, &p)) return 0;
         break;
       default:
         return fail(c, SB_MALFORMED, at);
     }
-    if (number == 0) return fail(c, SB_MALFORMED, at);
+    /* Field 0 is malformed in a message; inside a group (skipped whole) protobuf lets it be. */
+    if (number == 0 && !after) return fail(c, SB_MALFORMED, at);
   }
-  if (group) return fail(c, SB_MALFORMED, end);
+  if (after) return fail(c, SB_MALFORMED, end);
   return 1;
 }
 
