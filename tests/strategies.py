@@ -296,6 +296,8 @@ class Scope:
     columns: dict[str, Type] = field(default_factory=lambda: dict(_UNIVERSAL))
     counter: int = 0
     used: set[str] = field(default_factory=set)  # every fresh name handed out so far
+    # `lambda` (a CloudWatch source, fetched once per query) is read: never on a join's side too
+    reads_lambda: bool = True
 
     def of(self, *kinds: Type) -> list[str]:
         return [n for n, t in self.columns.items() if t in kinds]
@@ -590,7 +592,9 @@ def _join_stage(draw: st.DrawFn, scope: Scope) -> ast.Join:
     key, value = scope.fresh(draw), scope.fresh(draw)
     count = ast.Item(ast.Call("count", ()), ast.Name(value))
     stats = ast.Stats((count,), (ast.Item(ast.FieldRef((by,)), ast.Name(key)),))
-    source = ast.From((ast.SourceRef(draw(st.sampled_from(["otel", "lambda"]))),))
+    name = draw(st.sampled_from(["otel"] if scope.reads_lambda else ["otel", "lambda"]))
+    scope.reads_lambda = scope.reads_lambda or name == "lambda"
+    source = ast.From((ast.SourceRef(name),))
     kind = draw(st.sampled_from([None, "inner", "left", "leftouter"]))
     options = () if kind is None else (ast.JoinOption(ast.Name("kind"), ast.Name(kind)),)
     scope.columns[value] = Type.INT
@@ -668,7 +672,8 @@ def valid_queries(draw: st.DrawFn, max_stages: int = 5) -> ast.Query:
             ]
         )
     )
-    scope = Scope()
+    names = {r.name for r in source.sources} if not source.star else {"lambda"}
+    scope = Scope(reads_lambda="lambda" in names)
     built = [_stage(draw, scope) for _ in range(draw(st.integers(0, max_stages)))]
     return ast.Query(source, tuple(built))
 

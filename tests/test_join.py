@@ -14,6 +14,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import strategies
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_differential import assert_same_rows
@@ -232,3 +233,31 @@ def test_renaming_the_right_side_warns_of_no_field_the_query_does_not_name() -> 
     assert compile("from otel | join (from otel) on trace_id").warnings == ()
     named = compile("from otel | join (from otel | fields trace_id, log_group) on trace_id")
     assert [w.code for w in named.warnings] == [Code.FIELD_ABSENT_IN_SOURCE]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "from lambda | join (from lambda | fields trace_id) on trace_id",
+        "from otel, lambda | join (from lambda | stats count() by trace_id) on trace_id",
+    ],
+)
+def test_a_native_source_on_both_sides_is_a_positioned_compile_error(text: str) -> None:
+    """A CloudWatch source is fetched once per query by its own store's query: on both sides
+    of a join it compiled, then explain and run failed with an internal error (found by the
+    damaged-query property test)."""
+    with pytest.raises(CompileError) as caught:
+        compile(text, strategies.CONFIG)
+    diagnostic = caught.value.diagnostics[0]
+    assert diagnostic.code is Code.UNSUPPORTED_OPERATION
+    assert "'lambda'" in diagnostic.message and "one side of a join" in diagnostic.message
+    assert diagnostic.span is not None
+    assert text[diagnostic.span.start :].startswith("from lambda |")
+    assert diagnostic.span.start > text.index("join")
+
+
+def test_a_native_source_on_one_side_still_compiles_and_explains() -> None:
+    compiled = compile(
+        "from otel | join (from lambda | fields trace_id) on trace_id", strategies.CONFIG
+    )
+    assert Session(strategies.CONFIG).explain(compiled, plans=False).render_text()

@@ -22,6 +22,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from starbase import backends
 from starbase.backends import DEFAULT_ENGINE
 from starbase.compiler import ast, ir
 from starbase.compiler.errors import Code, CompileError, Span, did_you_mean, error
@@ -33,6 +34,7 @@ from starbase.compiler.timestamps import parse_iso
 from starbase.compiler.types import Type
 from starbase.config import LOOKUP_FORMAT, Config
 from starbase.mappings import EXTRA_FIELDS, LEVEL_HINT, LEVELS, UNIVERSAL_FIELDS
+from starbase.mappings.loader import MappingError, load_mapping
 
 UNIVERSAL_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in UNIVERSAL_FIELDS)
 EXTRA_SCHEMA = tuple(ir.Column(f.name, Type(f.type.value)) for f in EXTRA_FIELDS)
@@ -104,8 +106,36 @@ def _join(stage: ast.Join, plan: ir.Plan, scope: _Scope, config: Config) -> ir.P
     kind, max_rows = join_options(stage.options)
     needs = frozenset(k.right.value for k in stage.keys)
     right, columns = _pipeline(stage.query, config, ordered=False, needs=needs)
+    twice = sorted(_native_sources(plan) & _native_sources(right))
+    if twice:
+        raise error(
+            Code.UNSUPPORTED_OPERATION,
+            f"source '{twice[0]}' is read by a query of its own store, so it can be on only "
+            "one side of a join",
+            stage.query.span,
+            "read it once: join it with a source Starbase stores, or run the two sides as "
+            "separate queries",
+        )
     keys = join_keys(stage.keys, scope.columns, columns, "the subquery")
     return _joined(plan, right, columns, keys, kind, max_rows, scope)
+
+
+def _native_sources(plan: ir.Plan) -> set[str]:
+    """The sources of `plan` read by a native store's own query (fetched once per query, by
+    name: such a source cannot be read twice with different queries)."""
+    names: set[str] = set()
+    for node in ir.plan_walk(plan):
+        if isinstance(node, ir.Sources):
+            for ref in node.sources:
+                if ref.stored:
+                    continue
+                try:
+                    backend = load_mapping(ref.format).backend
+                except MappingError:
+                    continue  # the format's own error is reported where it is read
+                if backends.native(backend) is not None:
+                    names.add(ref.name)
+    return names
 
 
 def _lookup(stage: ast.Lookup, plan: ir.Plan, scope: _Scope, config: Config) -> ir.Plan:
