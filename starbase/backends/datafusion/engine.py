@@ -277,28 +277,11 @@ class _Stream(Execution):
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         partitions = self._physical.partition_count
-        if partitions == 1:  # most plans end in one (sorts, final aggregates, limits)
-            yield from self._inline()
-            return
-        pending: queue.Queue[Any] = queue.Queue(maxsize=4 * max(1, partitions))
-        threads = [
-            threading.Thread(
-                target=self._drain, args=(p, pending), daemon=True, name=f"datafusion-part-{p}"
-            )
-            for p in range(partitions)
-        ]
-        for thread in threads:
-            thread.start()
-        rows, running, limit = 0, len(threads), self._limit
+        # most plans end in one partition (sorts, final aggregates, limits)
+        source = self._inline() if partitions == 1 else self._threaded(partitions)
+        rows, limit = 0, self._limit
         try:
-            while running and not self._stop.is_set():
-                item = pending.get()
-                if item is _DONE:
-                    running -= 1
-                    continue
-                if isinstance(item, BaseException):
-                    raise QueryFailed(_message(item)) from item
-                batch: pa.RecordBatch = item
+            for batch in source:
                 if limit is not None and rows + batch.num_rows > limit:
                     # a row beyond the limit exists: say so, and stop the work
                     self._truncated = True
@@ -312,31 +295,40 @@ class _Stream(Execution):
             self._engine._drop(self._tables)
             self._tables = ()
 
+    def _threaded(self, partitions: int) -> Iterator[pa.RecordBatch]:
+        """Each partition drained on a thread of its own, their batches as they come."""
+        pending: queue.Queue[Any] = queue.Queue(maxsize=4 * max(1, partitions))
+        threads = [
+            threading.Thread(
+                target=self._drain, args=(p, pending), daemon=True, name=f"datafusion-part-{p}"
+            )
+            for p in range(partitions)
+        ]
+        for thread in threads:
+            thread.start()
+        running = len(threads)
+        while running and not self._stop.is_set():
+            item = pending.get()
+            if item is _DONE:
+                running -= 1
+                continue
+            if isinstance(item, BaseException):
+                raise QueryFailed(_message(item)) from item
+            yield item
+
     def _inline(self) -> Iterator[pa.RecordBatch]:
         """The only partition, drained on the consumer's thread: a thread and a queue hand-off
         per query cost more than many small queries take (on a loaded 2-core machine, ~2-10
         ms of a 15 ms query, measured with `benchmarks/query.py`)."""
-        rows, limit = 0, self._limit
-        try:
-            stream = self._engine.ctx.execute(self._physical, 0)
-            while not self._stop.is_set():
-                try:
-                    batch: pa.RecordBatch = next(stream).to_pyarrow()
-                except StopIteration:
-                    break
-                except Exception as exc:  # DataFusion raises its own exception types
-                    raise QueryFailed(_message(exc)) from exc
-                if limit is not None and rows + batch.num_rows > limit:
-                    self._truncated = True
-                    self._stop.set()
-                    batch = batch.slice(0, limit - rows)
-                rows += batch.num_rows
-                if batch.num_rows:
-                    yield batch
-        finally:
-            self._stop.set()
-            self._engine._drop(self._tables)
-            self._tables = ()
+        stream = self._engine.ctx.execute(self._physical, 0)
+        while not self._stop.is_set():
+            try:
+                batch: pa.RecordBatch = next(stream).to_pyarrow()
+            except StopIteration:
+                return
+            except Exception as exc:  # DataFusion raises its own exception types
+                raise QueryFailed(_message(exc)) from exc
+            yield batch
 
     def _drain(self, partition: int, pending: queue.Queue[Any]) -> None:
         try:

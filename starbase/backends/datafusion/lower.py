@@ -535,7 +535,13 @@ def _expr(expr: ir.Expr) -> exp.Expr:  # one case per IR class
 
 
 def _arith(op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr:
-    lhs, rhs = exp.Paren(this=_expr(left)), exp.Paren(this=_expr(right))
+    return arith(op, _expr(left), _expr(right))
+
+
+def arith(op: str, left: exp.Expr, right: exp.Expr) -> exp.Expr:
+    """`left op right` over lowered operands: division by zero is null, `/` is a float
+    division (the Spark and Trino lowerings spell arithmetic the same way)."""
+    lhs, rhs = exp.Paren(this=left), exp.Paren(this=right)
     if op == "+":
         return exp.Add(this=lhs, expression=rhs)
     if op == "-":

@@ -288,18 +288,7 @@ class Dialect:
         return self.soft_cast(self.expr(inner), target)
 
     def arith(self, op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr:
-        lhs, rhs = exp.Paren(this=self.expr(left)), exp.Paren(this=self.expr(right))
-        if op == "+":
-            return exp.Add(this=lhs, expression=rhs)
-        if op == "-":
-            return exp.Sub(this=lhs, expression=rhs)
-        if op == "*":
-            return exp.Mul(this=lhs, expression=rhs)
-        divisor = exp.Nullif(this=rhs, expression=exp.Literal.number(0))
-        if op == "/":
-            numerator = exp.Cast(this=lhs, to=exp.DataType.build("DOUBLE"))
-            return exp.Div(this=numerator, expression=divisor)
-        return exp.Mod(this=lhs, expression=divisor)
+        return shared.arith(op, self.expr(left), self.expr(right))
 
     def compare(self, op: str, left: ir.Expr, right: ir.Expr) -> exp.Expr:
         if isinstance(left, ir.Call) and isinstance(left.args[0], ir.Col):
